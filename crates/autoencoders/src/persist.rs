@@ -1,0 +1,311 @@
+//! Saving and loading: weights as safetensors, everything else as JSON.
+//!
+//! A saved model is a directory holding two files, each written atomically
+//! (a temporary file in the same directory, synced, then renamed):
+//! - [`WEIGHTS_FILE`]: every parameter as a little-endian f32 tensor under
+//!   its stable hierarchical name (see each model's documentation);
+//! - [`CONFIG_FILE`]: the format version, the crate version, the model kind
+//!   and configuration, the input width, the list of tensors with their
+//!   shapes, and the [`ModelMetadata`] (feature names, schema, scaling
+//!   bounds, detector threshold).
+
+use std::collections::{BTreeSet, HashMap};
+use std::fs::File;
+use std::io::Write;
+use std::path::Path;
+
+use candle_core::{Device, Tensor};
+use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+use serde::{Deserialize, Serialize};
+
+use crate::config::{ModelConfig, ModelKind};
+use crate::detector::Threshold;
+use crate::error::{AutoencoderError, Result};
+use crate::model::{Autoencoder, Model};
+
+/// Version of the on-disk format written by this build.
+pub const FORMAT_VERSION: u32 = 1;
+/// Name of the JSON configuration file inside a saved model's directory.
+pub const CONFIG_FILE: &str = "model.json";
+/// Name of the safetensors weights file inside a saved model's directory.
+pub const WEIGHTS_FILE: &str = "model.safetensors";
+
+/// What travels with a model besides its weights, so that it can score new
+/// data exactly as it was trained: the input columns, their scaling, and
+/// the detector threshold.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ModelMetadata {
+    /// Input column names in order; empty, or one per input column.
+    pub feature_names: Vec<String>,
+    /// The flow schema of the input columns.
+    pub schema: Option<flowdata::Schema>,
+    /// The scaling fitted on the training rows.
+    pub bounds: Option<flowdata::Bounds>,
+    /// The calibrated reconstruction-error threshold.
+    pub threshold: Option<Threshold>,
+}
+
+/// One tensor of the weights file, as listed in the JSON.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct TensorEntry {
+    name: String,
+    shape: Vec<usize>,
+}
+
+/// The JSON configuration file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct SavedConfig {
+    format_version: u32,
+    crate_version: String,
+    kind: ModelKind,
+    model: ModelConfig,
+    n_features: usize,
+    latent_dim: usize,
+    parameter_count: usize,
+    tensors: Vec<TensorEntry>,
+    #[serde(flatten)]
+    metadata: ModelMetadata,
+}
+
+/// Only the version field, read first so that a newer format gets a version
+/// error rather than a parse error.
+#[derive(Deserialize)]
+struct VersionProbe {
+    format_version: u32,
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> AutoencoderError + '_ {
+    move |source| AutoencoderError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Writes `bytes` to `path` through a synced temporary file and a rename,
+/// so that readers see either the old file or the whole new one.
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+    let tmp = path.with_file_name(format!(".{file_name}.tmp-{}", std::process::id()));
+    let result = (|| {
+        let mut f = File::create(&tmp).map_err(io_err(&tmp))?;
+        f.write_all(bytes).map_err(io_err(&tmp))?;
+        f.sync_all().map_err(io_err(&tmp))?;
+        std::fs::rename(&tmp, path).map_err(io_err(path))
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+fn check_metadata(path: &Path, n_features: usize, meta: &ModelMetadata) -> Result<()> {
+    let inconsistent = |reason: String| AutoencoderError::Inconsistent {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let names = &meta.feature_names;
+    if !names.is_empty() && names.len() != n_features {
+        return Err(inconsistent(format!(
+            "{} feature names for a model of {n_features} inputs",
+            names.len()
+        )));
+    }
+    if let Some(schema) = &meta.schema {
+        let schema_names = schema.feature_names();
+        if schema_names.len() != n_features {
+            return Err(inconsistent(format!(
+                "the schema has {} features, the model {n_features} inputs",
+                schema_names.len()
+            )));
+        }
+        if !names.is_empty() && schema_names != *names {
+            return Err(inconsistent(
+                "the schema's feature names differ from feature_names".into(),
+            ));
+        }
+    }
+    if let Some(bounds) = &meta.bounds {
+        let bound_names = bounds.feature_names();
+        if bound_names.len() != n_features {
+            return Err(inconsistent(format!(
+                "the bounds cover {} features, the model has {n_features} inputs",
+                bound_names.len()
+            )));
+        }
+        if !names.is_empty() && bound_names != *names {
+            return Err(inconsistent(
+                "the bounds' feature names differ from feature_names".into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Saves any model (see [`Autoencoder::save`]).
+pub(crate) fn save<M: Autoencoder + ?Sized>(
+    model: &M,
+    dir: &Path,
+    metadata: &ModelMetadata,
+) -> Result<()> {
+    let config_path = dir.join(CONFIG_FILE);
+    check_metadata(&config_path, model.n_features(), metadata)?;
+    std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+
+    let mut buffers = Vec::new();
+    let mut entries = Vec::new();
+    for p in &model.parameters().entries {
+        let values = p.var.as_tensor().flatten_all()?.to_vec1::<f32>()?;
+        let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        buffers.push((p.name.clone(), p.var.dims().to_vec(), bytes));
+        entries.push(TensorEntry {
+            name: p.name.clone(),
+            shape: p.var.dims().to_vec(),
+        });
+    }
+    let weights_path = dir.join(WEIGHTS_FILE);
+    let views = buffers
+        .iter()
+        .map(|(name, shape, bytes)| {
+            TensorView::new(Dtype::F32, shape.clone(), bytes)
+                .map(|v| (name.clone(), v))
+                .map_err(|e| AutoencoderError::Safetensors {
+                    path: weights_path.clone(),
+                    reason: e.to_string(),
+                })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let info = HashMap::from([
+        ("format".to_string(), "autoencoders".to_string()),
+        ("kind".to_string(), model.kind().to_string()),
+    ]);
+    let bytes = safetensors::tensor::serialize(views, Some(info)).map_err(|e| {
+        AutoencoderError::Safetensors {
+            path: weights_path.clone(),
+            reason: e.to_string(),
+        }
+    })?;
+    write_atomic(&weights_path, &bytes)?;
+
+    let saved = SavedConfig {
+        format_version: FORMAT_VERSION,
+        crate_version: env!("CARGO_PKG_VERSION").to_string(),
+        kind: model.kind(),
+        model: model.config(),
+        n_features: model.n_features(),
+        latent_dim: model.latent_dim(),
+        parameter_count: model.parameter_count(),
+        tensors: entries,
+        metadata: metadata.clone(),
+    };
+    let mut json = serde_json::to_vec_pretty(&saved).map_err(|source| AutoencoderError::Json {
+        path: config_path.clone(),
+        source,
+    })?;
+    json.push(b'\n');
+    write_atomic(&config_path, &json)
+}
+
+fn describe(dtype: &str, shape: &[usize]) -> String {
+    format!("{dtype} {shape:?}")
+}
+
+/// Loads a model saved by [`Autoencoder::save`] (see [`Model::load`]).
+pub(crate) fn load(dir: &Path) -> Result<(Model, ModelMetadata)> {
+    let config_path = dir.join(CONFIG_FILE);
+    let json = std::fs::read(&config_path).map_err(io_err(&config_path))?;
+    let json_err = |source| AutoencoderError::Json {
+        path: config_path.clone(),
+        source,
+    };
+    let probe: VersionProbe = serde_json::from_slice(&json).map_err(json_err)?;
+    if probe.format_version != FORMAT_VERSION {
+        return Err(AutoencoderError::FormatVersion {
+            path: config_path,
+            found: probe.format_version,
+            supported: FORMAT_VERSION,
+        });
+    }
+    let saved: SavedConfig = serde_json::from_slice(&json).map_err(json_err)?;
+    let inconsistent = |reason: String| AutoencoderError::Inconsistent {
+        path: config_path.clone(),
+        reason,
+    };
+    if saved.kind != saved.model.kind() {
+        return Err(inconsistent(format!(
+            "kind is {} but the model configuration is {}",
+            saved.kind,
+            saved.model.kind()
+        )));
+    }
+    check_metadata(&config_path, saved.n_features, &saved.metadata)?;
+    // The weights are overwritten below; the seed does not matter.
+    let model = Model::new(&saved.model, saved.n_features, 0)?;
+    if model.latent_dim() != saved.latent_dim {
+        return Err(inconsistent(format!(
+            "latent_dim {} does not match the configuration's {}",
+            saved.latent_dim,
+            model.latent_dim()
+        )));
+    }
+    let expected: Vec<TensorEntry> = model
+        .parameters()
+        .shapes()
+        .into_iter()
+        .map(|(name, shape)| TensorEntry { name, shape })
+        .collect();
+    if expected != saved.tensors {
+        return Err(inconsistent(
+            "the tensor list does not match the one the configuration builds".into(),
+        ));
+    }
+
+    let weights_path = dir.join(WEIGHTS_FILE);
+    let bytes = std::fs::read(&weights_path).map_err(io_err(&weights_path))?;
+    let file = SafeTensors::deserialize(&bytes).map_err(|e| AutoencoderError::Safetensors {
+        path: weights_path.clone(),
+        reason: e.to_string(),
+    })?;
+    let mut seen = BTreeSet::new();
+    for p in &model.parameters().entries {
+        let view = file
+            .tensor(&p.name)
+            .map_err(|_| AutoencoderError::MissingTensor {
+                path: weights_path.clone(),
+                name: p.name.clone(),
+            })?;
+        if view.dtype() != Dtype::F32 || view.shape() != p.var.dims() {
+            return Err(AutoencoderError::TensorMismatch {
+                path: weights_path.clone(),
+                name: p.name.clone(),
+                expected: describe("F32", p.var.dims()),
+                got: describe(&format!("{:?}", view.dtype()), view.shape()),
+            });
+        }
+        let values: Vec<f32> = view
+            .data()
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
+        p.var
+            .set(&Tensor::from_vec(values, p.var.shape(), &Device::Cpu)?)?;
+        seen.insert(p.name.as_str());
+    }
+    if let Some(extra) = file.names().into_iter().find(|n| !seen.contains(n)) {
+        return Err(AutoencoderError::UnexpectedTensor {
+            path: weights_path,
+            name: extra.to_string(),
+        });
+    }
+    Ok((model, saved.metadata))
+}
+
+impl Model {
+    /// Loads a model saved by [`Autoencoder::save`]: rebuilds the
+    /// architecture from the JSON, checks every tensor's name, type and
+    /// shape, and fills in the weights. Missing, truncated or mismatched
+    /// files give an error naming the file and the problem.
+    pub fn load(dir: impl AsRef<Path>) -> Result<(Model, ModelMetadata)> {
+        load(dir.as_ref())
+    }
+}

@@ -1,0 +1,613 @@
+//! Minibatch training with validation, early stopping, learning-rate
+//! reduction on plateau, gradient clipping and a progress callback.
+
+use std::time::Instant;
+
+use ndarray::{Array2, ArrayView2, Axis};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{AutoencoderError, Result, invalid};
+use crate::model::{Autoencoder, to_tensor};
+use crate::ops;
+use crate::optim::{Adam, AdamParams, OptimizerKind};
+
+/// Stop when the validation loss has not improved for `patience` epochs.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EarlyStopping {
+    /// Epochs without improvement before stopping (at least 1). Default 5.
+    pub patience: usize,
+    /// Smallest decrease of the validation loss that counts as an
+    /// improvement (non-negative). Default 0.
+    pub min_delta: f64,
+}
+
+impl Default for EarlyStopping {
+    fn default() -> Self {
+        Self {
+            patience: 5,
+            min_delta: 0.0,
+        }
+    }
+}
+
+/// Multiply the learning rate by `factor` when the validation loss has not
+/// improved for `patience` epochs.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ReduceLrOnPlateau {
+    /// Multiplier, in `(0, 1)`. Default 0.5.
+    pub factor: f64,
+    /// Epochs without improvement before a reduction (at least 1). Default 3.
+    pub patience: usize,
+    /// The learning rate never goes below this (non-negative). Default 1e-6.
+    pub min_lr: f64,
+    /// Smallest decrease of the validation loss that counts as an
+    /// improvement (non-negative). Default 0.
+    pub min_delta: f64,
+}
+
+impl Default for ReduceLrOnPlateau {
+    fn default() -> Self {
+        Self {
+            factor: 0.5,
+            patience: 3,
+            min_lr: 1e-6,
+            min_delta: 0.0,
+        }
+    }
+}
+
+/// Training hyper-parameters. The defaults follow the reference system's
+/// callbacks (early stopping patience 5 with the best weights restored,
+/// learning-rate halving after 3 flat epochs) with a higher learning rate
+/// and a smaller batch, which converge in fewer epochs.
+///
+/// ```
+/// use autoencoders::TrainerConfig;
+/// let cfg = TrainerConfig { epochs: 20, grad_clip_norm: Some(5.0), ..TrainerConfig::default() };
+/// cfg.validate().unwrap();
+/// assert!(TrainerConfig { batch_size: 0, ..cfg }.validate().is_err());
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TrainerConfig {
+    /// Adam or AdamW. Default Adam.
+    pub optimizer: OptimizerKind,
+    /// Initial learning rate (positive, finite). Default 1e-3.
+    pub learning_rate: f64,
+    /// Weight decay on weight matrices and embeddings, not on biases
+    /// (non-negative). Default 0.
+    pub weight_decay: f64,
+    /// Rows per minibatch (at least 1). Default 256.
+    pub batch_size: usize,
+    /// Maximum number of epochs (at least 1). Default 50.
+    pub epochs: usize,
+    /// Seed of the generator behind shuffling, the validation split, dropout
+    /// masks and input noise. Default 42.
+    pub seed: u64,
+    /// Share of the rows held out for validation by
+    /// [`Trainer::fit_split`] and [`Trainer::fit_labelled`], in `(0, 1)`.
+    /// Default 0.1.
+    pub validation_fraction: f64,
+    /// Early stopping; `None` trains for every epoch. Default patience 5.
+    pub early_stopping: Option<EarlyStopping>,
+    /// Learning-rate reduction on plateau; `None` keeps the rate. Default
+    /// factor 0.5 after 3 epochs, floor 1e-6.
+    pub reduce_lr: Option<ReduceLrOnPlateau>,
+    /// Rescale the gradients when their global L2 norm exceeds this
+    /// (positive); `None` never clips. Default none.
+    pub grad_clip_norm: Option<f64>,
+    /// Put back the weights of the epoch with the lowest validation loss at
+    /// the end (also when a NaN loss aborts training). Default true.
+    pub restore_best_weights: bool,
+    /// [`Trainer::fit_labelled`] trains on the benign rows (label 0) only.
+    /// Default true, as an anomaly detector should be trained.
+    pub benign_only: bool,
+    /// Threads for the matrix products while training (at least 1). At
+    /// minibatch sizes of a few hundred rows the products are too small to
+    /// gain from a second thread, and one is faster. Default 1.
+    pub threads: usize,
+}
+
+impl Default for TrainerConfig {
+    fn default() -> Self {
+        Self {
+            optimizer: OptimizerKind::Adam,
+            learning_rate: 1e-3,
+            weight_decay: 0.0,
+            batch_size: 256,
+            epochs: 50,
+            seed: 42,
+            validation_fraction: 0.1,
+            early_stopping: Some(EarlyStopping::default()),
+            reduce_lr: Some(ReduceLrOnPlateau::default()),
+            grad_clip_norm: None,
+            restore_best_weights: true,
+            benign_only: true,
+            threads: 1,
+        }
+    }
+}
+
+impl TrainerConfig {
+    /// Checks every value; the error names the first bad one.
+    pub fn validate(&self) -> Result<()> {
+        if !(self.learning_rate.is_finite() && self.learning_rate > 0.0) {
+            return Err(invalid(
+                "learning_rate",
+                self.learning_rate,
+                "must be positive and finite",
+            ));
+        }
+        if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
+            return Err(invalid(
+                "weight_decay",
+                self.weight_decay,
+                "must be non-negative and finite",
+            ));
+        }
+        if self.batch_size == 0 {
+            return Err(invalid("batch_size", self.batch_size, "must be at least 1"));
+        }
+        if self.epochs == 0 {
+            return Err(invalid("epochs", self.epochs, "must be at least 1"));
+        }
+        if self.threads == 0 || self.threads > 1024 {
+            return Err(invalid("threads", self.threads, "must lie in 1..=1024"));
+        }
+        if !(self.validation_fraction > 0.0 && self.validation_fraction < 1.0) {
+            return Err(invalid(
+                "validation_fraction",
+                self.validation_fraction,
+                "must lie in (0, 1)",
+            ));
+        }
+        if let Some(es) = &self.early_stopping {
+            if es.patience == 0 {
+                return Err(invalid(
+                    "early_stopping.patience",
+                    es.patience,
+                    "must be at least 1",
+                ));
+            }
+            if !(es.min_delta.is_finite() && es.min_delta >= 0.0) {
+                return Err(invalid(
+                    "early_stopping.min_delta",
+                    es.min_delta,
+                    "must be non-negative",
+                ));
+            }
+        }
+        if let Some(r) = &self.reduce_lr {
+            if !(r.factor > 0.0 && r.factor < 1.0) {
+                return Err(invalid("reduce_lr.factor", r.factor, "must lie in (0, 1)"));
+            }
+            if r.patience == 0 {
+                return Err(invalid(
+                    "reduce_lr.patience",
+                    r.patience,
+                    "must be at least 1",
+                ));
+            }
+            if !(r.min_lr.is_finite() && r.min_lr >= 0.0) {
+                return Err(invalid(
+                    "reduce_lr.min_lr",
+                    r.min_lr,
+                    "must be non-negative",
+                ));
+            }
+            if !(r.min_delta.is_finite() && r.min_delta >= 0.0) {
+                return Err(invalid(
+                    "reduce_lr.min_delta",
+                    r.min_delta,
+                    "must be non-negative",
+                ));
+            }
+        }
+        if let Some(c) = self.grad_clip_norm
+            && !(c.is_finite() && c > 0.0)
+        {
+            return Err(invalid("grad_clip_norm", c, "must be positive and finite"));
+        }
+        Ok(())
+    }
+}
+
+/// What happened in one epoch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochRecord {
+    /// Epoch number, from 1.
+    pub epoch: usize,
+    /// Mean training loss over the epoch's minibatches (training mode:
+    /// dropout and noise on), weighted by minibatch size.
+    pub train_loss: f64,
+    /// Validation loss (evaluation mode) at the end of the epoch.
+    pub val_loss: f64,
+    /// Learning rate used during the epoch.
+    pub learning_rate: f64,
+    /// Mean global gradient norm before clipping.
+    pub grad_norm: f64,
+    /// Wall-clock seconds of the epoch, validation included.
+    pub seconds: f64,
+}
+
+/// The record of a training run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainingHistory {
+    /// One record per epoch run.
+    pub epochs: Vec<EpochRecord>,
+    /// Epoch (from 1) with the lowest validation loss.
+    pub best_epoch: usize,
+    /// The lowest validation loss.
+    pub best_val_loss: f64,
+    /// Whether early stopping ended training before the last epoch.
+    pub stopped_early: bool,
+    /// Whether the best epoch's weights were put back at the end.
+    pub restored_best: bool,
+    /// Rows trained on per epoch.
+    pub train_rows: usize,
+    /// Rows in the validation set.
+    pub val_rows: usize,
+    /// Training rows processed per second, over the whole run.
+    pub samples_per_second: f64,
+}
+
+impl TrainingHistory {
+    /// Training loss per epoch.
+    pub fn train_losses(&self) -> Vec<f64> {
+        self.epochs.iter().map(|e| e.train_loss).collect()
+    }
+
+    /// Validation loss per epoch.
+    pub fn val_losses(&self) -> Vec<f64> {
+        self.epochs.iter().map(|e| e.val_loss).collect()
+    }
+}
+
+/// Where training is, passed to the progress callback after every minibatch
+/// (`completed` is `None`) and after every epoch's validation (`completed`
+/// holds the epoch's record).
+#[derive(Debug, Clone, Copy)]
+pub struct Progress<'a> {
+    /// Current epoch, from 1.
+    pub epoch: usize,
+    /// Maximum number of epochs.
+    pub epochs: usize,
+    /// Minibatches done in this epoch.
+    pub batch: usize,
+    /// Minibatches per epoch.
+    pub batches: usize,
+    /// Loss of the last minibatch.
+    pub batch_loss: f32,
+    /// Current learning rate.
+    pub learning_rate: f64,
+    /// The finished epoch's record, at the end of an epoch.
+    pub completed: Option<&'a EpochRecord>,
+}
+
+/// Trains any [`Autoencoder`] on `ndarray` matrices.
+///
+/// ```
+/// use autoencoders::{Autoencoder, FeedForward, FeedForwardConfig, Trainer, TrainerConfig};
+/// use ndarray::Array2;
+///
+/// let x = Array2::from_shape_fn((400, 8), |(i, j)| ((i + j) % 5) as f32 / 5.0);
+/// let mut model = FeedForward::new(8, FeedForwardConfig::default(), 1)?;
+/// let trainer = Trainer::new(TrainerConfig { epochs: 3, batch_size: 64, ..Default::default() })?;
+/// let mut batches = 0;
+/// let history = trainer.fit_split(&mut model, x.view(), &mut |p| batches += usize::from(p.completed.is_none()))?;
+/// assert_eq!(history.epochs.len(), 3);
+/// assert_eq!(batches, 3 * 6); // 360 training rows in minibatches of 64
+/// # Ok::<(), autoencoders::AutoencoderError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Trainer {
+    config: TrainerConfig,
+}
+
+impl Trainer {
+    /// A trainer with a checked configuration.
+    pub fn new(config: TrainerConfig) -> Result<Self> {
+        config.validate()?;
+        Ok(Self { config })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &TrainerConfig {
+        &self.config
+    }
+
+    /// Holds out a seeded random `validation_fraction` of the rows and
+    /// trains on the rest.
+    pub fn fit_split<M: Autoencoder + ?Sized>(
+        &self,
+        model: &mut M,
+        data: ArrayView2<'_, f32>,
+        progress: &mut (dyn FnMut(&Progress<'_>) + Send),
+    ) -> Result<TrainingHistory> {
+        let (train, val) = split_rows(data, self.config.validation_fraction, self.config.seed)?;
+        self.fit(model, train.view(), val.view(), progress)
+    }
+
+    /// Trains on labelled rows (0 benign, anything else attack): with
+    /// `benign_only` (the default) the attack rows are left out, then a
+    /// validation share is held out as in [`Trainer::fit_split`].
+    pub fn fit_labelled<M: Autoencoder + ?Sized>(
+        &self,
+        model: &mut M,
+        data: ArrayView2<'_, f32>,
+        labels: &[u8],
+        progress: &mut (dyn FnMut(&Progress<'_>) + Send),
+    ) -> Result<TrainingHistory> {
+        if labels.len() != data.nrows() {
+            return Err(AutoencoderError::LabelMismatch {
+                rows: data.nrows(),
+                labels: labels.len(),
+            });
+        }
+        if self.config.benign_only {
+            let rows: Vec<usize> = (0..labels.len()).filter(|&i| labels[i] == 0).collect();
+            let benign = data.select(Axis(0), &rows);
+            self.fit_split(model, benign.view(), progress)
+        } else {
+            self.fit_split(model, data, progress)
+        }
+    }
+
+    /// Trains on `train`, monitoring the loss on `validation`.
+    ///
+    /// Both matrices are checked first (width, finite values). A NaN or
+    /// infinite loss stops training with
+    /// [`AutoencoderError::NonFiniteLoss`], after putting back the best
+    /// weights seen so far when `restore_best_weights` is set.
+    pub fn fit<M: Autoencoder + ?Sized>(
+        &self,
+        model: &mut M,
+        train: ArrayView2<'_, f32>,
+        validation: ArrayView2<'_, f32>,
+        progress: &mut (dyn FnMut(&Progress<'_>) + Send),
+    ) -> Result<TrainingHistory> {
+        let threads = self.config.threads;
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .map_err(|e| AutoencoderError::ThreadPool {
+                threads,
+                reason: e.to_string(),
+            })?;
+        pool.install(|| self.fit_here(model, train, validation, progress))
+    }
+
+    fn fit_here<M: Autoencoder + ?Sized>(
+        &self,
+        model: &mut M,
+        train: ArrayView2<'_, f32>,
+        validation: ArrayView2<'_, f32>,
+        progress: &mut (dyn FnMut(&Progress<'_>) + Send),
+    ) -> Result<TrainingHistory> {
+        let cfg = &self.config;
+        if train.nrows() == 0 {
+            return Err(AutoencoderError::EmptyInput {
+                what: "training data",
+            });
+        }
+        if validation.nrows() == 0 {
+            return Err(AutoencoderError::EmptyInput {
+                what: "validation data",
+            });
+        }
+        model.check_input(train, "training data")?;
+        model.check_input(validation, "validation data")?;
+        let train = train.as_standard_layout();
+        let train_slice = train.as_slice().unwrap_or(&[]);
+        let width = train.ncols();
+        let n = train.nrows();
+
+        let mut rng = StdRng::seed_from_u64(cfg.seed);
+        let mut adam = Adam::new(
+            model.parameters(),
+            AdamParams {
+                kind: cfg.optimizer,
+                lr: cfg.learning_rate,
+                weight_decay: cfg.weight_decay,
+                beta1: 0.9,
+                beta2: 0.999,
+                eps: 1e-8,
+            },
+        );
+        let batches = n.div_ceil(cfg.batch_size);
+        let mut order: Vec<usize> = (0..n).collect();
+        let mut history = TrainingHistory {
+            epochs: Vec::new(),
+            best_epoch: 0,
+            best_val_loss: f64::INFINITY,
+            stopped_early: false,
+            restored_best: false,
+            train_rows: n,
+            val_rows: validation.nrows(),
+            samples_per_second: 0.0,
+        };
+        let mut best_weights: Option<Vec<Vec<f32>>> = None;
+        let mut since_best = 0usize;
+        let mut plateau_best = f64::INFINITY;
+        let mut since_plateau_best = 0usize;
+        let started = Instant::now();
+        let mut batch_data = Vec::with_capacity(cfg.batch_size * width);
+
+        for epoch in 1..=cfg.epochs {
+            let epoch_start = Instant::now();
+            order.shuffle(&mut rng);
+            let lr = adam.params.lr;
+            let mut loss_sum = 0f64;
+            let mut norm_sum = 0f64;
+            for (b, rows) in order.chunks(cfg.batch_size).enumerate() {
+                batch_data.clear();
+                for &r in rows {
+                    batch_data.extend_from_slice(&train_slice[r * width..(r + 1) * width]);
+                }
+                let x = candle_core::Tensor::from_slice(
+                    &batch_data,
+                    (rows.len(), width),
+                    &candle_core::Device::Cpu,
+                )?;
+                let recon = model.forward_train(&x, &mut rng)?;
+                let loss = ops::mse(&recon, &model.target(&x)?)?;
+                let value = loss.to_scalar::<f32>()?;
+                if !value.is_finite() {
+                    if let Some(w) = best_weights.as_ref().filter(|_| cfg.restore_best_weights) {
+                        model.parameters().restore(w)?;
+                    }
+                    return Err(AutoencoderError::NonFiniteLoss {
+                        epoch,
+                        batch: b + 1,
+                        value,
+                    });
+                }
+                let grads = loss.backward()?;
+                norm_sum += adam.step(model.parameters(), &grads, cfg.grad_clip_norm)?;
+                loss_sum += f64::from(value) * rows.len() as f64;
+                progress(&Progress {
+                    epoch,
+                    epochs: cfg.epochs,
+                    batch: b + 1,
+                    batches,
+                    batch_loss: value,
+                    learning_rate: lr,
+                    completed: None,
+                });
+            }
+            let val_loss = validation_loss(&*model, validation)?;
+            if !val_loss.is_finite() {
+                if let Some(w) = best_weights.as_ref().filter(|_| cfg.restore_best_weights) {
+                    model.parameters().restore(w)?;
+                }
+                return Err(AutoencoderError::NonFiniteValidationLoss {
+                    epoch,
+                    value: val_loss as f32,
+                });
+            }
+            let record = EpochRecord {
+                epoch,
+                train_loss: loss_sum / n as f64,
+                val_loss,
+                learning_rate: lr,
+                grad_norm: norm_sum / batches as f64,
+                seconds: epoch_start.elapsed().as_secs_f64(),
+            };
+            progress(&Progress {
+                epoch,
+                epochs: cfg.epochs,
+                batch: batches,
+                batches,
+                batch_loss: record.train_loss as f32,
+                learning_rate: lr,
+                completed: Some(&record),
+            });
+            history.epochs.push(record);
+
+            let min_delta = cfg.early_stopping.map_or(0.0, |e| e.min_delta);
+            if val_loss < history.best_val_loss - min_delta || history.best_epoch == 0 {
+                history.best_val_loss = val_loss;
+                history.best_epoch = epoch;
+                since_best = 0;
+                if cfg.restore_best_weights {
+                    best_weights = Some(model.parameters().snapshot()?);
+                }
+            } else {
+                since_best += 1;
+            }
+            if let Some(r) = cfg.reduce_lr {
+                if val_loss < plateau_best - r.min_delta {
+                    plateau_best = val_loss;
+                    since_plateau_best = 0;
+                } else {
+                    since_plateau_best += 1;
+                    if since_plateau_best >= r.patience {
+                        adam.params.lr = (adam.params.lr * r.factor).max(r.min_lr);
+                        since_plateau_best = 0;
+                    }
+                }
+            }
+            if let Some(es) = cfg.early_stopping
+                && since_best >= es.patience
+            {
+                history.stopped_early = epoch < cfg.epochs;
+                break;
+            }
+        }
+        if let Some(w) = best_weights.filter(|_| cfg.restore_best_weights) {
+            if history.best_epoch != history.epochs.len() {
+                model.parameters().restore(&w)?;
+            }
+            history.restored_best = true;
+        }
+        let seconds = started.elapsed().as_secs_f64();
+        history.samples_per_second = (n * history.epochs.len()) as f64 / seconds.max(1e-9);
+        Ok(history)
+    }
+}
+
+/// Mean squared reconstruction error over every element of `x`, in
+/// evaluation mode.
+pub(crate) fn validation_loss<M: Autoencoder + ?Sized>(
+    model: &M,
+    x: ArrayView2<'_, f32>,
+) -> Result<f64> {
+    let chunks: Vec<ArrayView2<'_, f32>> = x
+        .axis_chunks_iter(Axis(0), model.inference_rows().max(1))
+        .collect();
+    let sums = chunks
+        .into_par_iter()
+        .map(|chunk| {
+            let t = to_tensor(chunk)?;
+            let recon = model.reconstruct(&t)?;
+            let mse = ops::mse(&recon, &model.target(&t)?)?.to_scalar::<f32>()?;
+            Ok(f64::from(mse) * chunk.nrows() as f64)
+        })
+        .collect::<Result<Vec<f64>>>()?;
+    Ok(sums.iter().sum::<f64>() / x.nrows().max(1) as f64)
+}
+
+/// Splits rows into a training and a validation matrix with a seeded
+/// shuffle; the validation part holds `round(fraction * rows)` rows (at
+/// least 1), and both keep their rows in the original order.
+///
+/// ```
+/// use ndarray::Array2;
+/// let x = Array2::from_shape_fn((10, 2), |(i, _)| i as f32);
+/// let (train, val) = autoencoders::split_rows(x.view(), 0.2, 7)?;
+/// assert_eq!((train.nrows(), val.nrows()), (8, 2));
+/// # Ok::<(), autoencoders::AutoencoderError>(())
+/// ```
+pub fn split_rows(
+    x: ArrayView2<'_, f32>,
+    fraction: f64,
+    seed: u64,
+) -> Result<(Array2<f32>, Array2<f32>)> {
+    if !(fraction > 0.0 && fraction < 1.0) {
+        return Err(invalid(
+            "validation_fraction",
+            fraction,
+            "must lie in (0, 1)",
+        ));
+    }
+    let n = x.nrows();
+    if n < 2 {
+        return Err(AutoencoderError::EmptyInput {
+            what: "data to split (needs at least 2 rows)",
+        });
+    }
+    let n_val = ((n as f64 * fraction).round() as usize).clamp(1, n - 1);
+    let mut idx: Vec<usize> = (0..n).collect();
+    // A generator of its own, so the split does not depend on training.
+    idx.shuffle(&mut StdRng::seed_from_u64(seed ^ 0x9e37_79b9_7f4a_7c15));
+    let (val_idx, train_idx) = idx.split_at_mut(n_val);
+    val_idx.sort_unstable();
+    train_idx.sort_unstable();
+    Ok((x.select(Axis(0), train_idx), x.select(Axis(0), val_idx)))
+}

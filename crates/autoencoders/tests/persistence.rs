@@ -1,0 +1,379 @@
+//! Saving and loading: bit-identical outputs, metadata round trips, and a
+//! clear error for every kind of bad file.
+
+use std::path::Path;
+
+use autoencoders::{
+    Autoencoder, AutoencoderError, CONFIG_FILE, Conv1dConfig, DeepConfig, EmbeddingConfig,
+    FORMAT_VERSION, FeedForward, FeedForwardConfig, Model, ModelConfig, ModelKind, ModelMetadata,
+    Threshold, ThresholdMethod, Trainer, TrainerConfig, WEIGHTS_FILE,
+};
+use ndarray::Array2;
+use rand::{Rng, SeedableRng, rngs::StdRng};
+use safetensors::tensor::{Dtype, TensorView};
+
+fn data(rows: usize, cols: usize, seed: u64) -> Array2<f32> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    Array2::from_shape_simple_fn((rows, cols), || rng.random_range(0.0..1.0))
+}
+
+fn configs() -> Vec<(ModelConfig, usize)> {
+    vec![
+        (ModelConfig::default_for(ModelKind::FeedForward), 13),
+        (
+            ModelConfig::Conv1d(Conv1dConfig {
+                kernel_size: 5,
+                ..Default::default()
+            }),
+            77,
+        ),
+        (
+            ModelConfig::Deep(DeepConfig {
+                input_noise_std: 0.1,
+                embedding: Some(EmbeddingConfig {
+                    column: 1,
+                    cardinality: 100,
+                    dim: 3,
+                }),
+                ..Default::default()
+            }),
+            9,
+        ),
+    ]
+}
+
+fn with_categories(mut x: Array2<f32>, model: &dyn Autoencoder) -> Array2<f32> {
+    if let Some((col, card)) = model.categorical_column() {
+        for (i, v) in x.column_mut(col).iter_mut().enumerate() {
+            *v = (i % card) as f32;
+        }
+    }
+    x
+}
+
+#[test]
+fn save_then_load_gives_bit_identical_outputs() {
+    for (cfg, n) in configs() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut model = Model::new(&cfg, n, 4).unwrap();
+        let x = with_categories(data(200, n, 1), &model);
+        // Train a little so the weights are not the seeded initial ones.
+        Trainer::new(TrainerConfig {
+            epochs: 2,
+            ..Default::default()
+        })
+        .unwrap()
+        .fit_split(&mut model, x.view(), &mut |_| {})
+        .unwrap();
+        let names: Vec<String> = (0..n).map(|j| format!("f{j}")).collect();
+        let errors: Vec<f64> = model
+            .reconstruction_errors(x.view())
+            .unwrap()
+            .into_iter()
+            .map(f64::from)
+            .collect();
+        let meta = ModelMetadata {
+            feature_names: names,
+            threshold: Some(
+                Threshold::calibrate(&errors, ThresholdMethod::Contamination(0.05)).unwrap(),
+            ),
+            ..Default::default()
+        };
+        model.save(dir.path(), &meta).unwrap();
+        let (loaded, loaded_meta) = Model::load(dir.path()).unwrap();
+        assert_eq!(loaded_meta, meta);
+        assert_eq!(loaded.config(), cfg);
+        assert_eq!(loaded.kind(), cfg.kind());
+        assert_eq!(loaded.parameters().shapes(), model.parameters().shapes());
+        // Bit-identical, not merely close.
+        let same = |a: Array2<f32>, b: Array2<f32>| {
+            assert_eq!(a.shape(), b.shape());
+            assert!(
+                a.iter()
+                    .zip(b.iter())
+                    .all(|(u, v)| u.to_bits() == v.to_bits())
+            );
+        };
+        same(
+            loaded.encode_batch(x.view()).unwrap(),
+            model.encode_batch(x.view()).unwrap(),
+        );
+        same(
+            loaded.reconstruct_batch(x.view()).unwrap(),
+            model.reconstruct_batch(x.view()).unwrap(),
+        );
+        // No temporary files are left behind.
+        let mut files: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        files.sort();
+        assert_eq!(
+            files,
+            vec![CONFIG_FILE.to_string(), WEIGHTS_FILE.to_string()]
+        );
+        // Saving again over an existing model works.
+        loaded.save(dir.path(), &meta).unwrap();
+        assert!(Model::load(dir.path()).is_ok());
+    }
+}
+
+#[test]
+fn the_json_names_the_format_and_the_tensors() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = FeedForward::new(6, FeedForwardConfig::default(), 1).unwrap();
+    model.save(dir.path(), &ModelMetadata::default()).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join(CONFIG_FILE)).unwrap()).unwrap();
+    assert_eq!(json["format_version"], FORMAT_VERSION);
+    assert_eq!(json["crate_version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(json["kind"], "feedforward");
+    assert_eq!(json["model"]["kind"], "feedforward");
+    assert_eq!(json["n_features"], 6);
+    assert_eq!(json["latent_dim"], 32);
+    assert_eq!(json["tensors"][0]["name"], "encoder.0.weight");
+    assert_eq!(json["tensors"][0]["shape"], serde_json::json!([6, 128]));
+    assert_eq!(json["tensors"][11]["name"], "decoder.2.bias");
+    let bytes = std::fs::read(dir.path().join(WEIGHTS_FILE)).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let mut names = st.names();
+    names.sort();
+    assert_eq!(names.len(), 12);
+    assert_eq!(st.tensor("decoder.2.weight").unwrap().shape(), &[128, 6]);
+}
+
+fn saved_ff(dir: &Path, hidden: Vec<usize>) {
+    let cfg = FeedForwardConfig {
+        hidden,
+        ..Default::default()
+    };
+    FeedForward::new(5, cfg, 1)
+        .unwrap()
+        .save(dir, &ModelMetadata::default())
+        .unwrap();
+}
+
+/// Rewrites the weights file with `edit` applied to the list of tensors.
+fn rewrite_weights(dir: &Path, edit: impl FnOnce(&mut Vec<(String, Dtype, Vec<usize>, Vec<u8>)>)) {
+    let path = dir.join(WEIGHTS_FILE);
+    let bytes = std::fs::read(&path).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let mut tensors: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = st
+        .tensors()
+        .into_iter()
+        .map(|(n, v)| (n, v.dtype(), v.shape().to_vec(), v.data().to_vec()))
+        .collect();
+    edit(&mut tensors);
+    let views: Vec<(String, TensorView<'_>)> = tensors
+        .iter()
+        .map(|(n, d, s, b)| (n.clone(), TensorView::new(*d, s.clone(), b).unwrap()))
+        .collect();
+    std::fs::write(&path, safetensors::tensor::serialize(views, None).unwrap()).unwrap();
+}
+
+#[test]
+fn missing_files_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = Model::load(dir.path().join("nowhere")).unwrap_err();
+    assert!(matches!(err, AutoencoderError::Io { .. }), "{err}");
+    assert!(err.to_string().contains(CONFIG_FILE), "{err}");
+
+    saved_ff(dir.path(), vec![8]);
+    std::fs::remove_file(dir.path().join(WEIGHTS_FILE)).unwrap();
+    let err = Model::load(dir.path()).unwrap_err();
+    assert!(err.to_string().contains(WEIGHTS_FILE), "{err}");
+}
+
+#[test]
+fn truncated_or_corrupt_files_are_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    saved_ff(dir.path(), vec![8]);
+    let path = dir.path().join(WEIGHTS_FILE);
+    let bytes = std::fs::read(&path).unwrap();
+    for cut in [0, 5, 40, bytes.len() - 3] {
+        std::fs::write(&path, &bytes[..cut]).unwrap();
+        let err = Model::load(dir.path()).unwrap_err();
+        assert!(
+            matches!(err, AutoencoderError::Safetensors { .. }),
+            "cut at {cut}: {err}"
+        );
+    }
+    std::fs::write(&path, &bytes).unwrap();
+    assert!(Model::load(dir.path()).is_ok());
+
+    let json_path = dir.path().join(CONFIG_FILE);
+    let json = std::fs::read(&json_path).unwrap();
+    std::fs::write(&json_path, &json[..json.len() / 2]).unwrap();
+    let err = Model::load(dir.path()).unwrap_err();
+    assert!(matches!(err, AutoencoderError::Json { .. }), "{err}");
+}
+
+#[test]
+fn mismatched_weights_are_errors_naming_the_tensor() {
+    // Weights of another architecture under the same names.
+    let a = tempfile::tempdir().unwrap();
+    let b = tempfile::tempdir().unwrap();
+    saved_ff(a.path(), vec![8]);
+    saved_ff(b.path(), vec![9]);
+    std::fs::copy(b.path().join(WEIGHTS_FILE), a.path().join(WEIGHTS_FILE)).unwrap();
+    let err = Model::load(a.path()).unwrap_err();
+    match &err {
+        AutoencoderError::TensorMismatch {
+            name,
+            expected,
+            got,
+            ..
+        } => {
+            assert_eq!(name, "encoder.0.weight");
+            assert_eq!(expected, "F32 [5, 8]");
+            assert_eq!(got, "F32 [5, 9]");
+        }
+        other => panic!("{other}"),
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    saved_ff(dir.path(), vec![8]);
+    rewrite_weights(dir.path(), |t| t.retain(|(n, ..)| n != "decoder.1.bias"));
+    let err = Model::load(dir.path()).unwrap_err();
+    assert!(
+        matches!(&err, AutoencoderError::MissingTensor { name, .. } if name == "decoder.1.bias"),
+        "{err}"
+    );
+
+    saved_ff(dir.path(), vec![8]);
+    rewrite_weights(dir.path(), |t| {
+        t.push(("extra.weight".into(), Dtype::F32, vec![1], vec![0; 4]))
+    });
+    let err = Model::load(dir.path()).unwrap_err();
+    assert!(
+        matches!(&err, AutoencoderError::UnexpectedTensor { name, .. } if name == "extra.weight"),
+        "{err}"
+    );
+
+    saved_ff(dir.path(), vec![8]);
+    rewrite_weights(dir.path(), |t| {
+        let e = t.iter_mut().find(|(n, ..)| n == "encoder.0.bias").unwrap();
+        e.1 = Dtype::F64;
+        e.3 = vec![0; 8 * 8];
+    });
+    let err = Model::load(dir.path()).unwrap_err();
+    assert!(
+        err.to_string().contains("encoder.0.bias") && err.to_string().contains("F64"),
+        "{err}"
+    );
+}
+
+#[test]
+fn inconsistent_or_newer_configs_are_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    saved_ff(dir.path(), vec![8]);
+    let json_path = dir.path().join(CONFIG_FILE);
+    let original: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&json_path).unwrap()).unwrap();
+    let write =
+        |v: &serde_json::Value| std::fs::write(&json_path, serde_json::to_vec(v).unwrap()).unwrap();
+
+    let mut v = original.clone();
+    v["format_version"] = serde_json::json!(FORMAT_VERSION + 1);
+    write(&v);
+    let err = Model::load(dir.path()).unwrap_err();
+    assert!(
+        matches!(err, AutoencoderError::FormatVersion { found, .. } if found == FORMAT_VERSION + 1),
+        "{err}"
+    );
+
+    let mut v = original.clone();
+    v["model"]["hidden"] = serde_json::json!([16]);
+    write(&v);
+    let err = Model::load(dir.path()).unwrap_err();
+    assert!(
+        matches!(err, AutoencoderError::Inconsistent { .. }),
+        "{err}"
+    );
+
+    let mut v = original.clone();
+    v["kind"] = serde_json::json!("deep");
+    write(&v);
+    assert!(matches!(
+        Model::load(dir.path()).unwrap_err(),
+        AutoencoderError::Inconsistent { .. }
+    ));
+
+    let mut v = original.clone();
+    v["model"]["dropout"] = serde_json::json!(2.0);
+    write(&v);
+    assert!(matches!(
+        Model::load(dir.path()).unwrap_err(),
+        AutoencoderError::InvalidConfig { .. }
+    ));
+
+    let mut v = original;
+    v["feature_names"] = serde_json::json!(["a", "b"]);
+    write(&v);
+    assert!(matches!(
+        Model::load(dir.path()).unwrap_err(),
+        AutoencoderError::Inconsistent { .. }
+    ));
+
+    // Saving checks the metadata too.
+    let model = FeedForward::new(5, FeedForwardConfig::default(), 1).unwrap();
+    let meta = ModelMetadata {
+        feature_names: vec!["only one".into()],
+        ..Default::default()
+    };
+    let err = model.save(dir.path(), &meta).unwrap_err();
+    assert!(err.to_string().contains("1 feature names"), "{err}");
+}
+
+#[test]
+fn schema_and_bounds_travel_with_the_model() {
+    let schema = flowdata::Schema::cicids2017().retain_features(&[
+        "Flow Duration",
+        "Total Fwd Packets",
+        "Fwd PSH Flags",
+    ]);
+    let names: Vec<String> = schema
+        .feature_names()
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    assert_eq!(names.len(), 3);
+    let raw = data(50, 3, 2).mapv(|v| v * 1000.0);
+    let bounds =
+        flowdata::Bounds::fit(&schema, raw.view(), flowdata::ScalingMethod::MinMax).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let model = FeedForward::new(3, FeedForwardConfig::default(), 1).unwrap();
+    let meta = ModelMetadata {
+        feature_names: names,
+        schema: Some(schema.clone()),
+        bounds: Some(bounds.clone()),
+        threshold: None,
+    };
+    model.save(dir.path(), &meta).unwrap();
+    let (loaded, loaded_meta) = Model::load(dir.path()).unwrap();
+    assert_eq!(loaded_meta.schema.as_ref(), Some(&schema));
+    assert_eq!(loaded_meta.bounds.as_ref(), Some(&bounds));
+    // The loaded bounds scale new rows exactly as the saved ones.
+    let scaled = loaded_meta
+        .bounds
+        .unwrap()
+        .transform(raw.view())
+        .unwrap()
+        .data;
+    assert_eq!(scaled, bounds.transform(raw.view()).unwrap().data);
+    assert_eq!(
+        loaded.encode_batch(scaled.view()).unwrap(),
+        model.encode_batch(scaled.view()).unwrap()
+    );
+
+    // Bounds of another width are rejected.
+    let other = FeedForward::new(4, FeedForwardConfig::default(), 1).unwrap();
+    let meta = ModelMetadata {
+        bounds: Some(bounds),
+        ..Default::default()
+    };
+    assert!(matches!(
+        other.save(dir.path(), &meta),
+        Err(AutoencoderError::Inconsistent { .. })
+    ));
+}

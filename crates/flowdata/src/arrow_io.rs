@@ -1,0 +1,263 @@
+//! `FlowFrame` to and from Arrow record batches, Parquet and Arrow IPC files.
+//!
+//! Layout: one `Float32` column per feature (named as in the schema), then
+//! `label` (Utf8, the raw label), `family` (Utf8) and `attack` (Boolean).
+//! The flowdata schema is stored as JSON in the Arrow schema's metadata
+//! under `flowdata.schema`, so a round trip restores feature kinds too.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow::array::{
+    Array, ArrayRef, BooleanArray, Float32Array, Float64Array, RecordBatch, StringArray,
+};
+use arrow::datatypes::{DataType, Field, Schema as ArrowSchema};
+use ndarray::Array2;
+
+use crate::error::{FlowDataError, Result};
+use crate::frame::{FlowFrame, intern_class};
+use crate::labels::{ClassInfo, Family};
+use crate::schema::{FeatureKind, FeatureSpec, Schema};
+
+/// Metadata key holding the flowdata schema as JSON.
+pub const SCHEMA_METADATA_KEY: &str = "flowdata.schema";
+const RESERVED: [&str; 3] = ["label", "family", "attack"];
+const BATCH_ROWS: usize = 65_536;
+
+fn arrow_schema(schema: &Schema) -> Result<Arc<ArrowSchema>> {
+    let mut fields: Vec<Field> = Vec::with_capacity(schema.n_features() + 3);
+    for f in &schema.features {
+        if RESERVED.contains(&f.name.as_str()) {
+            return Err(FlowDataError::arrow(
+                "arrow schema",
+                format!(
+                    "feature name '{}' is reserved for the label columns",
+                    f.name
+                ),
+            ));
+        }
+        fields.push(Field::new(&f.name, DataType::Float32, false));
+    }
+    fields.push(Field::new("label", DataType::Utf8, false));
+    fields.push(Field::new("family", DataType::Utf8, false));
+    fields.push(Field::new("attack", DataType::Boolean, false));
+    let json = serde_json::to_string(schema).map_err(|e| FlowDataError::arrow("schema JSON", e))?;
+    let metadata = HashMap::from([(SCHEMA_METADATA_KEY.to_string(), json)]);
+    Ok(Arc::new(ArrowSchema::new_with_metadata(fields, metadata)))
+}
+
+impl FlowFrame {
+    /// The rows `start..end` as one Arrow record batch.
+    pub fn to_record_batch_range(&self, start: usize, end: usize) -> Result<RecordBatch> {
+        let schema = arrow_schema(self.schema())?;
+        let x = self.features();
+        let rows = start..end.min(self.n_rows());
+        let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.n_features() + 3);
+        for j in 0..self.n_features() {
+            let col: Float32Array = rows.clone().map(|r| x[[r, j]]).collect::<Vec<f32>>().into();
+            columns.push(Arc::new(col));
+        }
+        let labels: StringArray = rows.clone().map(|r| Some(self.raw_label(r))).collect();
+        let families: StringArray = rows.clone().map(|r| Some(self.family(r).name())).collect();
+        let attack: BooleanArray = rows.map(|r| Some(self.is_attack(r))).collect();
+        columns.push(Arc::new(labels));
+        columns.push(Arc::new(families));
+        columns.push(Arc::new(attack));
+        RecordBatch::try_new(schema, columns).map_err(|e| FlowDataError::arrow("record batch", e))
+    }
+
+    /// The whole frame as one Arrow record batch.
+    ///
+    /// ```
+    /// let frame = flowdata::synth::generate(&flowdata::synth::SynthConfig { rows: 100, ..Default::default() });
+    /// let batch = frame.to_record_batch().unwrap();
+    /// assert_eq!(batch.num_rows(), frame.n_rows());
+    /// let back = flowdata::FlowFrame::from_record_batches(&[batch]).unwrap();
+    /// assert_eq!(back.features(), frame.features());
+    /// ```
+    pub fn to_record_batch(&self) -> Result<RecordBatch> {
+        self.to_record_batch_range(0, self.n_rows())
+    }
+
+    /// Rebuild a frame from record batches in the layout above. Without the
+    /// schema metadata, every numeric column but the label columns becomes
+    /// a continuous feature; `family` and `attack` are derived from `label`
+    /// when absent.
+    pub fn from_record_batches(batches: &[RecordBatch]) -> Result<FlowFrame> {
+        let first = batches
+            .first()
+            .ok_or_else(|| FlowDataError::arrow("record batches", "no batches"))?;
+        let aschema = first.schema();
+        let schema = match aschema.metadata().get(SCHEMA_METADATA_KEY) {
+            Some(json) => serde_json::from_str::<Schema>(json)
+                .map_err(|e| FlowDataError::arrow("schema metadata", e))?,
+            None => Schema {
+                name: "arrow".into(),
+                features: aschema
+                    .fields()
+                    .iter()
+                    .filter(|f| {
+                        !RESERVED.contains(&f.name().as_str())
+                            && matches!(f.data_type(), DataType::Float32 | DataType::Float64)
+                    })
+                    .map(|f| FeatureSpec {
+                        name: f.name().clone(),
+                        kind: FeatureKind::Continuous,
+                        nonnegative: false,
+                        sentinel: None,
+                    })
+                    .collect(),
+                label_column: "label".into(),
+                family_column: None,
+                one_hot: Vec::new(),
+                use_aliases: false,
+            },
+        };
+        let nf = schema.n_features();
+        let n: usize = batches.iter().map(RecordBatch::num_rows).sum();
+        let mut x = Array2::<f32>::zeros((n, nf));
+        let mut classes: Vec<ClassInfo> = Vec::new();
+        let mut class_ids = Vec::with_capacity(n);
+        let mut offset = 0;
+        for batch in batches {
+            for (j, f) in schema.features.iter().enumerate() {
+                let col = batch.column_by_name(&f.name).ok_or_else(|| {
+                    FlowDataError::arrow("record batch", format!("no column '{}'", f.name))
+                })?;
+                let mut dst = x.column_mut(j);
+                if let Some(a) = col.as_any().downcast_ref::<Float32Array>() {
+                    for (r, v) in a.iter().enumerate() {
+                        dst[offset + r] = v.unwrap_or(f32::NAN);
+                    }
+                } else if let Some(a) = col.as_any().downcast_ref::<Float64Array>() {
+                    for (r, v) in a.iter().enumerate() {
+                        dst[offset + r] = v.map_or(f32::NAN, |v| v as f32);
+                    }
+                } else {
+                    return Err(FlowDataError::arrow(
+                        "record batch",
+                        format!(
+                            "column '{}' is {}, expected Float32",
+                            f.name,
+                            col.data_type()
+                        ),
+                    ));
+                }
+            }
+            let labels = batch
+                .column_by_name("label")
+                .and_then(|c| c.as_any().downcast_ref::<StringArray>())
+                .ok_or_else(|| FlowDataError::arrow("record batch", "no Utf8 column 'label'"))?;
+            let families = batch
+                .column_by_name("family")
+                .and_then(|c| c.as_any().downcast_ref::<StringArray>());
+            let attack = batch
+                .column_by_name("attack")
+                .and_then(|c| c.as_any().downcast_ref::<BooleanArray>());
+            for r in 0..batch.num_rows() {
+                let raw = if labels.is_null(r) {
+                    ""
+                } else {
+                    labels.value(r)
+                };
+                let mut class = ClassInfo::from_label(raw);
+                if let Some(f) = families.filter(|f| !f.is_null(r)) {
+                    class.family = Family::ALL
+                        .into_iter()
+                        .find(|x| x.name() == f.value(r))
+                        .unwrap_or(class.family);
+                }
+                if let Some(a) = attack.filter(|a| !a.is_null(r)) {
+                    class.attack = a.value(r);
+                }
+                class_ids.push(intern_class(&mut classes, &class));
+            }
+            offset += batch.num_rows();
+        }
+        FlowFrame::new(schema, x, class_ids, classes)
+    }
+
+    /// Write as a Parquet file (atomically: temp file + rename).
+    pub fn write_parquet(&self, path: impl AsRef<Path>) -> Result<()> {
+        let path = path.as_ref();
+        let schema = arrow_schema(self.schema())?;
+        let ctx = path.display().to_string();
+        crate::io_util::write_atomic(path, |w| {
+            let mut writer = parquet::arrow::ArrowWriter::try_new(w, schema, None)
+                .map_err(|e| FlowDataError::arrow(&ctx, e))?;
+            for start in (0..self.n_rows().max(1)).step_by(BATCH_ROWS) {
+                let batch = self.to_record_batch_range(start, start + BATCH_ROWS)?;
+                writer
+                    .write(&batch)
+                    .map_err(|e| FlowDataError::arrow(&ctx, e))?;
+            }
+            writer.close().map_err(|e| FlowDataError::arrow(&ctx, e))?;
+            Ok(())
+        })
+    }
+
+    /// Read a Parquet file written by [`Self::write_parquet`] (or any file
+    /// in the same layout).
+    pub fn read_parquet(path: impl AsRef<Path>) -> Result<FlowFrame> {
+        let path = path.as_ref();
+        let ctx = path.display().to_string();
+        let file = File::open(path).map_err(|e| FlowDataError::io(path, e))?;
+        let builder = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+            .map_err(|e| FlowDataError::arrow(&ctx, e))?;
+        let schema = builder.schema().clone();
+        let reader = builder
+            .with_batch_size(BATCH_ROWS)
+            .build()
+            .map_err(|e| FlowDataError::arrow(&ctx, e))?;
+        collect_with_schema(reader, &schema, &ctx)
+    }
+
+    /// Write as an Arrow IPC file (atomically).
+    pub fn write_ipc(&self, path: impl AsRef<Path>) -> Result<()> {
+        let path = path.as_ref();
+        let schema = arrow_schema(self.schema())?;
+        let ctx = path.display().to_string();
+        crate::io_util::write_atomic(path, |w| {
+            let mut writer = arrow::ipc::writer::FileWriter::try_new(w, &schema)
+                .map_err(|e| FlowDataError::arrow(&ctx, e))?;
+            for start in (0..self.n_rows().max(1)).step_by(BATCH_ROWS) {
+                let batch = self.to_record_batch_range(start, start + BATCH_ROWS)?;
+                writer
+                    .write(&batch)
+                    .map_err(|e| FlowDataError::arrow(&ctx, e))?;
+            }
+            writer.finish().map_err(|e| FlowDataError::arrow(&ctx, e))?;
+            Ok(())
+        })
+    }
+
+    /// Read an Arrow IPC file written by [`Self::write_ipc`].
+    pub fn read_ipc(path: impl AsRef<Path>) -> Result<FlowFrame> {
+        let path = path.as_ref();
+        let ctx = path.display().to_string();
+        let file = File::open(path).map_err(|e| FlowDataError::io(path, e))?;
+        let reader = arrow::ipc::reader::FileReader::try_new(file, None)
+            .map_err(|e| FlowDataError::arrow(&ctx, e))?;
+        let schema = reader.schema();
+        collect_with_schema(reader, &schema, &ctx)
+    }
+}
+
+/// Collect batches, re-attaching the file's schema (with its metadata).
+fn collect_with_schema(
+    batches: impl Iterator<Item = std::result::Result<RecordBatch, arrow::error::ArrowError>>,
+    schema: &Arc<ArrowSchema>,
+    ctx: &str,
+) -> Result<FlowFrame> {
+    let batches = batches
+        .map(|b| b.and_then(|b| b.with_schema(schema.clone())))
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| FlowDataError::arrow(ctx, e))?;
+    if batches.is_empty() {
+        let empty = RecordBatch::new_empty(schema.clone());
+        return FlowFrame::from_record_batches(&[empty]);
+    }
+    FlowFrame::from_record_batches(&batches)
+}

@@ -1,0 +1,155 @@
+//! The one error type of this crate.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong while reading, cleaning, scaling or writing flows.
+///
+/// Messages name the file, the line (1-based, the header is line 1), the
+/// column and what was expected, so that a user can open the file and look.
+#[derive(Debug, thiserror::Error)]
+pub enum FlowDataError {
+    /// The file could not be opened or read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file holds no header line at all.
+    #[error("{path}: the file is empty (expected a CSV header line)")]
+    EmptyFile {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The file holds a header but no data rows.
+    #[error("{path}: the file has a header but no data rows")]
+    NoRows {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The input does not look like CSV text (NUL bytes, for example).
+    #[error("{path}: line {line}: not a CSV text file ({reason})")]
+    NotCsv {
+        /// The file.
+        path: PathBuf,
+        /// Line where the problem was seen.
+        line: u64,
+        /// What was seen.
+        reason: String,
+    },
+    /// A row has a different number of cells than the header.
+    #[error("{path}: line {line}: expected {expected} cells as in the header, found {found}")]
+    RaggedRow {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: u64,
+        /// Cells in the header.
+        expected: usize,
+        /// Cells in this row.
+        found: usize,
+    },
+    /// A cell of a numeric column could not be parsed as a number.
+    #[error("{path}: line {line}, column {column} ('{name}'): expected a number, found '{found}'")]
+    BadNumber {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: u64,
+        /// 1-based column number.
+        column: usize,
+        /// Column name as written in the header.
+        name: String,
+        /// The cell's text (lossily decoded, shortened).
+        found: String,
+    },
+    /// The label column was not found in the header.
+    #[error("{path}: no label column '{expected}' in the header (columns: {columns})")]
+    MissingLabelColumn {
+        /// The file.
+        path: PathBuf,
+        /// The label column that was expected.
+        expected: String,
+        /// The header's columns, comma-separated and shortened.
+        columns: String,
+    },
+    /// The header lacks features the schema needs under the `Strict` policy.
+    #[error("{path}: missing {} feature column(s) required by schema '{schema}': {}", missing.len(), missing.join(", "))]
+    MissingColumns {
+        /// The file.
+        path: PathBuf,
+        /// Schema name.
+        schema: String,
+        /// Canonical names of the missing features.
+        missing: Vec<String>,
+    },
+    /// A CSV-level syntax error reported by the parser.
+    #[error("{path}: line {line}: malformed CSV: {message}")]
+    Csv {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: u64,
+        /// The parser's message.
+        message: String,
+    },
+    /// No input files were given, or a directory held no CSV files.
+    #[error("no input files: {0}")]
+    NoInput(String),
+    /// A configuration value is invalid.
+    #[error("invalid {name}: {message}")]
+    InvalidConfig {
+        /// The parameter.
+        name: &'static str,
+        /// Why it is invalid, with the value.
+        message: String,
+    },
+    /// Matrices or schemas that must agree do not.
+    #[error("shape mismatch: {0}")]
+    Shape(String),
+    /// JSON (schema, bounds) could not be read or written.
+    #[error("{path}: invalid JSON: {source}")]
+    Json {
+        /// The file.
+        path: PathBuf,
+        /// The parser's error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// Arrow or Parquet conversion failed.
+    #[error("{context}: {message}")]
+    Arrow {
+        /// The file or the operation.
+        context: String,
+        /// The library's message.
+        message: String,
+    },
+}
+
+impl FlowDataError {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        FlowDataError::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn config(name: &'static str, message: impl Into<String>) -> Self {
+        FlowDataError::InvalidConfig {
+            name,
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn arrow(context: impl Into<String>, err: impl std::fmt::Display) -> Self {
+        FlowDataError::Arrow {
+            context: context.into(),
+            message: err.to_string(),
+        }
+    }
+}
+
+/// Shorthand for this crate's results.
+pub type Result<T, E = FlowDataError> = std::result::Result<T, E>;

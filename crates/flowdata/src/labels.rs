@@ -1,0 +1,218 @@
+//! Labels: raw text, normalised attack family, binary class.
+
+use serde::{Deserialize, Serialize};
+
+/// The attack families that CIC-IDS2017's labels fall into.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Family {
+    /// Normal traffic (`BENIGN`, UNSW-NB15's `Normal`).
+    Benign,
+    /// Denial of service from one host (Hulk, GoldenEye, slowloris, Slowhttptest).
+    DoS,
+    /// Distributed denial of service.
+    DDoS,
+    /// Port scans.
+    PortScan,
+    /// Password guessing (FTP-Patator, SSH-Patator).
+    BruteForce,
+    /// Web attacks (brute force over HTTP, XSS, SQL injection).
+    WebAttack,
+    /// Botnet traffic.
+    Bot,
+    /// Infiltration (including the improved re-extraction's "Infiltration - Portscan").
+    Infiltration,
+    /// Heartbleed.
+    Heartbleed,
+    /// Any other attack label.
+    Other,
+}
+
+impl Family {
+    /// All families, benign first.
+    pub const ALL: [Family; 10] = [
+        Family::Benign,
+        Family::DoS,
+        Family::DDoS,
+        Family::PortScan,
+        Family::BruteForce,
+        Family::WebAttack,
+        Family::Bot,
+        Family::Infiltration,
+        Family::Heartbleed,
+        Family::Other,
+    ];
+
+    /// True for every family but [`Family::Benign`].
+    pub fn is_attack(self) -> bool {
+        self != Family::Benign
+    }
+
+    /// The family's name as used in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::Benign => "Benign",
+            Family::DoS => "DoS",
+            Family::DDoS => "DDoS",
+            Family::PortScan => "PortScan",
+            Family::BruteForce => "BruteForce",
+            Family::WebAttack => "WebAttack",
+            Family::Bot => "Bot",
+            Family::Infiltration => "Infiltration",
+            Family::Heartbleed => "Heartbleed",
+            Family::Other => "Other",
+        }
+    }
+
+    /// The family of a raw label, whatever its spelling: `BENIGN`,
+    /// `Web Attack – Brute Force` (cp1252 or UTF-8 dash, or an ASCII
+    /// hyphen), `DoS Hulk`, `FTP-Patator`, `Bot`, `Botnet`, the merged
+    /// names of re-exports (`WebAttack`, `BruteForce`), UNSW-NB15's
+    /// `Normal`, `DoS`, `Reconnaissance` ...
+    ///
+    /// ```
+    /// use flowdata::Family;
+    /// assert_eq!(Family::from_label("Web Attack \u{2013} Brute Force"), Family::WebAttack);
+    /// assert_eq!(Family::from_label("Web Attack - Brute Force"), Family::WebAttack);
+    /// assert_eq!(Family::from_label("SSH-Patator"), Family::BruteForce);
+    /// assert_eq!(Family::from_label(" BENIGN "), Family::Benign);
+    /// assert_eq!(Family::from_label("DDoS"), Family::DDoS);
+    /// assert_eq!(Family::from_label("DoS Hulk"), Family::DoS);
+    /// ```
+    pub fn from_label(label: &str) -> Family {
+        let key: String = label
+            .chars()
+            .filter(|c| c.is_alphanumeric())
+            .flat_map(char::to_lowercase)
+            .collect();
+        let has = |s: &str| key.contains(s);
+        if key == "benign" || key == "normal" || key.is_empty() || key == "0" {
+            Family::Benign
+        } else if has("web") || has("xss") || has("sqlinjection") {
+            Family::WebAttack
+        } else if has("ddos") {
+            Family::DDoS
+        } else if key.starts_with("dos") {
+            Family::DoS
+        } else if has("infiltration") || has("infilteration") {
+            Family::Infiltration
+        } else if has("portscan") || has("reconnaissance") {
+            Family::PortScan
+        } else if has("patator") || has("bruteforce") {
+            Family::BruteForce
+        } else if key.starts_with("bot") {
+            Family::Bot
+        } else if has("heartbleed") {
+            Family::Heartbleed
+        } else {
+            Family::Other
+        }
+    }
+}
+
+impl std::fmt::Display for Family {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One distinct class of a [`crate::FlowFrame`]: its raw label, family and
+/// binary class.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ClassInfo {
+    /// The label as written in the file (decoded, trimmed; the en dash of
+    /// the original files is kept as U+2013).
+    pub raw: String,
+    /// The normalised family.
+    pub family: Family,
+    /// Binary class: true for attacks.
+    pub attack: bool,
+}
+
+impl ClassInfo {
+    /// A class from a raw CIC-IDS2017-style label.
+    pub fn from_label(raw: &str) -> ClassInfo {
+        let family = Family::from_label(raw);
+        ClassInfo {
+            raw: raw.trim().to_string(),
+            family,
+            attack: family.is_attack(),
+        }
+    }
+}
+
+/// Decode a label cell: UTF-8 when valid, otherwise Windows-1252 (the
+/// original CIC-IDS2017 files write the en dash as byte 0x96).
+///
+/// ```
+/// assert_eq!(flowdata::decode_label(b"Web Attack \x96 Brute Force"), "Web Attack \u{2013} Brute Force");
+/// assert_eq!(flowdata::decode_label(" BENIGN".as_bytes()), "BENIGN");
+/// ```
+pub fn decode_label(bytes: &[u8]) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => s.trim().to_string(),
+        Err(_) => bytes
+            .iter()
+            .map(|&b| cp1252_char(b))
+            .collect::<String>()
+            .trim()
+            .to_string(),
+    }
+}
+
+fn cp1252_char(b: u8) -> char {
+    const HIGH: [char; 32] = [
+        '\u{20ac}', '\u{fffd}', '\u{201a}', '\u{0192}', '\u{201e}', '\u{2026}', '\u{2020}',
+        '\u{2021}', '\u{02c6}', '\u{2030}', '\u{0160}', '\u{2039}', '\u{0152}', '\u{fffd}',
+        '\u{017d}', '\u{fffd}', '\u{fffd}', '\u{2018}', '\u{2019}', '\u{201c}', '\u{201d}',
+        '\u{2022}', '\u{2013}', '\u{2014}', '\u{02dc}', '\u{2122}', '\u{0161}', '\u{203a}',
+        '\u{0153}', '\u{fffd}', '\u{017e}', '\u{0178}',
+    ];
+    match b {
+        0x80..=0x9f => HIGH[(b - 0x80) as usize],
+        _ => b as char,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cicids_labels_map_to_families() {
+        let cases = [
+            ("BENIGN", Family::Benign),
+            ("DoS GoldenEye", Family::DoS),
+            ("DoS Slowhttptest", Family::DoS),
+            ("DoS slowloris", Family::DoS),
+            ("DDoS", Family::DDoS),
+            ("PortScan", Family::PortScan),
+            ("Portscan", Family::PortScan),
+            ("FTP-Patator", Family::BruteForce),
+            ("BruteForce", Family::BruteForce),
+            ("Web Attack \u{fffd} Sql Injection", Family::WebAttack),
+            ("Web Attack - XSS", Family::WebAttack),
+            ("WebAttack", Family::WebAttack),
+            ("Bot", Family::Bot),
+            ("Botnet", Family::Bot),
+            ("Infiltration", Family::Infiltration),
+            ("Infiltration - Portscan", Family::Infiltration),
+            ("Heartbleed", Family::Heartbleed),
+            ("Normal", Family::Benign),
+            ("Exploits", Family::Other),
+        ];
+        for (label, family) in cases {
+            assert_eq!(Family::from_label(label), family, "{label}");
+        }
+    }
+
+    #[test]
+    fn three_dash_spellings_give_one_family() {
+        let a = decode_label(b"Web Attack \x96 Brute Force");
+        let b = decode_label("Web Attack \u{2013} Brute Force".as_bytes());
+        let c = decode_label(b"Web Attack - Brute Force");
+        assert_eq!(a, b);
+        for l in [a, b, c] {
+            assert_eq!(Family::from_label(&l), Family::WebAttack);
+        }
+    }
+}

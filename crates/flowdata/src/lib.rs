@@ -1,0 +1,36 @@
+#![doc = include_str!("../README.md")]
+#![deny(missing_docs)]
+
+mod arrow_io;
+mod clean;
+mod error;
+mod frame;
+mod infer;
+mod io_util;
+mod labels;
+mod reader;
+mod scale;
+mod schema;
+mod split;
+pub mod synth;
+pub mod testdata;
+
+pub use arrow_io::SCHEMA_METADATA_KEY;
+pub use clean::{
+    CellCounts, CleaningPolicy, CleaningReport, DropCounts, FileReport, NegativePolicy,
+    NonFinitePolicy, SentinelPolicy,
+};
+pub use error::{FlowDataError, Result};
+pub use frame::FlowFrame;
+pub use infer::InferOptions;
+pub use io_util::{write_atomic, write_json_atomic};
+pub use labels::{ClassInfo, Family, decode_label};
+pub use reader::{
+    Alignment, FlowReader, ReadOptions, expand_inputs, read_flows, read_flows_with_progress,
+};
+pub use scale::{Bounds, FeatureBounds, Scaled, ScalingMethod};
+pub use schema::{
+    CategoricalPolicy, FeatureKind, FeatureSpec, OneHotColumn, Schema, cicids2017_canonical_name,
+    is_identifier, normalize_header,
+};
+pub use split::{Split, SplitConfig, SplitIndices, split_indices};

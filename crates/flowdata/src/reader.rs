@@ -1,0 +1,1198 @@
+//! Streaming, parallel reading of flow CSV files into [`FlowFrame`]s.
+//!
+//! Files are read in blocks of whole lines; each block is cut into parts
+//! parsed on all cores, and the parts are merged in order, so that the
+//! result does not depend on the number of threads. Records never span
+//! lines (flow CSVs have no quoted line breaks).
+
+use std::fs::File;
+use std::hash::{BuildHasher, Hasher};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use hashbrown::{HashMap, HashSet};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::clean::{
+    CellCounts, CleaningPolicy, CleaningReport, DropCounts, FileReport, NegativePolicy,
+    NonFinitePolicy, SentinelPolicy,
+};
+use crate::error::{FlowDataError, Result};
+use crate::frame::FlowFrame;
+use crate::labels::{ClassInfo, Family, decode_label};
+use crate::schema::{Schema, is_identifier, normalize_header};
+
+/// What to do when a file lacks features of the schema.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case", tag = "policy", content = "value")]
+pub enum Alignment {
+    /// Fail, naming the file and the missing columns.
+    Strict,
+    /// Shrink the schema to the features every input has (default: right
+    /// when exploring or training on several files).
+    #[default]
+    Intersect,
+    /// Fill the missing features with a constant (right when a trained model
+    /// must score a file that lacks some features).
+    Fill(f32),
+}
+
+impl std::fmt::Display for Alignment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Alignment::Strict => f.write_str("strict"),
+            Alignment::Intersect => f.write_str("intersect"),
+            Alignment::Fill(v) => write!(f, "fill({v})"),
+        }
+    }
+}
+
+/// Options for reading flow CSVs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReadOptions {
+    /// The schema the files are aligned to. Default: [`Schema::cicids2017`].
+    pub schema: Schema,
+    /// Missing-feature policy. Default: [`Alignment::Intersect`].
+    pub alignment: Alignment,
+    /// Cleaning policy. Default: [`CleaningPolicy::default`].
+    pub cleaning: CleaningPolicy,
+    /// Bytes of text read and parsed at a time (default 4 MiB; at least 64 KiB).
+    pub block_bytes: usize,
+}
+
+impl Default for ReadOptions {
+    fn default() -> Self {
+        ReadOptions {
+            schema: Schema::cicids2017(),
+            alignment: Alignment::Intersect,
+            cleaning: CleaningPolicy::default(),
+            block_bytes: 4 << 20,
+        }
+    }
+}
+
+impl ReadOptions {
+    /// Options for another schema, other settings at their defaults.
+    pub fn with_schema(schema: Schema) -> ReadOptions {
+        ReadOptions {
+            schema,
+            ..ReadOptions::default()
+        }
+    }
+}
+
+/// Expand a list of files and directories into the CSV files to read:
+/// directories contribute their `*.csv` files (sorted by name, not recursive).
+pub fn expand_inputs<P: AsRef<Path>>(paths: &[P]) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for p in paths {
+        let p = p.as_ref();
+        let meta = std::fs::metadata(p).map_err(|e| FlowDataError::io(p, e))?;
+        if meta.is_dir() {
+            let mut files: Vec<PathBuf> = std::fs::read_dir(p)
+                .map_err(|e| FlowDataError::io(p, e))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|f| {
+                    f.is_file() && f.extension().is_some_and(|x| x.eq_ignore_ascii_case("csv"))
+                })
+                .collect();
+            if files.is_empty() {
+                return Err(FlowDataError::NoInput(format!(
+                    "directory {} holds no .csv files",
+                    p.display()
+                )));
+            }
+            files.sort();
+            out.extend(files);
+        } else {
+            out.push(p.to_path_buf());
+        }
+    }
+    if out.is_empty() {
+        return Err(FlowDataError::NoInput("no paths were given".into()));
+    }
+    Ok(out)
+}
+
+/// The role of one input column.
+#[derive(Clone, Debug, PartialEq)]
+enum Role {
+    Feature(usize),
+    OneHot { offset: usize, index: usize },
+    Label,
+    Family,
+    Ignored,
+}
+
+/// How one file's columns map onto the schema.
+#[derive(Clone, Debug)]
+struct FilePlan {
+    path: PathBuf,
+    header: Vec<String>,
+    roles: Vec<Role>,
+    /// Per one-hot column: category bytes -> index.
+    one_hot: Vec<HashMap<Vec<u8>, usize>>,
+    /// Schema features this file lacks.
+    missing: Vec<usize>,
+    report: FileReport,
+}
+
+/// Read the header line of a file (and check that it looks like CSV text).
+fn read_header(path: &Path) -> Result<Vec<String>> {
+    let mut file = File::open(path).map_err(|e| FlowDataError::io(path, e))?;
+    let mut head = Vec::with_capacity(64 << 10);
+    (&mut file)
+        .take(64 << 10)
+        .read_to_end(&mut head)
+        .map_err(|e| FlowDataError::io(path, e))?;
+    if head.is_empty() {
+        return Err(FlowDataError::EmptyFile { path: path.into() });
+    }
+    if let Some(pos) = memchr::memchr(0, &head) {
+        let line = 1 + memchr::memchr_iter(b'\n', &head[..pos]).count() as u64;
+        return Err(FlowDataError::NotCsv {
+            path: path.into(),
+            line,
+            reason: format!("NUL byte at offset {pos}"),
+        });
+    }
+    let end = memchr::memchr(b'\n', &head).unwrap_or(head.len());
+    let mut line = &head[..end];
+    if let Some(rest) = line.strip_prefix(b"\xef\xbb\xbf") {
+        line = rest;
+    }
+    let record = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(line)
+        .byte_records()
+        .next()
+        .transpose()
+        .map_err(|e| FlowDataError::Csv {
+            path: path.into(),
+            line: 1,
+            message: e.to_string(),
+        })?
+        .ok_or_else(|| FlowDataError::EmptyFile { path: path.into() })?;
+    let header: Vec<String> = record
+        .iter()
+        .map(|c| String::from_utf8_lossy(c).trim().to_string())
+        .collect();
+    if header.iter().all(|h| h.is_empty()) {
+        return Err(FlowDataError::EmptyFile { path: path.into() });
+    }
+    Ok(header)
+}
+
+fn plan_file(path: &Path, header: Vec<String>, schema: &Schema) -> Result<FilePlan> {
+    let label_key = normalize_header(&schema.label_column);
+    let family_key = schema.family_column.as_deref().map(normalize_header);
+    let mut roles = vec![Role::Ignored; header.len()];
+    let mut assigned = vec![false; schema.n_features()];
+    let mut report = FileReport {
+        path: path.to_path_buf(),
+        ..FileReport::default()
+    };
+    let mut have_label = false;
+    let mut one_hot_maps = Vec::new();
+    let mut one_hot_cols = vec![None; schema.one_hot.len()];
+    for (k, oh) in schema.one_hot.iter().enumerate() {
+        let first = format!("{}={}", oh.column, oh.categories.first().map_or("", |s| s));
+        let map = oh
+            .categories
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.as_bytes().to_vec(), i))
+            .collect();
+        one_hot_maps.push(map);
+        one_hot_cols[k] = schema.index_of(&first);
+    }
+    for (i, h) in header.iter().enumerate() {
+        let key = normalize_header(h);
+        if key == label_key && !have_label {
+            roles[i] = Role::Label;
+            have_label = true;
+            continue;
+        }
+        if family_key.as_deref() == Some(key.as_str()) {
+            roles[i] = Role::Family;
+            continue;
+        }
+        if let Some(k) = schema
+            .one_hot
+            .iter()
+            .position(|oh| normalize_header(&oh.column) == key)
+        {
+            if let Some(offset) = one_hot_cols[k] {
+                roles[i] = Role::OneHot { offset, index: k };
+            }
+            continue;
+        }
+        if let Some(name) = schema.canonical_name(h) {
+            let j = schema
+                .index_of(name)
+                .expect("canonical names come from the schema");
+            if assigned[j] {
+                report.duplicate_columns.push(h.clone());
+            } else {
+                assigned[j] = true;
+                roles[i] = Role::Feature(j);
+            }
+            continue;
+        }
+        if let Some((base, suffix)) = h.rsplit_once('.')
+            && suffix.chars().all(|c| c.is_ascii_digit())
+            && schema.canonical_name(base).is_some()
+        {
+            report.duplicate_columns.push(h.clone());
+            continue;
+        }
+        if is_identifier(h) {
+            report.identifier_columns.push(h.clone());
+        } else {
+            report.ignored_columns.push(h.clone());
+        }
+    }
+    if !have_label {
+        let mut columns = header.join(", ");
+        if columns.len() > 300 {
+            let cut = (0..=300)
+                .rev()
+                .find(|&i| columns.is_char_boundary(i))
+                .unwrap_or(0);
+            columns.truncate(cut);
+            columns.push_str(" ...");
+        }
+        return Err(FlowDataError::MissingLabelColumn {
+            path: path.to_path_buf(),
+            expected: schema.label_column.clone(),
+            columns,
+        });
+    }
+    // One-hot features are present when their source column is.
+    for (k, oh) in schema.one_hot.iter().enumerate() {
+        let present = roles
+            .iter()
+            .any(|r| matches!(r, Role::OneHot { index, .. } if *index == k));
+        if present {
+            for c in &oh.categories {
+                if let Some(j) = schema.index_of(&format!("{}={c}", oh.column)) {
+                    assigned[j] = true;
+                }
+            }
+        }
+    }
+    let missing: Vec<usize> = (0..schema.n_features()).filter(|&j| !assigned[j]).collect();
+    report.missing_features = missing
+        .iter()
+        .map(|&j| schema.features[j].name.clone())
+        .collect();
+    Ok(FilePlan {
+        path: path.to_path_buf(),
+        header,
+        roles,
+        one_hot: one_hot_maps,
+        missing,
+        report,
+    })
+}
+
+/// Align every file to the schema under the policy; returns the effective
+/// schema, the plans and the features removed by `Intersect`.
+fn plan_files(
+    files: &[PathBuf],
+    options: &ReadOptions,
+) -> Result<(Schema, Vec<FilePlan>, Vec<String>)> {
+    options.schema.validate()?;
+    let headers = files
+        .iter()
+        .map(|f| read_header(f))
+        .collect::<Result<Vec<_>>>()?;
+    let full: Vec<FilePlan> = files
+        .iter()
+        .zip(headers.iter().cloned())
+        .map(|(f, h)| plan_file(f, h, &options.schema))
+        .collect::<Result<_>>()?;
+    match options.alignment {
+        Alignment::Strict => {
+            if let Some(p) = full.iter().find(|p| !p.missing.is_empty()) {
+                return Err(FlowDataError::MissingColumns {
+                    path: p.path.clone(),
+                    schema: options.schema.name.clone(),
+                    missing: p.report.missing_features.clone(),
+                });
+            }
+            Ok((options.schema.clone(), full, Vec::new()))
+        }
+        Alignment::Fill(_) => Ok((options.schema.clone(), full, Vec::new())),
+        Alignment::Intersect => {
+            let mut lacking = vec![false; options.schema.n_features()];
+            for p in &full {
+                p.missing.iter().for_each(|&j| lacking[j] = true);
+            }
+            if !lacking.iter().any(|&l| l) {
+                return Ok((options.schema.clone(), full, Vec::new()));
+            }
+            let removed: Vec<String> = (0..lacking.len())
+                .filter(|&j| lacking[j])
+                .map(|j| options.schema.features[j].name.clone())
+                .collect();
+            let mut schema = options.schema.clone();
+            schema.features.retain(|f| !removed.contains(&f.name));
+            schema.one_hot.retain(|oh| {
+                schema
+                    .features
+                    .iter()
+                    .any(|f| f.name.starts_with(&format!("{}=", oh.column)))
+            });
+            if schema.features.is_empty() {
+                return Err(FlowDataError::config(
+                    "alignment",
+                    "the input files share no feature of the schema".to_string(),
+                ));
+            }
+            let plans = files
+                .iter()
+                .zip(headers)
+                .zip(full)
+                .map(|((f, h), old)| {
+                    let mut p = plan_file(f, h, &schema)?;
+                    p.report.missing_features = old.report.missing_features;
+                    Ok(p)
+                })
+                .collect::<Result<Vec<_>>>()?;
+            Ok((schema, plans, removed))
+        }
+    }
+}
+
+/// The output of parsing one part of a block.
+#[derive(Default)]
+struct PartOut {
+    values: Vec<f32>,
+    /// Per kept row: index into `keys`.
+    local_class: Vec<u32>,
+    keys: Vec<Vec<u8>>,
+    fingerprints: Vec<u128>,
+    rows_read: u64,
+    dropped: DropCounts,
+    cells: CellCounts,
+    error: Option<FlowDataError>,
+}
+
+/// Immutable parsing context of one file.
+struct ParseCtx<'a> {
+    plan: &'a FilePlan,
+    schema: &'a Schema,
+    policy: CleaningPolicy,
+    template: Vec<f32>,
+    hash_a: hashbrown::DefaultHashBuilder,
+    hash_b: hashbrown::DefaultHashBuilder,
+}
+
+enum Cell {
+    Value(f32),
+    Empty,
+    Bad,
+}
+
+#[inline]
+fn parse_cell(bytes: &[u8]) -> Cell {
+    let t = bytes.trim_ascii();
+    if t.is_empty() {
+        return Cell::Empty;
+    }
+    match fast_float2::parse::<f32, _>(t) {
+        Ok(v) => Cell::Value(v),
+        Err(_) => Cell::Bad,
+    }
+}
+
+fn shorten(bytes: &[u8]) -> String {
+    let s = String::from_utf8_lossy(bytes);
+    if s.chars().count() > 40 {
+        format!("{}...", s.chars().take(40).collect::<String>())
+    } else {
+        s.into_owned()
+    }
+}
+
+impl ParseCtx<'_> {
+    /// Parse one part (whole lines) whose first line is `first_line` of the file.
+    ///
+    /// Lines without quotes are split on commas directly; a line with a
+    /// quote goes through the `csv` parser.
+    fn parse_part(&self, bytes: &[u8], first_line: u64) -> PartOut {
+        let mut out = PartOut::default();
+        let mut keys: HashMap<Vec<u8>, u32> = HashMap::new();
+        let mut key = Vec::with_capacity(64);
+        let mut cells: Vec<(usize, usize)> = Vec::with_capacity(self.plan.header.len() + 1);
+        let mut pos = 0usize;
+        let mut line_no = first_line;
+        while pos < bytes.len() {
+            let end = memchr::memchr(b'\n', &bytes[pos..]).map_or(bytes.len(), |i| pos + i);
+            let mut line = &bytes[pos..end];
+            pos = end + 1;
+            let this_line = line_no;
+            line_no += 1;
+            if let Some(stripped) = line.strip_suffix(b"\r") {
+                line = stripped;
+            }
+            if line.trim_ascii().is_empty() {
+                continue;
+            }
+            let ok = if memchr::memchr(b'"', line).is_none() {
+                cells.clear();
+                // Fields are short: a plain byte loop beats a search per comma.
+                let mut start = 0;
+                for (i, &b) in line.iter().enumerate() {
+                    if b == b',' {
+                        cells.push((start, i));
+                        start = i + 1;
+                    }
+                }
+                cells.push((start, line.len()));
+                self.row(
+                    CellSource::Split(line, &cells),
+                    this_line,
+                    &mut out,
+                    &mut keys,
+                    &mut key,
+                )
+            } else {
+                let mut rdr = csv::ReaderBuilder::new()
+                    .has_headers(false)
+                    .flexible(true)
+                    .from_reader(line);
+                let mut record = csv::ByteRecord::new();
+                match rdr.read_byte_record(&mut record) {
+                    Ok(_) => self.row(
+                        CellSource::Record(&record),
+                        this_line,
+                        &mut out,
+                        &mut keys,
+                        &mut key,
+                    ),
+                    Err(e) => {
+                        out.error = Some(FlowDataError::Csv {
+                            path: self.plan.path.clone(),
+                            line: this_line,
+                            message: e.to_string(),
+                        });
+                        false
+                    }
+                }
+            };
+            if !ok {
+                break;
+            }
+        }
+        out
+    }
+
+    /// Process one record; false when parsing must stop (an error in strict mode).
+    fn row(
+        &self,
+        cells: CellSource<'_>,
+        line: u64,
+        out: &mut PartOut,
+        keys: &mut HashMap<Vec<u8>, u32>,
+        key: &mut Vec<u8>,
+    ) -> bool {
+        let nf = self.schema.n_features();
+        let n_cols = self.plan.header.len();
+        let p = self.policy;
+        out.rows_read += 1;
+        if cells.len() != n_cols {
+            if p.lenient {
+                out.dropped.malformed += 1;
+                return true;
+            }
+            out.error = Some(FlowDataError::RaggedRow {
+                path: self.plan.path.clone(),
+                line,
+                expected: n_cols,
+                found: cells.len(),
+            });
+            return false;
+        }
+        let start = out.values.len();
+        out.values.extend_from_slice(&self.template);
+        let row = &mut out.values[start..];
+        let mut label: &[u8] = b"";
+        let mut family: &[u8] = b"";
+        let mut non_finite = false;
+        for (i, role) in self.plan.roles.iter().enumerate() {
+            let cell = cells.get(i);
+            match role {
+                Role::Feature(j) => match parse_cell(cell) {
+                    Cell::Value(v) => {
+                        if v.is_nan() {
+                            out.cells.nan += 1;
+                            non_finite = true;
+                        } else if v.is_infinite() {
+                            out.cells.infinite += 1;
+                            non_finite = true;
+                        }
+                        // -0.0 and 0.0 are one value (for deduplication too).
+                        row[*j] = v + 0.0;
+                    }
+                    Cell::Empty => {
+                        out.cells.empty += 1;
+                        non_finite = true;
+                        row[*j] = f32::NAN;
+                    }
+                    Cell::Bad => {
+                        out.values.truncate(start);
+                        if p.lenient {
+                            out.dropped.malformed += 1;
+                            return true;
+                        }
+                        out.error = Some(FlowDataError::BadNumber {
+                            path: self.plan.path.clone(),
+                            line,
+                            column: i + 1,
+                            name: self.plan.header[i].clone(),
+                            found: shorten(cell),
+                        });
+                        return false;
+                    }
+                },
+                Role::OneHot { offset, index } => {
+                    match self.plan.one_hot[*index].get(cell.trim_ascii()) {
+                        Some(&c) => row[offset + c] = 1.0,
+                        None => out.cells.unknown_category += 1,
+                    }
+                }
+                Role::Label => label = cell,
+                Role::Family => family = cell,
+                Role::Ignored => {}
+            }
+        }
+        let row = &mut out.values[start..start + nf];
+        let mut drop_negative = false;
+        let mut drop_sentinel = false;
+        for (v, spec) in row.iter_mut().zip(&self.schema.features) {
+            if spec.sentinel == Some(*v) {
+                out.cells.sentinel += 1;
+                match p.sentinel {
+                    // Median replacement happens after non-finite handling,
+                    // so that it is not counted as an imputed non-finite cell.
+                    SentinelPolicy::Keep | SentinelPolicy::Median => {}
+                    SentinelPolicy::Zero => *v = 0.0,
+                    SentinelPolicy::DropRow => drop_sentinel = true,
+                }
+            } else if spec.nonnegative && *v < 0.0 && v.is_finite() {
+                match p.negative {
+                    NegativePolicy::DropRow => drop_negative = true,
+                    NegativePolicy::Abs => {
+                        *v = -*v;
+                        out.cells.negative_kept_or_fixed += 1;
+                    }
+                    NegativePolicy::Keep => out.cells.negative_kept_or_fixed += 1,
+                }
+            }
+        }
+        if drop_negative || drop_sentinel {
+            out.values.truncate(start);
+            if drop_negative {
+                out.dropped.negative += 1;
+            } else {
+                out.dropped.sentinel += 1;
+            }
+            return true;
+        }
+        if non_finite {
+            match p.non_finite {
+                NonFinitePolicy::DropRow => {
+                    out.values.truncate(start);
+                    out.dropped.non_finite += 1;
+                    return true;
+                }
+                NonFinitePolicy::Fill(fill) => {
+                    for v in row.iter_mut().filter(|v| !v.is_finite()) {
+                        *v = fill;
+                        out.cells.imputed += 1;
+                    }
+                }
+                NonFinitePolicy::Median => {
+                    for v in row.iter_mut().filter(|v| !v.is_finite()) {
+                        *v = f32::NAN;
+                        out.cells.imputed += 1;
+                    }
+                }
+                NonFinitePolicy::Clip => {
+                    out.cells.imputed += row.iter().filter(|v| !v.is_finite()).count() as u64;
+                }
+            }
+        }
+        if p.sentinel == SentinelPolicy::Median {
+            for (v, spec) in row.iter_mut().zip(&self.schema.features) {
+                if spec.sentinel == Some(*v) {
+                    *v = f32::NAN;
+                }
+            }
+        }
+        key.clear();
+        key.extend_from_slice(label.trim_ascii());
+        key.push(0xff);
+        key.extend_from_slice(family.trim_ascii());
+        let local = match keys.get(key.as_slice()) {
+            Some(&k) => k,
+            None => {
+                let k = out.keys.len() as u32;
+                out.keys.push(key.clone());
+                keys.insert(key.clone(), k);
+                k
+            }
+        };
+        out.local_class.push(local);
+        if p.drop_duplicates {
+            let row: &[u8] = bytemuck::cast_slice(&out.values[start..start + nf]);
+            let mut a = self.hash_a.build_hasher();
+            let mut b = self.hash_b.build_hasher();
+            b.write_u64(0x9e37_79b9_7f4a_7c15);
+            a.write(row);
+            b.write(row);
+            a.write(key);
+            b.write(key);
+            out.fingerprints
+                .push((u128::from(a.finish()) << 64) | u128::from(b.finish()));
+        }
+        true
+    }
+}
+
+/// The cells of one record: spans of a comma-split line, or a parsed record.
+enum CellSource<'a> {
+    Split(&'a [u8], &'a [(usize, usize)]),
+    Record(&'a csv::ByteRecord),
+}
+
+impl<'a> CellSource<'a> {
+    fn len(&self) -> usize {
+        match self {
+            CellSource::Split(_, spans) => spans.len(),
+            CellSource::Record(r) => r.len(),
+        }
+    }
+
+    fn get(&self, i: usize) -> &'a [u8] {
+        match self {
+            CellSource::Split(line, spans) => &line[spans[i].0..spans[i].1],
+            CellSource::Record(r) => &r[i],
+        }
+    }
+}
+
+/// The class of a (label, family) cell pair.
+fn class_of(key: &[u8], has_family_column: bool) -> ClassInfo {
+    let sep = key.iter().rposition(|&b| b == 0xff).unwrap_or(key.len());
+    let label = decode_label(&key[..sep]);
+    let family_text = decode_label(key.get(sep + 1..).unwrap_or(b""));
+    let numeric = label.parse::<f64>().ok();
+    if has_family_column {
+        let family = Family::from_label(&family_text);
+        let attack = match numeric {
+            Some(x) => x != 0.0,
+            None => Family::from_label(&label).is_attack(),
+        };
+        let family = match (attack, family) {
+            (false, _) => Family::Benign,
+            (true, Family::Benign) => Family::Other,
+            (true, f) => f,
+        };
+        let raw = if family_text.is_empty() {
+            label
+        } else {
+            family_text
+        };
+        ClassInfo {
+            raw,
+            family,
+            attack,
+        }
+    } else if let Some(x) = numeric {
+        let attack = x != 0.0;
+        ClassInfo {
+            raw: label,
+            family: if attack {
+                Family::Other
+            } else {
+                Family::Benign
+            },
+            attack,
+        }
+    } else {
+        ClassInfo::from_label(&label)
+    }
+}
+
+/// One open input file.
+struct OpenFile {
+    plan_index: usize,
+    file: File,
+    buf: Vec<u8>,
+    /// 1-based line number of the first line in `buf`.
+    next_line: u64,
+    eof: bool,
+}
+
+/// A streaming reader: yields cleaned [`FlowFrame`] chunks of about one
+/// block each, with bounded memory, so that inputs larger than memory can
+/// be processed. Exact duplicates are removed across the whole stream
+/// (a 128-bit fingerprint per kept row is remembered).
+///
+/// ```no_run
+/// use flowdata::{FlowReader, ReadOptions};
+/// let mut reader = FlowReader::open(&["data/"], &ReadOptions::default())?;
+/// while let Some(chunk) = reader.next_chunk()? {
+///     println!("{} rows", chunk.n_rows());
+/// }
+/// println!("{}", reader.report().to_text());
+/// # Ok::<(), flowdata::FlowDataError>(())
+/// ```
+pub struct FlowReader {
+    schema: Schema,
+    policy: CleaningPolicy,
+    plans: Vec<FilePlan>,
+    template: Vec<f32>,
+    block_bytes: usize,
+    current: Option<OpenFile>,
+    next_file: usize,
+    classes: Vec<ClassInfo>,
+    class_index: HashMap<Vec<u8>, u32>,
+    seen: HashSet<u128>,
+    hash_a: hashbrown::DefaultHashBuilder,
+    hash_b: hashbrown::DefaultHashBuilder,
+    report: CleaningReport,
+    bytes_total: u64,
+    bytes_done: u64,
+}
+
+impl FlowReader {
+    /// Open files and directories, read every header and align them to the
+    /// schema under the options' policy.
+    pub fn open<P: AsRef<Path>>(paths: &[P], options: &ReadOptions) -> Result<FlowReader> {
+        options.cleaning.validate()?;
+        let files = expand_inputs(paths)?;
+        let (schema, plans, removed) = plan_files(&files, options)?;
+        let fill = match options.alignment {
+            Alignment::Fill(v) => v,
+            _ => 0.0,
+        };
+        // Missing features are filled; one-hot features start at 0.
+        let template = vec![fill; schema.n_features()];
+        let mut template = template;
+        for oh in &schema.one_hot {
+            for c in &oh.categories {
+                if let Some(j) = schema.index_of(&format!("{}={c}", oh.column)) {
+                    template[j] = 0.0;
+                }
+            }
+        }
+        let bytes_total = files
+            .iter()
+            .map(|f| std::fs::metadata(f).map(|m| m.len()).unwrap_or(0))
+            .sum();
+        let report = CleaningReport {
+            alignment: options.alignment.to_string(),
+            policy: Some(options.cleaning),
+            features_removed: removed,
+            ..CleaningReport::default()
+        };
+        Ok(FlowReader {
+            schema,
+            policy: options.cleaning,
+            plans,
+            template,
+            block_bytes: options.block_bytes.max(64 << 10),
+            current: None,
+            next_file: 0,
+            classes: Vec::new(),
+            class_index: HashMap::new(),
+            seen: HashSet::new(),
+            hash_a: hashbrown::DefaultHashBuilder::default(),
+            hash_b: hashbrown::DefaultHashBuilder::default(),
+            report,
+            bytes_total,
+            bytes_done: 0,
+        })
+    }
+
+    /// The effective schema (after `Intersect`).
+    pub fn schema(&self) -> &Schema {
+        &self.schema
+    }
+
+    /// The report so far (complete once [`Self::next_chunk`] returned `None`).
+    pub fn report(&self) -> &CleaningReport {
+        &self.report
+    }
+
+    /// Total size of the input files in bytes.
+    pub fn bytes_total(&self) -> u64 {
+        self.bytes_total
+    }
+
+    /// Bytes read so far (for progress bars).
+    pub fn bytes_done(&self) -> u64 {
+        self.bytes_done
+    }
+
+    /// The next cleaned chunk, or `None` at the end of the last file.
+    pub fn next_chunk(&mut self) -> Result<Option<FlowFrame>> {
+        loop {
+            if self.current.is_none() {
+                if self.next_file == self.plans.len() {
+                    return Ok(None);
+                }
+                self.open_next()?;
+            }
+            let (block, first_line, plan_index, finished) = self.next_block()?;
+            let chunk = if block.is_empty() {
+                None
+            } else {
+                Some(self.parse_block(&block, first_line, plan_index)?)
+            };
+            if finished {
+                self.current = None;
+                let r = &self.report.files[plan_index];
+                if r.rows_read == 0 {
+                    return Err(FlowDataError::NoRows {
+                        path: self.plans[plan_index].path.clone(),
+                    });
+                }
+            }
+            if let Some(c) = chunk
+                && c.n_rows() > 0
+            {
+                return Ok(Some(c));
+            }
+        }
+    }
+
+    fn open_next(&mut self) -> Result<()> {
+        let i = self.next_file;
+        self.next_file += 1;
+        let path = &self.plans[i].path;
+        let mut file = File::open(path).map_err(|e| FlowDataError::io(path, e))?;
+        // Skip the header line.
+        let mut buf = Vec::with_capacity(self.block_bytes + (1 << 16));
+        let mut eof = false;
+        let header_bytes;
+        loop {
+            if let Some(nl) = memchr::memchr(b'\n', &buf) {
+                buf.drain(..=nl);
+                header_bytes = nl as u64 + 1;
+                break;
+            }
+            if eof {
+                header_bytes = buf.len() as u64;
+                buf.clear();
+                break;
+            }
+            eof = fill(&mut file, &mut buf, 1 << 16).map_err(|e| FlowDataError::io(path, e))?;
+        }
+        self.bytes_done += header_bytes;
+        let mut report = self.plans[i].report.clone();
+        report.rows_read = 0;
+        self.report.files.push(report);
+        self.current = Some(OpenFile {
+            plan_index: i,
+            file,
+            buf,
+            next_line: 2,
+            eof,
+        });
+        Ok(())
+    }
+
+    /// Read up to one block of whole lines from the current file.
+    fn next_block(&mut self) -> Result<(Vec<u8>, u64, usize, bool)> {
+        let block_bytes = self.block_bytes;
+        let cur = self.current.as_mut().expect("a file is open");
+        let path = &self.plans[cur.plan_index].path;
+        while !cur.eof && cur.buf.len() < block_bytes {
+            let want = block_bytes - cur.buf.len();
+            cur.eof =
+                fill(&mut cur.file, &mut cur.buf, want).map_err(|e| FlowDataError::io(path, e))?;
+        }
+        let cut = if cur.eof {
+            cur.buf.len()
+        } else {
+            match memchr::memrchr(b'\n', &cur.buf) {
+                Some(nl) => nl + 1,
+                None => {
+                    // A line longer than the block: read on until it ends.
+                    let mut extra = Vec::new();
+                    while !cur.eof && memchr::memchr(b'\n', &extra).is_none() {
+                        cur.eof = fill(&mut cur.file, &mut extra, 1 << 20)
+                            .map_err(|e| FlowDataError::io(path, e))?;
+                    }
+                    cur.buf.extend_from_slice(&extra);
+                    memchr::memrchr(b'\n', &cur.buf).map_or(cur.buf.len(), |nl| nl + 1)
+                }
+            }
+        };
+        let rest = cur.buf.split_off(cut);
+        let block = std::mem::replace(&mut cur.buf, rest);
+        let first_line = cur.next_line;
+        cur.next_line += memchr::memchr_iter(b'\n', &block).count() as u64;
+        self.bytes_done += block.len() as u64;
+        if let Some(pos) = memchr::memchr(0, &block) {
+            let line = first_line + memchr::memchr_iter(b'\n', &block[..pos]).count() as u64;
+            return Err(FlowDataError::NotCsv {
+                path: path.clone(),
+                line,
+                reason: format!("NUL byte in line {line}"),
+            });
+        }
+        let finished = cur.eof && cur.buf.is_empty();
+        Ok((block, first_line, cur.plan_index, finished))
+    }
+
+    fn parse_block(
+        &mut self,
+        block: &[u8],
+        first_line: u64,
+        plan_index: usize,
+    ) -> Result<FlowFrame> {
+        let n_parts = if block.len() < (256 << 10) {
+            1
+        } else {
+            rayon::current_num_threads() * 2
+        };
+        let mut bounds = vec![0usize];
+        for k in 1..n_parts {
+            let target = block.len() * k / n_parts;
+            let prev = *bounds.last().expect("non-empty");
+            if target <= prev {
+                continue;
+            }
+            if let Some(nl) = memchr::memchr(b'\n', &block[target..]) {
+                let b = target + nl + 1;
+                if b < block.len() {
+                    bounds.push(b);
+                }
+            }
+        }
+        bounds.push(block.len());
+        let mut starts = Vec::with_capacity(bounds.len());
+        let mut line = first_line;
+        for w in bounds.windows(2) {
+            starts.push(line);
+            line += memchr::memchr_iter(b'\n', &block[w[0]..w[1]]).count() as u64;
+        }
+        let ctx = ParseCtx {
+            plan: &self.plans[plan_index],
+            schema: &self.schema,
+            policy: self.policy,
+            template: self.template.clone(),
+            hash_a: self.hash_a.clone(),
+            hash_b: self.hash_b.clone(),
+        };
+        let parts: Vec<PartOut> = bounds
+            .windows(2)
+            .zip(&starts)
+            .collect::<Vec<_>>()
+            .into_par_iter()
+            .map(|(w, &start)| ctx.parse_part(&block[w[0]..w[1]], start))
+            .collect();
+        let has_family = self.schema.family_column.is_some();
+        let nf = self.schema.n_features();
+        let total: usize = parts.iter().map(|p| p.local_class.len()).sum();
+        let mut values = Vec::with_capacity(total * nf);
+        let mut class_ids = Vec::with_capacity(total);
+        let file_report = self
+            .report
+            .files
+            .last_mut()
+            .expect("a file report exists for the open file");
+        for part in parts {
+            file_report.rows_read += part.rows_read;
+            file_report.dropped.add(&part.dropped);
+            file_report.cells.add(&part.cells);
+            if let Some(e) = part.error {
+                return Err(e);
+            }
+            let map: Vec<u32> = part
+                .keys
+                .iter()
+                .map(|k| match self.class_index.get(k.as_slice()) {
+                    Some(&id) => id,
+                    None => {
+                        let id = self.classes.len() as u32;
+                        self.classes.push(class_of(k, has_family));
+                        self.class_index.insert(k.clone(), id);
+                        id
+                    }
+                })
+                .collect();
+            for (r, &local) in part.local_class.iter().enumerate() {
+                if self.policy.drop_duplicates && !self.seen.insert(part.fingerprints[r]) {
+                    file_report.dropped.duplicate += 1;
+                    continue;
+                }
+                values.extend_from_slice(&part.values[r * nf..(r + 1) * nf]);
+                class_ids.push(map[local as usize]);
+            }
+        }
+        file_report.rows_kept += class_ids.len() as u64;
+        let n = class_ids.len();
+        let features = ndarray::Array2::from_shape_vec((n, nf), values)
+            .map_err(|e| FlowDataError::Shape(e.to_string()))?;
+        FlowFrame::new(
+            self.schema.clone(),
+            features,
+            class_ids,
+            self.classes.clone(),
+        )
+    }
+}
+
+/// Append up to `want` bytes from `file` to `buf`; true at end of file.
+fn fill(file: &mut File, buf: &mut Vec<u8>, want: usize) -> std::io::Result<bool> {
+    let start = buf.len();
+    buf.resize(start + want, 0);
+    let mut got = 0;
+    while got < want {
+        match file.read(&mut buf[start + got..]) {
+            Ok(0) => {
+                buf.truncate(start + got);
+                return Ok(true);
+            }
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                buf.truncate(start + got);
+                return Err(e);
+            }
+        }
+    }
+    Ok(false)
+}
+
+/// Read, align and clean flow files (CSV files or directories of them)
+/// into one [`FlowFrame`], with the cleaning report.
+///
+/// Peak memory stays near the size of the final f32 matrix: blocks are
+/// parsed in place and appended to one growing buffer.
+///
+/// ```no_run
+/// let (frame, report) = flowdata::read_flows(&["MachineLearningCVE/"], &flowdata::ReadOptions::default())?;
+/// println!("{} flows, {} features\n{}", frame.n_rows(), frame.n_features(), report.to_text());
+/// # Ok::<(), flowdata::FlowDataError>(())
+/// ```
+pub fn read_flows<P: AsRef<Path>>(
+    paths: &[P],
+    options: &ReadOptions,
+) -> Result<(FlowFrame, CleaningReport)> {
+    read_flows_with_progress(paths, options, |_, _| {})
+}
+
+/// [`read_flows`] with a progress callback `(bytes_done, bytes_total)`.
+pub fn read_flows_with_progress<P: AsRef<Path>>(
+    paths: &[P],
+    options: &ReadOptions,
+    mut progress: impl FnMut(u64, u64),
+) -> Result<(FlowFrame, CleaningReport)> {
+    let mut reader = FlowReader::open(paths, options)?;
+    let nf = reader.schema().n_features();
+    let mut values: Vec<f32> = Vec::new();
+    let mut class_ids: Vec<u32> = Vec::new();
+    let mut classes = Vec::new();
+    while let Some(chunk) = reader.next_chunk()? {
+        if values.capacity() == 0 {
+            // Reserve for the whole input from the first block's density;
+            // untouched capacity costs no resident memory.
+            let per_row = reader.bytes_done() as f64 / reader.report().rows_read().max(1) as f64;
+            let est = (reader.bytes_total() as f64 / per_row.max(1.0) * 1.02) as usize + 1024;
+            values.reserve_exact(est * nf);
+            class_ids.reserve_exact(est);
+        }
+        progress(reader.bytes_done(), reader.bytes_total());
+        let (_, x, ids, cls) = chunk.into_parts();
+        let (x, _) = x.into_raw_vec_and_offset();
+        values.extend_from_slice(&x);
+        class_ids.extend_from_slice(&ids);
+        classes = cls;
+    }
+    progress(reader.bytes_done(), reader.bytes_total());
+    let schema = reader.schema().clone();
+    let mut report = reader.report().clone();
+    let n = class_ids.len();
+    let mut features = ndarray::Array2::from_shape_vec((n, nf), values)
+        .map_err(|e| FlowDataError::Shape(e.to_string()))?;
+    if options.cleaning.needs_global_pass() {
+        impute_columns(
+            &mut features,
+            options.cleaning.non_finite == NonFinitePolicy::Clip,
+        );
+    }
+    report.constant_features = constant_features(&features, &schema);
+    Ok((
+        FlowFrame::new(schema, features, class_ids, classes)?,
+        report,
+    ))
+}
+
+/// Replace NaN by the column median of the finite values; with `clip`,
+/// also +/-inf by the column's finite max/min.
+fn impute_columns(x: &mut ndarray::Array2<f32>, clip: bool) {
+    let stats: Vec<(f32, f32, f32)> = (0..x.ncols())
+        .into_par_iter()
+        .map(|j| {
+            let mut finite: Vec<f32> = x
+                .column(j)
+                .iter()
+                .copied()
+                .filter(|v| v.is_finite())
+                .collect();
+            if finite.is_empty() {
+                return (0.0, 0.0, 0.0);
+            }
+            let max = finite.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let min = finite.iter().copied().fold(f32::INFINITY, f32::min);
+            let median = crate::scale::quantile_in_place(&mut finite, 0.5);
+            (median, min, max)
+        })
+        .collect();
+    for mut row in x.rows_mut() {
+        for (v, &(median, min, max)) in row.iter_mut().zip(&stats) {
+            if v.is_nan() {
+                *v = median;
+            } else if clip && v.is_infinite() {
+                *v = if *v > 0.0 { max } else { min };
+            }
+        }
+    }
+}
+
+fn constant_features(x: &ndarray::Array2<f32>, schema: &Schema) -> Vec<String> {
+    if x.nrows() == 0 {
+        return Vec::new();
+    }
+    let first: Vec<u32> = x.row(0).iter().map(|v| v.to_bits()).collect();
+    let constant = x
+        .axis_chunks_iter(ndarray::Axis(0), 8192)
+        .into_par_iter()
+        .map(|chunk| {
+            let mut constant = vec![true; first.len()];
+            for row in chunk.rows() {
+                for ((c, v), f) in constant.iter_mut().zip(row.iter()).zip(&first) {
+                    *c &= v.to_bits() == *f;
+                }
+            }
+            constant
+        })
+        .reduce(
+            || vec![true; first.len()],
+            |a, b| a.iter().zip(b).map(|(x, y)| *x && y).collect(),
+        );
+    (0..x.ncols())
+        .filter(|&j| constant[j])
+        .map(|j| schema.features[j].name.clone())
+        .collect()
+}

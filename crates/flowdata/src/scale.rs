@@ -1,0 +1,503 @@
+//! Feature scaling fitted on training rows, persisted as JSON `Bounds`.
+
+use std::path::Path;
+
+use ndarray::{Array2, ArrayView2, ArrayViewMut2, Axis};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{FlowDataError, Result};
+use crate::schema::{FeatureKind, Schema};
+
+/// How continuous features are scaled. Flags and categorical features are
+/// passed through unchanged whatever the method.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "method")]
+pub enum ScalingMethod {
+    /// `(clamp(x, min, max) - min) / (max - min)`, 0 for a constant feature.
+    MinMax,
+    /// `(clamp(x, min, max) - mean) / std`, 0 for a constant feature.
+    Standard,
+    /// The reference anomaly pipeline's robust min-max:
+    /// `(clip(log1p(max(x, 0)), 0, hi) - 0) / hi` with `hi` the given
+    /// quantile of `log1p(max(x, 0))` on the training rows; 0 when `hi < 1e-9`.
+    Log1pQuantile {
+        /// The upper quantile, 0.999 in the reference pipeline.
+        quantile: f64,
+    },
+}
+
+impl Default for ScalingMethod {
+    /// `Log1pQuantile { quantile: 0.999 }`: robust to the heavy tails of
+    /// byte and time counters.
+    fn default() -> Self {
+        ScalingMethod::Log1pQuantile { quantile: 0.999 }
+    }
+}
+
+/// The fitted parameters of one feature.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FeatureBounds {
+    /// Feature name.
+    pub name: String,
+    /// False for flags and categorical features, which pass through.
+    pub scaled: bool,
+    /// Lower end of the fitted range (raw units; log units for `Log1pQuantile`).
+    pub lo: f32,
+    /// Upper end of the fitted range (raw units; log units for `Log1pQuantile`).
+    pub hi: f32,
+    /// Mean of the training values (used by `Standard`).
+    pub mean: f32,
+    /// Standard deviation of the training values (used by `Standard`).
+    pub std: f32,
+}
+
+/// Per-feature scaling parameters, fitted on the training split only and
+/// saved beside the schema so that training and inference transform alike.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Bounds {
+    /// The method.
+    pub method: ScalingMethod,
+    /// One entry per feature, in matrix column order.
+    pub features: Vec<FeatureBounds>,
+    /// Number of training rows the bounds were fitted on.
+    pub fitted_rows: usize,
+}
+
+/// A transformed matrix and how many values fell outside the fitted range.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Scaled {
+    /// The scaled matrix.
+    pub data: Array2<f32>,
+    /// Number of values clamped to the fitted range (all features).
+    pub clamped: usize,
+    /// Clamped values per feature.
+    pub clamped_per_feature: Vec<usize>,
+}
+
+const CONSTANT_EPS: f32 = 1e-9;
+
+#[derive(Clone, Copy)]
+struct Affine {
+    scaled: bool,
+    lo: f32,
+    hi: f32,
+    scale: f32,
+    offset: f32,
+}
+
+impl Bounds {
+    /// Fit on a training matrix whose columns follow `schema`.
+    ///
+    /// ```
+    /// use flowdata::{Bounds, Schema, ScalingMethod};
+    /// let schema = Schema::cicids2017().retain_features(&["Flow Duration"]);
+    /// let train = ndarray::array![[0.0f32], [10.0]];
+    /// let b = Bounds::fit(&schema, train.view(), ScalingMethod::MinMax).unwrap();
+    /// let s = b.transform(ndarray::array![[5.0f32], [20.0]].view()).unwrap();
+    /// assert_eq!(s.data, ndarray::array![[0.5f32], [1.0]]);
+    /// assert_eq!(s.clamped, 1);
+    /// ```
+    pub fn fit(
+        schema: &Schema,
+        train: ArrayView2<'_, f32>,
+        method: ScalingMethod,
+    ) -> Result<Bounds> {
+        if train.ncols() != schema.n_features() {
+            return Err(FlowDataError::Shape(format!(
+                "training matrix has {} columns, schema '{}' has {}",
+                train.ncols(),
+                schema.name,
+                schema.n_features()
+            )));
+        }
+        if train.nrows() == 0 {
+            return Err(FlowDataError::config(
+                "training rows",
+                "cannot fit bounds on 0 rows",
+            ));
+        }
+        if let ScalingMethod::Log1pQuantile { quantile } = method
+            && !(quantile > 0.0 && quantile <= 1.0)
+        {
+            return Err(FlowDataError::config(
+                "quantile",
+                format!("must lie in (0, 1], got {quantile}"),
+            ));
+        }
+        let features = fit_columns(schema, train, method)?;
+        Ok(Bounds {
+            method,
+            features,
+            fitted_rows: train.nrows(),
+        })
+    }
+
+    /// Feature names in column order.
+    pub fn feature_names(&self) -> Vec<&str> {
+        self.features.iter().map(|f| f.name.as_str()).collect()
+    }
+
+    /// Scale a matrix, clamping values outside the fitted range and
+    /// counting them.
+    pub fn transform(&self, x: ArrayView2<'_, f32>) -> Result<Scaled> {
+        let mut data = x.to_owned();
+        let clamped_per_feature = self.transform_inplace(data.view_mut())?;
+        Ok(Scaled {
+            data,
+            clamped: clamped_per_feature.iter().sum(),
+            clamped_per_feature,
+        })
+    }
+
+    /// Scale a matrix in place; returns the clamped count per feature.
+    pub fn transform_inplace(&self, mut x: ArrayViewMut2<'_, f32>) -> Result<Vec<usize>> {
+        if x.ncols() != self.features.len() {
+            return Err(FlowDataError::Shape(format!(
+                "matrix has {} columns, bounds were fitted on {}",
+                x.ncols(),
+                self.features.len()
+            )));
+        }
+        let nf = self.features.len();
+        let plan: Vec<Affine> = self.features.iter().map(|f| self.affine(f)).collect();
+        let log = matches!(self.method, ScalingMethod::Log1pQuantile { .. });
+        let counts = x
+            .axis_chunks_iter_mut(Axis(0), 4096)
+            .into_par_iter()
+            .map(|mut chunk| {
+                let mut counts = vec![0usize; nf];
+                for mut row in chunk.rows_mut() {
+                    for ((v, a), c) in row.iter_mut().zip(&plan).zip(counts.iter_mut()) {
+                        if !a.scaled {
+                            continue;
+                        }
+                        let raw = *v;
+                        let u = if log { raw.max(0.0).ln_1p() } else { raw };
+                        let clamped = u.clamp(a.lo, a.hi);
+                        *c += usize::from(clamped != u || (log && raw < 0.0));
+                        *v = (clamped - a.lo) * a.scale + a.offset;
+                    }
+                }
+                counts
+            })
+            .reduce(
+                || vec![0usize; nf],
+                |mut a, b| {
+                    a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
+                    a
+                },
+            );
+        Ok(counts)
+    }
+
+    /// The per-feature affine map applied after clamping: `(c - lo) * scale + offset`.
+    fn affine(&self, f: &FeatureBounds) -> Affine {
+        let range = f.hi - f.lo;
+        let (scale, offset) = match self.method {
+            ScalingMethod::MinMax | ScalingMethod::Log1pQuantile { .. } => {
+                if range < CONSTANT_EPS {
+                    (0.0, 0.0)
+                } else {
+                    (1.0 / range, 0.0)
+                }
+            }
+            ScalingMethod::Standard => {
+                if f.std < CONSTANT_EPS {
+                    (0.0, 0.0)
+                } else {
+                    (1.0 / f.std, (f.lo - f.mean) / f.std)
+                }
+            }
+        };
+        Affine {
+            scaled: f.scaled,
+            lo: f.lo,
+            hi: f.hi,
+            scale,
+            offset,
+        }
+    }
+
+    /// Scale a frame's features in place; returns the number of clamped values.
+    pub fn transform_frame(&self, frame: &mut crate::FlowFrame) -> Result<usize> {
+        Ok(self.transform_inplace(frame.features_mut())?.iter().sum())
+    }
+
+    /// Map scaled values back to raw units (exact inside the fitted range
+    /// up to rounding; clamped values come back at the range's ends).
+    pub fn inverse_transform(&self, x: ArrayView2<'_, f32>) -> Result<Array2<f32>> {
+        if x.ncols() != self.features.len() {
+            return Err(FlowDataError::Shape(format!(
+                "matrix has {} columns, bounds were fitted on {}",
+                x.ncols(),
+                self.features.len()
+            )));
+        }
+        let mut out = x.to_owned();
+        for mut row in out.rows_mut() {
+            for (j, v) in row.iter_mut().enumerate() {
+                let f = &self.features[j];
+                if !f.scaled {
+                    continue;
+                }
+                *v = match self.method {
+                    ScalingMethod::MinMax => f.lo + *v * (f.hi - f.lo),
+                    ScalingMethod::Standard => f.mean + *v * f.std,
+                    ScalingMethod::Log1pQuantile { .. } => (f.lo + *v * (f.hi - f.lo)).exp_m1(),
+                };
+            }
+        }
+        Ok(out)
+    }
+
+    /// Write as pretty JSON, atomically.
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
+        crate::io_util::write_json_atomic(path.as_ref(), self)
+    }
+
+    /// Read bounds written by [`Bounds::save`].
+    pub fn load(path: impl AsRef<Path>) -> Result<Bounds> {
+        crate::io_util::read_json(path.as_ref())
+    }
+}
+
+/// Running statistics of one column.
+#[derive(Clone)]
+struct Acc {
+    min: f32,
+    max: f32,
+    sum: f64,
+    sumsq: f64,
+    bad: Option<f32>,
+}
+
+impl Acc {
+    const EMPTY: Acc = Acc {
+        min: f32::INFINITY,
+        max: f32::NEG_INFINITY,
+        sum: 0.0,
+        sumsq: 0.0,
+        bad: None,
+    };
+
+    fn merge(&mut self, o: &Acc) {
+        self.min = self.min.min(o.min);
+        self.max = self.max.max(o.max);
+        self.sum += o.sum;
+        self.sumsq += o.sumsq;
+        self.bad = self.bad.or(o.bad);
+    }
+}
+
+/// Column statistics in one row-wise pass (cache-friendly on a row-major
+/// matrix); quantiles from columns gathered a few at a time.
+fn fit_columns(
+    schema: &Schema,
+    train: ArrayView2<'_, f32>,
+    method: ScalingMethod,
+) -> Result<Vec<FeatureBounds>> {
+    let nf = train.ncols();
+    let accs = train
+        .axis_chunks_iter(Axis(0), 4096)
+        .into_par_iter()
+        .map(|chunk| {
+            let mut acc = vec![Acc::EMPTY; nf];
+            for row in chunk.rows() {
+                for (a, &v) in acc.iter_mut().zip(row.iter()) {
+                    if !v.is_finite() {
+                        a.bad = Some(v);
+                    }
+                    a.min = a.min.min(v);
+                    a.max = a.max.max(v);
+                    a.sum += f64::from(v);
+                    a.sumsq += f64::from(v) * f64::from(v);
+                }
+            }
+            acc
+        })
+        .reduce(
+            || vec![Acc::EMPTY; nf],
+            |mut a, b| {
+                a.iter_mut().zip(&b).for_each(|(x, y)| x.merge(y));
+                a
+            },
+        );
+    let n = train.nrows() as f64;
+    let mut out = Vec::with_capacity(nf);
+    for (spec, a) in schema.features.iter().zip(&accs) {
+        if let Some(v) = a.bad {
+            return Err(FlowDataError::config(
+                "training matrix",
+                format!(
+                    "feature '{}' holds a non-finite value ({v}); clean before fitting",
+                    spec.name
+                ),
+            ));
+        }
+        let mean = a.sum / n;
+        let var = (a.sumsq / n - mean * mean).max(0.0);
+        out.push(FeatureBounds {
+            name: spec.name.clone(),
+            scaled: spec.kind == FeatureKind::Continuous,
+            lo: a.min,
+            hi: a.max,
+            mean: mean as f32,
+            std: var.sqrt() as f32,
+        });
+    }
+    if let ScalingMethod::Log1pQuantile { quantile } = method {
+        const GROUP: usize = 8;
+        for start in (0..nf).step_by(GROUP) {
+            let cols: Vec<usize> = (start..(start + GROUP).min(nf)).collect();
+            let mut gathered: Vec<Vec<f32>> = cols
+                .iter()
+                .map(|_| Vec::with_capacity(train.nrows()))
+                .collect();
+            for row in train.rows() {
+                for (g, &j) in gathered.iter_mut().zip(&cols) {
+                    g.push(row[j].max(0.0).ln_1p());
+                }
+            }
+            let his: Vec<f32> = gathered
+                .into_par_iter()
+                .map(|mut g| quantile_in_place(&mut g, quantile))
+                .collect();
+            for (&j, hi) in cols.iter().zip(his) {
+                out[j].lo = 0.0;
+                out[j].hi = hi;
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The `q` quantile with linear interpolation between order statistics
+/// (numpy's default), reordering `values`.
+pub(crate) fn quantile_in_place(values: &mut [f32], q: f64) -> f32 {
+    let n = values.len();
+    let pos = q * (n - 1) as f64;
+    let k = pos.floor() as usize;
+    let frac = (pos - k as f64) as f32;
+    let (_, &mut lo, upper) = values.select_nth_unstable_by(k, f32::total_cmp);
+    if frac == 0.0 || upper.is_empty() {
+        return lo;
+    }
+    let hi = upper.iter().copied().fold(f32::INFINITY, f32::min);
+    lo + frac * (hi - lo)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::array;
+    use proptest::prelude::*;
+
+    fn schema2() -> Schema {
+        Schema::cicids2017().retain_features(&["Flow Duration", "FIN Flag Count"])
+    }
+
+    #[test]
+    fn quantile_matches_numpy_linear() {
+        // numpy.quantile([1,2,3,4], 0.999) = 3.997
+        let mut v = vec![4.0, 1.0, 3.0, 2.0];
+        assert!((quantile_in_place(&mut v, 0.999) - 3.997).abs() < 1e-5);
+        let mut v = vec![5.0, 1.0, 3.0];
+        assert_eq!(quantile_in_place(&mut v, 0.5), 3.0);
+    }
+
+    #[test]
+    fn log1p_quantile_is_the_reference_transform() {
+        let train = array![
+            [0.0f32, 1.0],
+            [(1.0f32).exp_m1(), 0.0],
+            [(2.0f32).exp_m1(), 1.0]
+        ];
+        let b = Bounds::fit(
+            &schema2(),
+            train.view(),
+            ScalingMethod::Log1pQuantile { quantile: 1.0 },
+        )
+        .unwrap();
+        assert!((b.features[0].hi - 2.0).abs() < 1e-6);
+        assert!(!b.features[1].scaled);
+        let s = b
+            .transform(array![[(1.0f32).exp_m1(), 7.0], [-3.0, 0.0], [1e9, 1.0]].view())
+            .unwrap();
+        assert!((s.data[[0, 0]] - 0.5).abs() < 1e-6);
+        assert_eq!(s.data[[0, 1]], 7.0, "flags pass through");
+        assert_eq!(s.data[[1, 0]], 0.0);
+        assert_eq!(s.data[[2, 0]], 1.0);
+        assert_eq!(s.clamped_per_feature, vec![2, 0]);
+    }
+
+    #[test]
+    fn constant_features_scale_to_zero_and_non_finite_is_refused() {
+        let train = array![[3.0f32, 0.0], [3.0, 0.0]];
+        for m in [ScalingMethod::MinMax, ScalingMethod::Standard] {
+            let b = Bounds::fit(&schema2(), train.view(), m).unwrap();
+            let s = b.transform(array![[3.0f32, 0.0]].view()).unwrap();
+            assert_eq!(s.data[[0, 0]], 0.0, "{m:?}");
+        }
+        // The reference transform's lower end is 0, so a constant positive
+        // feature maps to 1 and a constant zero feature to 0.
+        let b = Bounds::fit(&schema2(), train.view(), ScalingMethod::default()).unwrap();
+        let s = b.transform(array![[3.0f32, 0.0]].view()).unwrap();
+        assert_eq!(s.data[[0, 0]], 1.0);
+        let zeros = array![[0.0f32, 0.0], [0.0, 0.0]];
+        let b = Bounds::fit(&schema2(), zeros.view(), ScalingMethod::default()).unwrap();
+        assert_eq!(
+            b.transform(array![[5.0f32, 0.0]].view()).unwrap().data[[0, 0]],
+            0.0
+        );
+        let bad = array![[f32::INFINITY, 0.0]];
+        assert!(Bounds::fit(&schema2(), bad.view(), ScalingMethod::MinMax).is_err());
+        let b = Bounds::fit(&schema2(), train.view(), ScalingMethod::MinMax).unwrap();
+        assert!(b.transform(array![[1.0f32]].view()).is_err());
+    }
+
+    #[test]
+    fn json_round_trip_is_exact() {
+        let train = array![[0.1f32, 0.0], [123.456, 1.0], [7.7, 0.0]];
+        let dir = tempfile::tempdir().unwrap();
+        for m in [
+            ScalingMethod::MinMax,
+            ScalingMethod::Standard,
+            ScalingMethod::default(),
+        ] {
+            let b = Bounds::fit(&schema2(), train.view(), m).unwrap();
+            let p = dir.path().join("bounds.json");
+            b.save(&p).unwrap();
+            assert_eq!(Bounds::load(&p).unwrap(), b);
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn scaled_values_stay_in_range_and_invert(
+            rows in proptest::collection::vec((-1e6f32..1e6, 0f32..1e7), 2..40),
+            probe in proptest::collection::vec((-2e6f32..2e6, -1e7f32..2e7), 1..20),
+        ) {
+            let schema = Schema::cicids2017().retain_features(&["Flow IAT Min", "Flow Duration"]);
+            let train = Array2::from_shape_fn((rows.len(), 2), |(i, j)| if j == 0 { rows[i].0 } else { rows[i].1 });
+            let test = Array2::from_shape_fn((probe.len(), 2), |(i, j)| if j == 0 { probe[i].0 } else { probe[i].1 });
+            for m in [ScalingMethod::MinMax, ScalingMethod::default()] {
+                let b = Bounds::fit(&schema, train.view(), m).unwrap();
+                let s = b.transform(test.view()).unwrap();
+                prop_assert!(s.data.iter().all(|v| (0.0..=1.0).contains(v)));
+                let t = b.transform(train.view()).unwrap();
+                if m == ScalingMethod::MinMax {
+                    prop_assert_eq!(t.clamped, 0);
+                    let back = b.inverse_transform(t.data.view()).unwrap();
+                    // f32 rounding scales with the column's magnitude.
+                    for j in 0..2 {
+                        let mag = train.column(j).iter().fold(1f32, |m, v| m.max(v.abs()));
+                        for (a, o) in back.column(j).iter().zip(train.column(j).iter()) {
+                            prop_assert!((a - o).abs() <= 4e-7 * mag * 4.0, "{} vs {}", a, o);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,20 @@
+#![doc = include_str!("../README.md")]
+#![deny(missing_docs)]
+
+mod buffer;
+mod callback;
+mod config;
+mod distribution;
+pub mod engine;
+mod error;
+mod learner;
+pub mod loss;
+mod persist;
+
+pub use buffer::{RolloutBuffer, compute_gae};
+pub use callback::{Callback, CheckpointCallback, Control, IterationRecord, StopOnMeanReturn};
+pub use config::{LrSchedule, NetArch, PpoConfig};
+pub use distribution::{ActionDistribution, Categorical, distribution_for};
+pub use error::{PpoError, Result};
+pub use learner::Ppo;
+pub use persist::{CONFIG_FILE, FORMAT_VERSION, OPTIMIZER_FILE, POLICY_FILE, SavedModel};
