@@ -122,28 +122,41 @@ impl FlowFrame {
         let mut class_ids = Vec::with_capacity(n);
         let mut offset = 0;
         for batch in batches {
-            for (j, f) in schema.features.iter().enumerate() {
-                let col = batch.column_by_name(&f.name).ok_or_else(|| {
-                    FlowDataError::arrow("record batch", format!("no column '{}'", f.name))
-                })?;
-                let mut dst = x.column_mut(j);
-                if let Some(a) = col.as_any().downcast_ref::<Float32Array>() {
-                    for (r, v) in a.iter().enumerate() {
-                        dst[offset + r] = v.unwrap_or(f32::NAN);
+            // Columns as f32 slices (converted when stored as f64 or with nulls).
+            let cols: Vec<std::borrow::Cow<'_, [f32]>> = schema
+                .features
+                .iter()
+                .map(|f| {
+                    let col = batch.column_by_name(&f.name).ok_or_else(|| {
+                        FlowDataError::arrow("record batch", format!("no column '{}'", f.name))
+                    })?;
+                    if let Some(a) = col.as_any().downcast_ref::<Float32Array>() {
+                        if a.null_count() == 0 {
+                            return Ok(std::borrow::Cow::Borrowed(a.values().as_ref()));
+                        }
+                        return Ok(std::borrow::Cow::Owned(
+                            a.iter().map(|v| v.unwrap_or(f32::NAN)).collect(),
+                        ));
                     }
-                } else if let Some(a) = col.as_any().downcast_ref::<Float64Array>() {
-                    for (r, v) in a.iter().enumerate() {
-                        dst[offset + r] = v.map_or(f32::NAN, |v| v as f32);
+                    if let Some(a) = col.as_any().downcast_ref::<Float64Array>() {
+                        return Ok(std::borrow::Cow::Owned(
+                            a.iter().map(|v| v.map_or(f32::NAN, |v| v as f32)).collect(),
+                        ));
                     }
-                } else {
-                    return Err(FlowDataError::arrow(
+                    Err(FlowDataError::arrow(
                         "record batch",
                         format!(
                             "column '{}' is {}, expected Float32",
                             f.name,
                             col.data_type()
                         ),
-                    ));
+                    ))
+                })
+                .collect::<Result<_>>()?;
+            for r in 0..batch.num_rows() {
+                let mut dst = x.row_mut(offset + r);
+                for (d, c) in dst.iter_mut().zip(&cols) {
+                    *d = c[r];
                 }
             }
             let labels = batch
@@ -156,23 +169,35 @@ impl FlowFrame {
             let attack = batch
                 .column_by_name("attack")
                 .and_then(|c| c.as_any().downcast_ref::<BooleanArray>());
+            let mut class_of: HashMap<(&str, Option<&str>, Option<bool>), u32> = HashMap::new();
             for r in 0..batch.num_rows() {
                 let raw = if labels.is_null(r) {
                     ""
                 } else {
                     labels.value(r)
                 };
-                let mut class = ClassInfo::from_label(raw);
-                if let Some(f) = families.filter(|f| !f.is_null(r)) {
-                    class.family = Family::ALL
-                        .into_iter()
-                        .find(|x| x.name() == f.value(r))
-                        .unwrap_or(class.family);
-                }
-                if let Some(a) = attack.filter(|a| !a.is_null(r)) {
-                    class.attack = a.value(r);
-                }
-                class_ids.push(intern_class(&mut classes, &class));
+                let family = families.filter(|f| !f.is_null(r)).map(|f| f.value(r));
+                let is_attack = attack.filter(|a| !a.is_null(r)).map(|a| a.value(r));
+                let key = (raw, family, is_attack);
+                let id = match class_of.get(&key) {
+                    Some(&id) => id,
+                    None => {
+                        let mut class = ClassInfo::from_label(raw);
+                        if let Some(f) = family {
+                            class.family = Family::ALL
+                                .into_iter()
+                                .find(|x| x.name() == f)
+                                .unwrap_or(class.family);
+                        }
+                        if let Some(a) = is_attack {
+                            class.attack = a;
+                        }
+                        let id = intern_class(&mut classes, &class);
+                        class_of.insert(key, id);
+                        id
+                    }
+                };
+                class_ids.push(id);
             }
             offset += batch.num_rows();
         }

@@ -62,6 +62,10 @@ fn profiles() -> &'static Profiles {
     })
 }
 
+/// The largest `log1p` value generated (about 2.2e9, the order of the
+/// largest rates in CIC-IDS2017).
+const MAX_LOG1P: f64 = 21.5;
+
 /// Settings of the generator.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SynthConfig {
@@ -246,7 +250,12 @@ impl Generator<'_> {
                     0.0
                 }
             } else {
-                let x = (fp.loc + fp.scale * self.cfg.spread * g).exp_m1().max(0.0);
+                // Tails are cut at the largest magnitude CIC-IDS2017 holds
+                // (rates near 2e9): real counters do not reach 1e19.
+                let x = (fp.loc + fp.scale * self.cfg.spread * g)
+                    .min(MAX_LOG1P)
+                    .exp_m1()
+                    .max(0.0);
                 if fp.integer { x.round().max(1.0) } else { x }
             };
             values.push(v as f32);
@@ -279,6 +288,10 @@ impl Generator<'_> {
 /// assert_eq!(frame.n_features(), 77);
 /// assert!(frame.binary_labels().iter().any(|&y| y == 1));
 /// ```
+///
+/// # Panics
+/// On an invalid configuration (a fraction outside its range, an attack
+/// family without a profile); [`try_generate`] returns the error instead.
 pub fn generate(cfg: &SynthConfig) -> FlowFrame {
     try_generate(cfg).unwrap_or_else(|e| panic!("invalid synth configuration: {e}"))
 }
