@@ -206,21 +206,32 @@ impl FlowFrame {
 
     /// Write as a Parquet file (atomically: temp file + rename).
     pub fn write_parquet(&self, path: impl AsRef<Path>) -> Result<()> {
-        let path = path.as_ref();
-        let schema = arrow_schema(self.schema())?;
-        let ctx = path.display().to_string();
-        crate::io_util::write_atomic(path, |w| {
+        self.write_batches(path.as_ref(), |w, schema, ctx| {
             let mut writer = parquet::arrow::ArrowWriter::try_new(w, schema, None)
-                .map_err(|e| FlowDataError::arrow(&ctx, e))?;
-            for start in (0..self.n_rows().max(1)).step_by(BATCH_ROWS) {
-                let batch = self.to_record_batch_range(start, start + BATCH_ROWS)?;
-                writer
-                    .write(&batch)
-                    .map_err(|e| FlowDataError::arrow(&ctx, e))?;
-            }
-            writer.close().map_err(|e| FlowDataError::arrow(&ctx, e))?;
+                .map_err(|e| FlowDataError::arrow(ctx, e))?;
+            self.for_each_batch(|b| writer.write(b).map_err(|e| FlowDataError::arrow(ctx, e)))?;
+            writer.close().map_err(|e| FlowDataError::arrow(ctx, e))?;
             Ok(())
         })
+    }
+
+    /// Run `write` on an atomically written file with this frame's Arrow schema.
+    fn write_batches(
+        &self,
+        path: &Path,
+        write: impl FnOnce(&mut std::io::BufWriter<File>, Arc<ArrowSchema>, &str) -> Result<()>,
+    ) -> Result<()> {
+        let schema = arrow_schema(self.schema())?;
+        let ctx = path.display().to_string();
+        crate::io_util::write_atomic(path, |w| write(w, schema, &ctx))
+    }
+
+    /// Call `f` on the frame's record batches of at most `BATCH_ROWS` rows.
+    fn for_each_batch(&self, mut f: impl FnMut(&RecordBatch) -> Result<()>) -> Result<()> {
+        for start in (0..self.n_rows().max(1)).step_by(BATCH_ROWS) {
+            f(&self.to_record_batch_range(start, start + BATCH_ROWS)?)?;
+        }
+        Ok(())
     }
 
     /// Read a Parquet file written by [`Self::write_parquet`] (or any file
@@ -241,19 +252,11 @@ impl FlowFrame {
 
     /// Write as an Arrow IPC file (atomically).
     pub fn write_ipc(&self, path: impl AsRef<Path>) -> Result<()> {
-        let path = path.as_ref();
-        let schema = arrow_schema(self.schema())?;
-        let ctx = path.display().to_string();
-        crate::io_util::write_atomic(path, |w| {
+        self.write_batches(path.as_ref(), |w, schema, ctx| {
             let mut writer = arrow::ipc::writer::FileWriter::try_new(w, &schema)
-                .map_err(|e| FlowDataError::arrow(&ctx, e))?;
-            for start in (0..self.n_rows().max(1)).step_by(BATCH_ROWS) {
-                let batch = self.to_record_batch_range(start, start + BATCH_ROWS)?;
-                writer
-                    .write(&batch)
-                    .map_err(|e| FlowDataError::arrow(&ctx, e))?;
-            }
-            writer.finish().map_err(|e| FlowDataError::arrow(&ctx, e))?;
+                .map_err(|e| FlowDataError::arrow(ctx, e))?;
+            self.for_each_batch(|b| writer.write(b).map_err(|e| FlowDataError::arrow(ctx, e)))?;
+            writer.finish().map_err(|e| FlowDataError::arrow(ctx, e))?;
             Ok(())
         })
     }
