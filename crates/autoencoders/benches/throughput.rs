@@ -5,7 +5,7 @@
 //! 4,096 rows. Throughput is reported in rows (samples) per second.
 
 use autoencoders::{Autoencoder, Model, ModelConfig, ModelKind, Trainer, TrainerConfig};
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, Throughput, criterion_group};
 use ndarray::Array2;
 use rand::{Rng, SeedableRng, rngs::StdRng};
 
@@ -54,4 +54,13 @@ fn bench(c: &mut Criterion) {
 }
 
 criterion_group!(benches, bench);
-criterion_main!(benches);
+
+fn main() {
+    // The thread settings a program using the models should apply.
+    for (key, value) in autoencoders::recommended_thread_env() {
+        // SAFETY: at the top of `main`, before any other thread exists.
+        unsafe { std::env::set_var(key, value) };
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -159,8 +159,9 @@ impl FeedForwardConfig {
 /// encoder level is a "same" convolution, ReLU and max-pool 2; the encoder
 /// ends with flatten and a dense layer to the latent code. The decoder is a
 /// dense layer back to `channels.last() x positions / 2^levels`, then per
-/// level an upsample 2 and a "same" convolution (to the previous level's
-/// channels, the last one to 1 channel), and a crop back to `n_features`.
+/// level an upsample 2 and a "same" convolution, with the encoder's channel
+/// counts in reverse order except that the last one has 1 channel, and a
+/// crop back to `n_features`.
 /// With the defaults this is the reference architecture: Conv 32, pool,
 /// Conv 16, pool, dense 32 | dense, upsample, Conv 16, upsample, Conv 1.
 ///
@@ -387,6 +388,81 @@ impl ModelConfig {
             Self::FeedForward(c) => c.validate(n_features),
             Self::Conv1d(c) => c.validate(n_features),
             Self::Deep(c) => c.validate(n_features),
+        }
+    }
+
+    /// The number of scalar parameters the model would have for
+    /// `n_features` inputs, computed without building it (saturating on
+    /// overflow).
+    ///
+    /// ```
+    /// use autoencoders::{Autoencoder, Model, ModelConfig, ModelKind};
+    /// let cfg = ModelConfig::default_for(ModelKind::Conv1d);
+    /// assert_eq!(cfg.parameter_count(77), Model::new(&cfg, 77, 0)?.parameter_count());
+    /// # Ok::<(), autoencoders::AutoencoderError>(())
+    /// ```
+    pub fn parameter_count(&self, n_features: usize) -> usize {
+        // Weights and biases of dense layers dims[0] -> dims[1] -> ...
+        fn dense(dims: &[usize]) -> usize {
+            dims.windows(2)
+                .map(|w| w[0].saturating_mul(w[1]).saturating_add(w[1]))
+                .fold(0, usize::saturating_add)
+        }
+        fn mirrored(first: usize, hidden: &[usize], latent: usize, last: usize) -> usize {
+            let mut dims = vec![first];
+            dims.extend(hidden);
+            dims.push(latent);
+            let encoder = dense(&dims);
+            dims.reverse();
+            if let Some(d) = dims.last_mut() {
+                *d = last;
+            }
+            encoder.saturating_add(dense(&dims))
+        }
+        match self {
+            Self::FeedForward(c) => mirrored(n_features, &c.hidden, c.latent_dim, n_features),
+            Self::Deep(c) => match &c.embedding {
+                Some(e) => {
+                    let n_cont = n_features.saturating_sub(1);
+                    e.cardinality.saturating_mul(e.dim).saturating_add(mirrored(
+                        n_cont.saturating_add(e.dim),
+                        &c.hidden,
+                        c.latent_dim,
+                        n_cont,
+                    ))
+                }
+                None => mirrored(n_features, &c.hidden, c.latent_dim, n_features),
+            },
+            Self::Conv1d(c) => {
+                let Some(&last) = c.channels.last() else {
+                    return 0;
+                };
+                let conv = |c_in: usize, c_out: usize| {
+                    c.kernel_size
+                        .saturating_mul(c_in)
+                        .saturating_mul(c_out)
+                        .saturating_add(c_out)
+                };
+                let flat = (c.padded_len(n_features) >> c.channels.len()).saturating_mul(last);
+                let mut total = dense(&[flat, c.latent_dim, flat]);
+                let mut c_in = 1;
+                for &c_out in &c.channels {
+                    total = total.saturating_add(conv(c_in, c_out));
+                    c_in = c_out;
+                }
+                let outs = c
+                    .channels
+                    .iter()
+                    .rev()
+                    .take(c.channels.len() - 1)
+                    .copied()
+                    .chain([1]);
+                for c_out in outs {
+                    total = total.saturating_add(conv(c_in, c_out));
+                    c_in = c_out;
+                }
+                total
+            }
         }
     }
 }

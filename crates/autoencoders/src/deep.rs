@@ -151,13 +151,6 @@ impl Autoencoder for Deep {
         &self.params
     }
 
-    fn inference_rows(&self) -> usize {
-        std::env::var("XCHUNK")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(2048)
-    }
-
     fn categorical_column(&self) -> Option<(usize, usize)> {
         self.config
             .embedding

@@ -93,13 +93,6 @@ impl Autoencoder for FeedForward {
         &self.params
     }
 
-    fn inference_rows(&self) -> usize {
-        std::env::var("XCHUNK")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(2048)
-    }
-
     fn encode(&self, x: &Tensor) -> Result<Tensor> {
         check_width(x, self.n_features)?;
         Ok(self.encoder.infer(x)?)

@@ -13,6 +13,7 @@ mod ops;
 mod optim;
 mod params;
 mod persist;
+mod threads;
 mod trainer;
 
 pub use candle_core as candle;
@@ -29,6 +30,7 @@ pub use model::{Autoencoder, INFERENCE_CHUNK, Model};
 pub use optim::OptimizerKind;
 pub use params::Parameters;
 pub use persist::{CONFIG_FILE, FORMAT_VERSION, ModelMetadata, WEIGHTS_FILE};
+pub use threads::recommended_thread_env;
 pub use trainer::{
     EarlyStopping, EpochRecord, Progress, ReduceLrOnPlateau, Trainer, TrainerConfig,
     TrainingHistory, split_rows,

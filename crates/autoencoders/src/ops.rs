@@ -5,9 +5,10 @@
 //! allocation, and its autograd adds a zero-fill and an addition per
 //! gradient. At autoencoder sizes that overhead is larger than the
 //! arithmetic, so the elementwise parts of a layer run as one op each:
-//! bias + activation (+ dropout mask), the mean squared error, and the three
-//! reshuffles of the convolutional model (im2col, max-pool 2, upsample 2).
-//! Matrix products stay with candle's `matmul`.
+//! bias + activation (plain, with a dropout mask, with max-pool 2, or with
+//! the crop of the convolutional model's output), the mean squared error,
+//! and im2col (with an optional upsampling by 2). Matrix products stay with
+//! candle's `matmul`.
 
 use candle_core::{
     CpuStorage, CustomOp1, CustomOp2, CustomOp3, Device, InplaceOp2, Layout, Shape, Storage, Tensor,
@@ -502,20 +503,24 @@ impl CustomOp2 for BiasActPool {
         let gz = with_f32(z, |zs| {
             with_f32(b, |bs| {
                 with_f32(grad, |g| {
-                    let mut gz = Vec::with_capacity(zs.len());
+                    let mut gz = vec![0f32; zs.len()];
                     with_act!(self.act, |f| with_deriv!(self.act, |d| {
-                        for (pair, gr) in zs.chunks_exact(2 * ch).zip(g.chunks_exact(ch)) {
+                        for ((pair, gr), out) in zs
+                            .chunks_exact(2 * ch)
+                            .zip(g.chunks_exact(ch))
+                            .zip(gz.chunks_exact_mut(2 * ch))
+                        {
                             let (u, v) = pair.split_at(ch);
-                            // The gradient goes to the larger of the two (the first on ties).
-                            let first = |c: usize| f(u[c] + bs[c]) >= f(v[c] + bs[c]);
-                            gz.extend((0..ch).map(|c| {
-                                let a = f(u[c] + bs[c]);
-                                if first(c) { gr[c] * d(a) } else { 0.0 }
-                            }));
-                            gz.extend((0..ch).map(|c| {
-                                let a = f(v[c] + bs[c]);
-                                if first(c) { 0.0 } else { gr[c] * d(a) }
-                            }));
+                            let (gu, gv) = out.split_at_mut(ch);
+                            for c in 0..ch {
+                                let (a, a2) = (f(u[c] + bs[c]), f(v[c] + bs[c]));
+                                // The gradient goes to the larger (the first on ties).
+                                if a >= a2 {
+                                    gu[c] = gr[c] * d(a);
+                                } else {
+                                    gv[c] = gr[c] * d(a2);
+                                }
+                            }
                         }
                     }));
                     gz

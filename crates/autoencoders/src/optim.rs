@@ -115,27 +115,30 @@ impl Adam {
         }
     }
 
-    /// The global L2 norm of the gradients, summed in parameter order.
-    fn grad_norm(params: &Parameters, grads: &GradStore) -> Result<f64> {
-        let mut sum = 0f64;
-        for p in &params.entries {
-            if let Some(g) = grads.get(&p.var) {
-                sum += with_f32(g, |s| {
-                    s.iter().map(|&x| f64::from(x) * f64::from(x)).sum::<f64>()
-                })?;
-            }
-        }
-        Ok(sum.sqrt())
-    }
-
-    /// One optimisation step. Returns the gradient norm before clipping.
+    /// One optimisation step. Returns the global gradient norm before
+    /// clipping (summed in parameter order).
     pub(crate) fn step(
         &mut self,
         params: &Parameters,
         grads: &GradStore,
         clip: Option<f64>,
     ) -> Result<f64> {
-        let norm = Self::grad_norm(params, grads)?;
+        // Runs `f` on parameter `i`'s gradient, if it has one.
+        let with_grad = |i: usize, f: &mut dyn FnMut(&[f32]) -> Result<()>| -> Result<()> {
+            match grads.get(&params.entries[i].var) {
+                Some(g) => with_f32(g, |s| f(s))?,
+                None => Ok(()),
+            }
+        };
+
+        let mut sum_sq = 0f64;
+        for i in 0..params.entries.len() {
+            with_grad(i, &mut |s| {
+                sum_sq += s.iter().map(|&x| f64::from(x) * f64::from(x)).sum::<f64>();
+                Ok(())
+            })?;
+        }
+        let norm = sum_sq.sqrt();
         let scale = match clip {
             Some(max) if norm > max => (max / (norm + 1e-6)) as f32,
             _ => 1.0,
@@ -144,14 +147,14 @@ impl Adam {
         let h = self.params;
         let step = (h.lr / (1.0 - h.beta1.powi(self.t))) as f32;
         let v_corr = (1.0 / (1.0 - h.beta2.powi(self.t)).sqrt()) as f32;
-        for ((p, m), v) in params.entries.iter().zip(&mut self.m).zip(&mut self.v) {
-            let Some(g) = grads.get(&p.var) else { continue };
+        for (i, p) in params.entries.iter().enumerate() {
             let decay = if p.decay { h.weight_decay } else { 0.0 };
             let (l2, shrink) = match h.kind {
                 OptimizerKind::Adam => (decay as f32, 1.0),
                 OptimizerKind::AdamW => (0.0, (1.0 - h.lr * decay) as f32),
             };
-            with_f32(g, |gs| {
+            let (m, v) = (&mut self.m[i], &mut self.v[i]);
+            with_grad(i, &mut |gs| {
                 let kernel = Kernel {
                     g: gs,
                     state: RefCell::new((m.as_mut_slice(), v.as_mut_slice())),
@@ -164,8 +167,8 @@ impl Adam {
                     v_corr,
                     eps: h.eps as f32,
                 };
-                p.var.as_tensor().inplace_op1(&kernel)
-            })??;
+                Ok(p.var.as_tensor().inplace_op1(&kernel)?)
+            })?;
         }
         Ok(norm)
     }

@@ -239,6 +239,24 @@ pub(crate) fn load(dir: &Path) -> Result<(Model, ModelMetadata)> {
         )));
     }
     check_metadata(&config_path, saved.n_features, &saved.metadata)?;
+    saved.model.validate(saved.n_features)?;
+    // Read the weights first: a configuration asking for more parameters
+    // than the file holds is rejected before anything is allocated for it.
+    let weights_path = dir.join(WEIGHTS_FILE);
+    let bytes = std::fs::read(&weights_path).map_err(io_err(&weights_path))?;
+    let file = SafeTensors::deserialize(&bytes).map_err(|e| AutoencoderError::Safetensors {
+        path: weights_path.clone(),
+        reason: e.to_string(),
+    })?;
+    let needed = saved.model.parameter_count(saved.n_features);
+    if needed != saved.parameter_count || needed.saturating_mul(4) > bytes.len() {
+        return Err(inconsistent(format!(
+            "the configuration needs {needed} parameters, the file says {} and {} holds {} bytes",
+            saved.parameter_count,
+            WEIGHTS_FILE,
+            bytes.len()
+        )));
+    }
     // The weights are overwritten below; the seed does not matter.
     let model = Model::new(&saved.model, saved.n_features, 0)?;
     if model.latent_dim() != saved.latent_dim {
@@ -260,12 +278,6 @@ pub(crate) fn load(dir: &Path) -> Result<(Model, ModelMetadata)> {
         ));
     }
 
-    let weights_path = dir.join(WEIGHTS_FILE);
-    let bytes = std::fs::read(&weights_path).map_err(io_err(&weights_path))?;
-    let file = SafeTensors::deserialize(&bytes).map_err(|e| AutoencoderError::Safetensors {
-        path: weights_path.clone(),
-        reason: e.to_string(),
-    })?;
     let mut seen = BTreeSet::new();
     for p in &model.parameters().entries {
         let view = file

@@ -3,6 +3,7 @@
 
 use std::time::Instant;
 
+use candle_core::{Device, Tensor};
 use ndarray::{Array2, ArrayView2, Axis};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -364,7 +365,9 @@ impl Trainer {
     /// Both matrices are checked first (width, finite values). A NaN or
     /// infinite loss stops training with
     /// [`AutoencoderError::NonFiniteLoss`], after putting back the best
-    /// weights seen so far when `restore_best_weights` is set.
+    /// weights seen so far when `restore_best_weights` is set. Training runs
+    /// on a pool of `threads` worker threads (the caller waits), so the
+    /// progress callback must be `Send`.
     pub fn fit<M: Autoencoder + ?Sized>(
         &self,
         model: &mut M,
@@ -450,11 +453,7 @@ impl Trainer {
                 for &r in rows {
                     batch_data.extend_from_slice(&train_slice[r * width..(r + 1) * width]);
                 }
-                let x = candle_core::Tensor::from_slice(
-                    &batch_data,
-                    (rows.len(), width),
-                    &candle_core::Device::Cpu,
-                )?;
+                let x = Tensor::from_slice(&batch_data, (rows.len(), width), &Device::Cpu)?;
                 let recon = model.forward_train(&x, &mut rng)?;
                 let loss = ops::mse(&recon, &model.target(&x)?)?;
                 let value = loss.to_scalar::<f32>()?;

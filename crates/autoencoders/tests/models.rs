@@ -554,6 +554,36 @@ fn large_batches_are_chunked_consistently() {
 }
 
 #[test]
+fn parameter_count_is_known_before_building() {
+    let mut configs = all_configs();
+    configs.push(ModelConfig::Conv1d(Conv1dConfig {
+        channels: vec![4, 6, 8],
+        kernel_size: 5,
+        ..Default::default()
+    }));
+    configs.push(ModelConfig::Deep(DeepConfig {
+        embedding: Some(EmbeddingConfig {
+            column: 3,
+            cardinality: 50,
+            dim: 7,
+        }),
+        hidden: vec![20, 10],
+        ..Default::default()
+    }));
+    for cfg in configs {
+        for n in [5, 13, 77] {
+            let model = Model::new(&cfg, n, 0).unwrap();
+            assert_eq!(
+                cfg.parameter_count(n),
+                model.parameter_count(),
+                "{} at {n}",
+                cfg.kind()
+            );
+        }
+    }
+}
+
+#[test]
 fn public_types_are_send_and_sync() {
     fn check<T: Send + Sync>() {}
     check::<Model>();

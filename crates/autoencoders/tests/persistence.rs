@@ -291,6 +291,22 @@ fn inconsistent_or_newer_configs_are_errors() {
         "{err}"
     );
 
+    // A configuration far larger than its weights file is rejected before
+    // anything is allocated for it.
+    let mut v = original.clone();
+    let huge = ModelConfig::FeedForward(FeedForwardConfig {
+        hidden: vec![1 << 30],
+        ..Default::default()
+    });
+    v["model"]["hidden"] = serde_json::json!([1usize << 30]);
+    v["parameter_count"] = serde_json::json!(huge.parameter_count(5));
+    write(&v);
+    let err = Model::load(dir.path()).unwrap_err();
+    assert!(
+        matches!(err, AutoencoderError::Inconsistent { .. }) && err.to_string().contains("bytes"),
+        "{err}"
+    );
+
     let mut v = original.clone();
     v["kind"] = serde_json::json!("deep");
     write(&v);
