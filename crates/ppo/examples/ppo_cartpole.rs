@@ -89,7 +89,9 @@ fn main() -> ExitCode {
     while let Some(arg) = args.next() {
         let value = args.next();
         match (arg.as_str(), value) {
-            ("--seeds", Some(v)) => seeds = v.split(',').filter_map(|s| s.trim().parse().ok()).collect(),
+            ("--seeds", Some(v)) => {
+                seeds = v.split(',').filter_map(|s| s.trim().parse().ok()).collect()
+            }
             ("--timesteps", Some(v)) => timesteps = v.parse().unwrap_or(timesteps),
             ("--save", Some(v)) => save = Some(v.into()),
             _ => {
@@ -102,7 +104,10 @@ fn main() -> ExitCode {
     // Whole rollouts only, so that training never exceeds the budget.
     let rollout = config.rollout_size(N_ENVS) as u64;
     let timesteps = timesteps - timesteps % rollout;
-    println!("config: {}", serde_json::to_string(&config).unwrap_or_default());
+    println!(
+        "config: {}",
+        serde_json::to_string(&config).unwrap_or_default()
+    );
     println!("{N_ENVS} environments, {timesteps} steps per seed");
     let mut all_solved = true;
     for (k, &seed) in seeds.iter().enumerate() {
@@ -110,7 +115,11 @@ fn main() -> ExitCode {
         let run = || -> ppo::Result<(Ppo, Curve)> {
             let mut env = VecEnv::new((0..N_ENVS).map(|_| CartPole::new()).collect())?;
             let mut model = Ppo::new(config.clone(), &env, seed)?;
-            let mut curve = Curve { last: VecDeque::new(), first_solved: None, timesteps: 0 };
+            let mut curve = Curve {
+                last: VecDeque::new(),
+                first_solved: None,
+                timesteps: 0,
+            };
             model.learn(&mut env, timesteps, &mut curve)?;
             Ok((model, curve))
         };
@@ -128,7 +137,9 @@ fn main() -> ExitCode {
             "seed {seed}: {} steps, mean return of the last {WINDOW} episodes {mean:.1} ({}); first reached {SOLVED} at {}",
             curve.timesteps,
             if solved { "solved" } else { "NOT solved" },
-            curve.first_solved.map_or("never".to_string(), |t| format!("{t} steps")),
+            curve
+                .first_solved
+                .map_or("never".to_string(), |t| format!("{t} steps")),
         );
         if let (0, Some(dir)) = (k, &save) {
             if let Err(e) = save_with_probe(&model, dir) {
@@ -138,14 +149,19 @@ fn main() -> ExitCode {
             println!("saved seed {seed}'s model to {}", dir.display());
         }
     }
-    if all_solved { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+    if all_solved {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }
 
 /// Saves the model and `probe.json`: a few observations with the action
 /// probabilities and values the model gives them.
 fn save_with_probe(model: &Ppo, dir: &std::path::Path) -> Result<(), Box<dyn std::error::Error>> {
     model.save(dir)?;
-    let obs = ndarray::Array2::from_shape_fn((5, 4), |(i, j)| ((i * 4 + j) as f32 * 0.37).sin() * 0.2);
+    let obs =
+        ndarray::Array2::from_shape_fn((5, 4), |(i, j)| ((i * 4 + j) as f32 * 0.37).sin() * 0.2);
     let probs = model.action_probabilities(obs.view())?;
     let values = model.predict_values(obs.view())?;
     let probe = serde_json::json!({
@@ -153,6 +169,9 @@ fn save_with_probe(model: &Ppo, dir: &std::path::Path) -> Result<(), Box<dyn std
         "probabilities": probs.outer_iter().map(|r| r.to_vec()).collect::<Vec<_>>(),
         "values": values.to_vec(),
     });
-    std::fs::write(dir.join("probe.json"), serde_json::to_string_pretty(&probe)?)?;
+    std::fs::write(
+        dir.join("probe.json"),
+        serde_json::to_string_pretty(&probe)?,
+    )?;
     Ok(())
 }

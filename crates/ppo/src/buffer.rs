@@ -73,7 +73,12 @@ impl RolloutBuffer {
     ///
     /// # Errors
     /// [`PpoError::Shape`] when `last_values` does not hold `n_envs` values.
-    pub fn compute_returns_and_advantage(&mut self, last_values: &[f32], gamma: f32, gae_lambda: f32) -> Result<()> {
+    pub fn compute_returns_and_advantage(
+        &mut self,
+        last_values: &[f32],
+        gamma: f32,
+        gae_lambda: f32,
+    ) -> Result<()> {
         compute_gae(
             &self.rewards,
             &self.values,
@@ -152,7 +157,11 @@ pub fn compute_gae(
         let mut gae = 0.0f32;
         for t in (0..n_steps).rev() {
             let i = t * n_envs + e;
-            let next_value = if t + 1 == n_steps { last_value } else { values[i + n_envs] };
+            let next_value = if t + 1 == n_steps {
+                last_value
+            } else {
+                values[i + n_envs]
+            };
             let not_done = 1.0 - dones[i];
             let delta = rewards[i] + gamma * next_value * not_done - values[i];
             gae = delta + gamma * gae_lambda * not_done * gae;

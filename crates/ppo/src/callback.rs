@@ -55,7 +55,11 @@ impl IterationRecord {
     /// The record with its wall-clock fields zeroed: what the same seed
     /// reproduces exactly.
     pub fn without_timing(&self) -> Self {
-        Self { steps_per_second: 0.0, elapsed_seconds: 0.0, ..self.clone() }
+        Self {
+            steps_per_second: 0.0,
+            elapsed_seconds: 0.0,
+            ..self.clone()
+        }
     }
 }
 
@@ -101,7 +105,11 @@ impl<A: Callback, B: Callback> Callback for (A, B) {
     fn on_iteration(&mut self, record: &IterationRecord, model: &Ppo) -> Result<Control> {
         let a = self.0.on_iteration(record, model)?;
         let b = self.1.on_iteration(record, model)?;
-        Ok(if a == Control::Stop || b == Control::Stop { Control::Stop } else { Control::Continue })
+        Ok(if a == Control::Stop || b == Control::Stop {
+            Control::Stop
+        } else {
+            Control::Continue
+        })
     }
 
     fn on_episode(&mut self, episode: &EpisodeRecord) {
@@ -125,7 +133,11 @@ pub struct CheckpointCallback {
 impl CheckpointCallback {
     /// Checkpoints into `dir` every `every_iterations` iterations.
     pub fn new(dir: impl Into<PathBuf>, every_iterations: u64) -> Self {
-        Self { dir: dir.into(), every_iterations, saved: Vec::new() }
+        Self {
+            dir: dir.into(),
+            every_iterations,
+            saved: Vec::new(),
+        }
     }
 }
 

@@ -15,7 +15,10 @@ pub struct NetArch {
 
 impl Default for NetArch {
     fn default() -> Self {
-        Self { pi: vec![128, 128], vf: vec![128, 128] }
+        Self {
+            pi: vec![128, 128],
+            vf: vec![128, 128],
+        }
     }
 }
 
@@ -113,19 +116,35 @@ impl Default for PpoConfig {
 }
 
 fn bad(name: &'static str, value: impl std::fmt::Display, reason: impl Into<String>) -> PpoError {
-    PpoError::InvalidConfig { name, value: value.to_string(), reason: reason.into() }
+    PpoError::InvalidConfig {
+        name,
+        value: value.to_string(),
+        reason: reason.into(),
+    }
 }
 
 fn positive(name: &'static str, v: f32) -> Result<()> {
-    if v.is_finite() && v > 0.0 { Ok(()) } else { Err(bad(name, v, "must be positive and finite")) }
+    if v.is_finite() && v > 0.0 {
+        Ok(())
+    } else {
+        Err(bad(name, v, "must be positive and finite"))
+    }
 }
 
 fn non_negative(name: &'static str, v: f32) -> Result<()> {
-    if v.is_finite() && v >= 0.0 { Ok(()) } else { Err(bad(name, v, "must be non-negative and finite")) }
+    if v.is_finite() && v >= 0.0 {
+        Ok(())
+    } else {
+        Err(bad(name, v, "must be non-negative and finite"))
+    }
 }
 
 fn unit(name: &'static str, v: f32) -> Result<()> {
-    if (0.0..=1.0).contains(&v) { Ok(()) } else { Err(bad(name, v, "must lie in [0, 1]")) }
+    if (0.0..=1.0).contains(&v) {
+        Ok(())
+    } else {
+        Err(bad(name, v, "must lie in [0, 1]"))
+    }
 }
 
 impl PpoConfig {
@@ -166,9 +185,16 @@ impl PpoConfig {
         if self.stats_window_size == 0 {
             return Err(bad("stats_window_size", 0, "must be at least 1"));
         }
-        for (name, layers) in [("net_arch.pi", &self.net_arch.pi), ("net_arch.vf", &self.net_arch.vf)] {
+        for (name, layers) in [
+            ("net_arch.pi", &self.net_arch.pi),
+            ("net_arch.vf", &self.net_arch.vf),
+        ] {
             if layers.contains(&0) {
-                return Err(bad(name, format!("{layers:?}"), "hidden layer sizes must be positive"));
+                return Err(bad(
+                    name,
+                    format!("{layers:?}"),
+                    "hidden layer sizes must be positive",
+                ));
             }
         }
         Ok(())
@@ -186,7 +212,11 @@ impl PpoConfig {
             return Err(bad("n_envs", 0, "need at least one environment"));
         }
         let rollout = self.n_steps.checked_mul(n_envs).ok_or_else(|| {
-            bad("n_steps", self.n_steps, format!("n_steps x {n_envs} environments overflows"))
+            bad(
+                "n_steps",
+                self.n_steps,
+                format!("n_steps x {n_envs} environments overflows"),
+            )
         })?;
         if self.batch_size > rollout {
             return Err(bad(
@@ -230,10 +260,22 @@ mod tests {
         let c = PpoConfig::default();
         assert_eq!((c.n_steps, c.batch_size, c.n_epochs), (2048, 64, 10));
         assert_eq!((c.gamma, c.gae_lambda, c.clip_range), (0.99, 0.95, 0.2));
-        assert_eq!((c.clip_range_vf, c.normalize_advantage, c.target_kl), (None, true, None));
+        assert_eq!(
+            (c.clip_range_vf, c.normalize_advantage, c.target_kl),
+            (None, true, None)
+        );
         assert_eq!((c.ent_coef, c.vf_coef, c.max_grad_norm), (0.0, 0.5, 0.5));
-        assert_eq!((c.learning_rate, c.lr_schedule, c.adam_eps), (3e-4, LrSchedule::Constant, 1e-5));
-        assert_eq!(c.net_arch, NetArch { pi: vec![128, 128], vf: vec![128, 128] });
+        assert_eq!(
+            (c.learning_rate, c.lr_schedule, c.adam_eps),
+            (3e-4, LrSchedule::Constant, 1e-5)
+        );
+        assert_eq!(
+            c.net_arch,
+            NetArch {
+                pi: vec![128, 128],
+                vf: vec![128, 128]
+            }
+        );
         c.validate_for_envs(1).unwrap();
         c.validate_for_envs(8).unwrap();
     }
@@ -241,49 +283,153 @@ mod tests {
     #[test]
     fn bad_values_are_named() {
         let d = PpoConfig::default;
-        let e = err_of(PpoConfig { batch_size: 4096, ..d() }, 1);
-        assert!(e.contains("batch_size") && e.contains("4096") && e.contains("larger than the rollout of 2048"), "{e}");
-        let e = err_of(PpoConfig { batch_size: 100, ..d() }, 1);
+        let e = err_of(
+            PpoConfig {
+                batch_size: 4096,
+                ..d()
+            },
+            1,
+        );
+        assert!(
+            e.contains("batch_size")
+                && e.contains("4096")
+                && e.contains("larger than the rollout of 2048"),
+            "{e}"
+        );
+        let e = err_of(
+            PpoConfig {
+                batch_size: 100,
+                ..d()
+            },
+            1,
+        );
         assert!(e.contains("does not divide") && e.contains("100"), "{e}");
-        let e = err_of(PpoConfig { ent_coef: -0.1, ..d() }, 1);
+        let e = err_of(
+            PpoConfig {
+                ent_coef: -0.1,
+                ..d()
+            },
+            1,
+        );
         assert!(e.contains("ent_coef") && e.contains("-0.1"), "{e}");
-        let e = err_of(PpoConfig { vf_coef: f32::NAN, ..d() }, 1);
+        let e = err_of(
+            PpoConfig {
+                vf_coef: f32::NAN,
+                ..d()
+            },
+            1,
+        );
         assert!(e.contains("vf_coef") && e.contains("NaN"), "{e}");
         let e = err_of(PpoConfig { gamma: 1.5, ..d() }, 1);
         assert!(e.contains("gamma") && e.contains("1.5"), "{e}");
-        let e = err_of(PpoConfig { gae_lambda: -0.5, ..d() }, 1);
+        let e = err_of(
+            PpoConfig {
+                gae_lambda: -0.5,
+                ..d()
+            },
+            1,
+        );
         assert!(e.contains("gae_lambda"), "{e}");
-        let e = err_of(PpoConfig { clip_range: 0.0, ..d() }, 1);
+        let e = err_of(
+            PpoConfig {
+                clip_range: 0.0,
+                ..d()
+            },
+            1,
+        );
         assert!(e.contains("clip_range"), "{e}");
-        let e = err_of(PpoConfig { clip_range_vf: Some(-1.0), ..d() }, 1);
+        let e = err_of(
+            PpoConfig {
+                clip_range_vf: Some(-1.0),
+                ..d()
+            },
+            1,
+        );
         assert!(e.contains("clip_range_vf"), "{e}");
-        let e = err_of(PpoConfig { max_grad_norm: 0.0, ..d() }, 1);
+        let e = err_of(
+            PpoConfig {
+                max_grad_norm: 0.0,
+                ..d()
+            },
+            1,
+        );
         assert!(e.contains("max_grad_norm"), "{e}");
-        let e = err_of(PpoConfig { learning_rate: -3e-4, ..d() }, 1);
+        let e = err_of(
+            PpoConfig {
+                learning_rate: -3e-4,
+                ..d()
+            },
+            1,
+        );
         assert!(e.contains("learning_rate"), "{e}");
-        let e = err_of(PpoConfig { target_kl: Some(0.0), ..d() }, 1);
+        let e = err_of(
+            PpoConfig {
+                target_kl: Some(0.0),
+                ..d()
+            },
+            1,
+        );
         assert!(e.contains("target_kl"), "{e}");
         let e = err_of(PpoConfig { n_steps: 0, ..d() }, 1);
         assert!(e.contains("n_steps"), "{e}");
         let e = err_of(PpoConfig { n_epochs: 0, ..d() }, 1);
         assert!(e.contains("n_epochs"), "{e}");
-        let e = err_of(PpoConfig { batch_size: 1, ..d() }, 1);
+        let e = err_of(
+            PpoConfig {
+                batch_size: 1,
+                ..d()
+            },
+            1,
+        );
         assert!(e.contains("batch_size") && e.contains("at least 2"), "{e}");
-        let e = err_of(PpoConfig { net_arch: NetArch { pi: vec![64, 0], vf: vec![64] }, ..d() }, 1);
+        let e = err_of(
+            PpoConfig {
+                net_arch: NetArch {
+                    pi: vec![64, 0],
+                    vf: vec![64],
+                },
+                ..d()
+            },
+            1,
+        );
         assert!(e.contains("net_arch.pi") && e.contains("[64, 0]"), "{e}");
         let e = err_of(d(), 0);
         assert!(e.contains("n_envs"), "{e}");
         // A minibatch that divides n_steps * n_envs but not n_steps is fine.
-        PpoConfig { n_steps: 100, batch_size: 80, ..d() }.validate_for_envs(8).unwrap();
-        assert!(PpoConfig { n_steps: 100, batch_size: 80, ..d() }.validate_for_envs(1).is_err());
+        PpoConfig {
+            n_steps: 100,
+            batch_size: 80,
+            ..d()
+        }
+        .validate_for_envs(8)
+        .unwrap();
+        assert!(
+            PpoConfig {
+                n_steps: 100,
+                batch_size: 80,
+                ..d()
+            }
+            .validate_for_envs(1)
+            .is_err()
+        );
     }
 
     #[test]
     fn json_round_trip_and_missing_fields_take_defaults() {
-        let c = PpoConfig { clip_range_vf: Some(0.3), lr_schedule: LrSchedule::Linear, ..PpoConfig::default() };
+        let c = PpoConfig {
+            clip_range_vf: Some(0.3),
+            lr_schedule: LrSchedule::Linear,
+            ..PpoConfig::default()
+        };
         let s = serde_json::to_string(&c).unwrap();
         assert_eq!(serde_json::from_str::<PpoConfig>(&s).unwrap(), c);
         let partial: PpoConfig = serde_json::from_str(r#"{"n_steps": 32}"#).unwrap();
-        assert_eq!(partial, PpoConfig { n_steps: 32, ..PpoConfig::default() });
+        assert_eq!(
+            partial,
+            PpoConfig {
+                n_steps: 32,
+                ..PpoConfig::default()
+            }
+        );
     }
 }

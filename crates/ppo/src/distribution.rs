@@ -10,10 +10,12 @@ use crate::error::{PpoError, Result};
 /// policy network's output.
 ///
 /// Actions are rows of `action_width()` `f32` values (a categorical action is
-/// its index, stored as one `f32`), so the learner's buffers do not depend on
-/// the family. A diagonal Gaussian for `Box` actions fits the same trait: its
-/// outputs are means and log standard deviations, its action width the
-/// dimension of the box.
+/// its index, stored as one `f32`), so the rollout buffer, the losses and the
+/// update do not depend on the family: they only call these methods. A
+/// diagonal Gaussian for `Box` actions fits the same trait (outputs: means
+/// and log standard deviations; action width: the dimension of the box);
+/// what remains specific to discrete actions is handing the action to the
+/// environment (`rlenv::FlatEnv` takes an index) and [`distribution_for`].
 pub trait ActionDistribution: Send + Sync + std::fmt::Debug {
     /// Number of network outputs per observation.
     fn n_outputs(&self) -> usize;
@@ -41,7 +43,14 @@ pub trait ActionDistribution: Send + Sync + std::fmt::Debug {
 
     /// Adds `d_log_prob * d(log p(action))/d(params) + d_entropy *
     /// d(entropy)/d(params)` to `d_params`.
-    fn backward(&self, params: &[f32], action: &[f32], d_log_prob: f32, d_entropy: f32, d_params: &mut [f32]);
+    fn backward(
+        &self,
+        params: &[f32],
+        action: &[f32],
+        d_log_prob: f32,
+        d_entropy: f32,
+        d_params: &mut [f32],
+    );
 }
 
 /// The distribution for an action space.
@@ -52,7 +61,10 @@ pub trait ActionDistribution: Send + Sync + std::fmt::Debug {
 pub fn distribution_for(space: &Space) -> Result<Box<dyn ActionDistribution>> {
     match space {
         Space::Discrete { n } if *n >= 1 => Ok(Box::new(Categorical::new(*n))),
-        other => Err(PpoError::UnsupportedSpace { role: "action", space: format!("{other:?}") }),
+        other => Err(PpoError::UnsupportedSpace {
+            role: "action",
+            space: format!("{other:?}"),
+        }),
     }
 }
 
@@ -153,7 +165,14 @@ impl ActionDistribution for Categorical {
         action[0] = best as f32;
     }
 
-    fn backward(&self, logits: &[f32], action: &[f32], d_log_prob: f32, d_entropy: f32, d_logits: &mut [f32]) {
+    fn backward(
+        &self,
+        logits: &[f32],
+        action: &[f32],
+        d_log_prob: f32,
+        d_entropy: f32,
+        d_logits: &mut [f32],
+    ) {
         // d log p_a / d l_j = [j = a] - p_j
         // d H / d l_j = -p_j (log p_j + H)
         let lse = Self::log_sum_exp(logits);
@@ -240,8 +259,20 @@ mod tests {
 
     #[test]
     fn box_action_spaces_are_reported() {
-        let space = Space::Box { low: vec![-1.0], high: vec![1.0], shape: vec![1] };
-        assert!(matches!(distribution_for(&space), Err(PpoError::UnsupportedSpace { .. })));
-        assert_eq!(distribution_for(&Space::Discrete { n: 3 }).unwrap().n_outputs(), 3);
+        let space = Space::Box {
+            low: vec![-1.0],
+            high: vec![1.0],
+            shape: vec![1],
+        };
+        assert!(matches!(
+            distribution_for(&space),
+            Err(PpoError::UnsupportedSpace { .. })
+        ));
+        assert_eq!(
+            distribution_for(&Space::Discrete { n: 3 })
+                .unwrap()
+                .n_outputs(),
+            3
+        );
     }
 }

@@ -16,7 +16,9 @@ use crate::config::{LrSchedule, PpoConfig};
 use crate::distribution::{ActionDistribution, distribution_for};
 use crate::engine::{Adam, Mlp, MlpWorkspace};
 use crate::error::{PpoError, Result};
-use crate::loss::{PolicyLossStats, clipped_surrogate, explained_variance, normalize_advantages, value_loss};
+use crate::loss::{
+    PolicyLossStats, clipped_surrogate, explained_variance, normalize_advantages, value_loss,
+};
 
 /// Rows per forward pass in batched inference (bounds the scratch memory).
 const INFERENCE_CHUNK: usize = 1024;
@@ -54,11 +56,18 @@ pub(crate) struct Net {
 impl Net {
     fn new(mlp: Mlp, lr: f32, eps: f32) -> Self {
         let n = mlp.n_params();
-        Self { adam: Adam::new(n, lr, eps), grad: vec![0.0; n], mlp, ws: MlpWorkspace::default(), d_out: Vec::new() }
+        Self {
+            adam: Adam::new(n, lr, eps),
+            grad: vec![0.0; n],
+            mlp,
+            ws: MlpWorkspace::default(),
+            d_out: Vec::new(),
+        }
     }
 
     fn apply(&mut self, grad_scale: f32) {
-        self.adam.step(self.mlp.params_mut(), &self.grad, grad_scale);
+        self.adam
+            .step(self.mlp.params_mut(), &self.grad, grad_scale);
     }
 
     /// Applies the last pending update of an iteration and readies the
@@ -87,15 +96,21 @@ impl Minibatch {
     fn gather(&mut self, buf: &RolloutBuffer, idx: &[usize]) {
         let (d, aw) = (buf.obs_dim, buf.action_width);
         self.len = idx.len();
-        for v in [&mut self.obs, &mut self.actions] {
-            v.clear();
-        }
-        for v in [&mut self.old_log_probs, &mut self.advantages, &mut self.returns, &mut self.old_values] {
+        for v in [
+            &mut self.obs,
+            &mut self.actions,
+            &mut self.old_log_probs,
+            &mut self.advantages,
+            &mut self.returns,
+            &mut self.old_values,
+        ] {
             v.clear();
         }
         for &i in idx {
-            self.obs.extend_from_slice(&buf.observations[i * d..(i + 1) * d]);
-            self.actions.extend_from_slice(&buf.actions[i * aw..(i + 1) * aw]);
+            self.obs
+                .extend_from_slice(&buf.observations[i * d..(i + 1) * d]);
+            self.actions
+                .extend_from_slice(&buf.actions[i * aw..(i + 1) * aw]);
             self.old_log_probs.push(buf.log_probs[i]);
             self.advantages.push(buf.advantages[i]);
             self.returns.push(buf.returns[i]);
@@ -145,14 +160,23 @@ fn actor_job(
     s.advantages.extend_from_slice(&mb.advantages);
     let mut entropy = 0.0f64;
     for i in 0..b {
-        let (lp, h) = dist.log_prob_entropy(&logits[i * n_out..(i + 1) * n_out], &mb.actions[i * aw..(i + 1) * aw]);
+        let (lp, h) = dist.log_prob_entropy(
+            &logits[i * n_out..(i + 1) * n_out],
+            &mb.actions[i * aw..(i + 1) * aw],
+        );
         s.log_probs[i] = lp;
         entropy += h as f64;
     }
     if cfg.normalize_advantage {
         normalize_advantages(&mut s.advantages);
     }
-    let stats = clipped_surrogate(&s.log_probs, &mb.old_log_probs, &s.advantages, cfg.clip_range, &mut s.d_log_probs)?;
+    let stats = clipped_surrogate(
+        &s.log_probs,
+        &mb.old_log_probs,
+        &s.advantages,
+        cfg.clip_range,
+        &mut s.d_log_probs,
+    )?;
     let d_entropy = -cfg.ent_coef / b as f32;
     net.d_out.clear();
     net.d_out.resize(b * n_out, 0.0);
@@ -165,23 +189,40 @@ fn actor_job(
             &mut net.d_out[i * n_out..(i + 1) * n_out],
         );
     }
-    net.mlp.backward(&mb.obs, b, &mut net.ws, &net.d_out, &mut net.grad)?;
+    net.mlp
+        .backward(&mb.obs, b, &mut net.ws, &net.d_out, &mut net.grad)?;
     let sum_squares = crate::engine::sum_squares(&net.grad);
-    Ok(ActorOut { stats, entropy: (entropy / b as f64) as f32, sum_squares })
+    Ok(ActorOut {
+        stats,
+        entropy: (entropy / b as f64) as f32,
+        sum_squares,
+    })
 }
 
 /// Forward and backward of the value network on one minibatch, after
 /// applying the previous minibatch's pending update.
-fn critic_job(net: &mut Net, pending: Option<f32>, mb: &Minibatch, cfg: &PpoConfig) -> Result<CriticOut> {
+fn critic_job(
+    net: &mut Net,
+    pending: Option<f32>,
+    mb: &Minibatch,
+    cfg: &PpoConfig,
+) -> Result<CriticOut> {
     if let Some(scale) = pending {
         net.apply(scale);
     }
     let b = mb.len;
     let values = net.mlp.forward(&mb.obs, b, &mut net.ws)?;
     net.d_out.resize(b, 0.0);
-    let loss = value_loss(values, &mb.old_values, &mb.returns, cfg.clip_range_vf, &mut net.d_out[..b])?;
+    let loss = value_loss(
+        values,
+        &mb.old_values,
+        &mb.returns,
+        cfg.clip_range_vf,
+        &mut net.d_out[..b],
+    )?;
     crate::engine::scale(&mut net.d_out[..b], cfg.vf_coef);
-    net.mlp.backward(&mb.obs, b, &mut net.ws, &net.d_out[..b], &mut net.grad)?;
+    net.mlp
+        .backward(&mb.obs, b, &mut net.ws, &net.d_out[..b], &mut net.grad)?;
     let sum_squares = crate::engine::sum_squares(&net.grad);
     Ok(CriticOut { loss, sum_squares })
 }
@@ -207,7 +248,10 @@ fn recv_spin<T>(rx: &mpsc::Receiver<T>) -> Option<T> {
 /// Work for the value network's thread.
 enum CriticTask {
     /// Apply the pending update, then forward and backward on the minibatch.
-    Minibatch { pending: Option<f32>, batch: Arc<Minibatch> },
+    Minibatch {
+        pending: Option<f32>,
+        batch: Arc<Minibatch>,
+    },
     /// Apply the last pending update and stop.
     Finish { pending: Option<f32> },
 }
@@ -225,7 +269,10 @@ fn critic_worker(
             CriticTask::Minibatch { pending, batch } => critic_job(critic, pending, &batch, cfg),
             CriticTask::Finish { pending } => {
                 critic.finish(pending);
-                let _ = done.send(Ok(CriticOut { loss: 0.0, sum_squares: 0.0 }));
+                let _ = done.send(Ok(CriticOut {
+                    loss: 0.0,
+                    sum_squares: 0.0,
+                }));
                 return;
             }
         };
@@ -240,7 +287,10 @@ enum CriticRunner<'a> {
     /// On the calling thread, after the policy's half.
     Inline(&'a mut Net),
     /// On the value network's thread, alongside the policy's half.
-    Worker { tasks: mpsc::SyncSender<CriticTask>, done: mpsc::Receiver<Result<CriticOut>> },
+    Worker {
+        tasks: mpsc::SyncSender<CriticTask>,
+        done: mpsc::Receiver<Result<CriticOut>>,
+    },
 }
 
 fn worker_gone() -> PpoError {
@@ -253,13 +303,21 @@ impl CriticRunner<'_> {
         match self {
             CriticRunner::Inline(_) => Ok(()),
             CriticRunner::Worker { tasks, .. } => tasks
-                .send(CriticTask::Minibatch { pending, batch: Arc::clone(batch) })
+                .send(CriticTask::Minibatch {
+                    pending,
+                    batch: Arc::clone(batch),
+                })
                 .map_err(|_| worker_gone()),
         }
     }
 
     /// Completes the value network's half and returns its result.
-    fn finish(&mut self, pending: Option<f32>, batch: &Minibatch, cfg: &PpoConfig) -> Result<CriticOut> {
+    fn finish(
+        &mut self,
+        pending: Option<f32>,
+        batch: &Minibatch,
+        cfg: &PpoConfig,
+    ) -> Result<CriticOut> {
         match self {
             CriticRunner::Inline(critic) => critic_job(critic, pending, batch, cfg),
             CriticRunner::Worker { done, .. } => recv_spin(done).ok_or_else(worker_gone)?,
@@ -274,7 +332,9 @@ impl CriticRunner<'_> {
                 Ok(())
             }
             CriticRunner::Worker { tasks, done } => {
-                tasks.send(CriticTask::Finish { pending }).map_err(|_| worker_gone())?;
+                tasks
+                    .send(CriticTask::Finish { pending })
+                    .map_err(|_| worker_gone())?;
                 recv_spin(done).ok_or_else(worker_gone)?.map(|_| ())
             }
         }
@@ -313,14 +373,32 @@ impl UpdateWork<'_> {
                 // The worker has dropped its handle by now, so this does not copy.
                 Arc::make_mut(self.minibatch).gather(self.buffer, chunk);
                 critic.start(pending, self.minibatch)?;
-                let a = actor_job(self.actor, self.scratch, self.dist, pending, self.minibatch, cfg);
+                let a = actor_job(
+                    self.actor,
+                    self.scratch,
+                    self.dist,
+                    pending,
+                    self.minibatch,
+                    cfg,
+                );
                 let c = critic.finish(pending, self.minibatch, cfg);
                 let (a, c) = (a?, c?);
-                let finite = [a.stats.loss, c.loss, a.sum_squares, c.sum_squares].iter().all(|v| v.is_finite());
+                let finite = [a.stats.loss, c.loss, a.sum_squares, c.sum_squares]
+                    .iter()
+                    .all(|v| v.is_finite());
                 if !finite {
-                    return Err(PpoError::NonFinite { what: "loss or gradient", iteration: self.iteration });
+                    return Err(PpoError::NonFinite {
+                        what: "loss or gradient",
+                        iteration: self.iteration,
+                    });
                 }
-                let values = [a.stats.loss, c.loss, a.entropy, a.stats.approx_kl, a.stats.clip_fraction];
+                let values = [
+                    a.stats.loss,
+                    c.loss,
+                    a.entropy,
+                    a.stats.approx_kl,
+                    a.stats.clip_fraction,
+                ];
                 for (s, v) in sums.iter_mut().zip(values) {
                     *s += v as f64;
                 }
@@ -339,7 +417,13 @@ impl UpdateWork<'_> {
         }
         self.actor.finish(pending);
         critic.close(pending)?;
-        let mean = |i: usize| if count > 0 { (sums[i] / count as f64) as f32 } else { 0.0 };
+        let mean = |i: usize| {
+            if count > 0 {
+                (sums[i] / count as f64) as f32
+            } else {
+                0.0
+            }
+        };
         Ok(UpdateStats {
             policy_loss: mean(0),
             value_loss: mean(1),
@@ -384,7 +468,6 @@ struct UpdateStats {
 /// assert!(actions.iter().all(|&a| a < 2));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Debug)]
 pub struct Ppo {
     pub(crate) config: PpoConfig,
     pub(crate) observation_space: Space,
@@ -407,6 +490,21 @@ pub struct Ppo {
     predict_rng: Mutex<StdRng>,
 }
 
+impl std::fmt::Debug for Ppo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ppo")
+            .field("config", &self.config)
+            .field("observation_space", &self.observation_space)
+            .field("action_space", &self.action_space)
+            .field("policy_sizes", &self.actor.mlp.sizes())
+            .field("value_sizes", &self.critic.mlp.sizes())
+            .field("seed", &self.seed)
+            .field("num_timesteps", &self.num_timesteps)
+            .field("iterations", &self.iterations)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Ppo {
     /// A new model for the spaces of `env`, initialised from `seed`
     /// (orthogonal weights: gain sqrt 2 for hidden layers, 0.01 for the
@@ -427,12 +525,20 @@ impl Ppo {
     /// As [`Ppo::new`]; the configuration is checked for one environment's
     /// worth of independent values here and against the environments at
     /// [`Ppo::learn`].
-    pub fn with_spaces(config: PpoConfig, observation_space: Space, action_space: Space, seed: u64) -> Result<Self> {
+    pub fn with_spaces(
+        config: PpoConfig,
+        observation_space: Space,
+        action_space: Space,
+        seed: u64,
+    ) -> Result<Self> {
         config.validate()?;
         let obs_dim = match &observation_space {
             Space::Box { .. } if observation_space.flat_dim() > 0 => observation_space.flat_dim(),
             other => {
-                return Err(PpoError::UnsupportedSpace { role: "observation", space: format!("{other:?}") });
+                return Err(PpoError::UnsupportedSpace {
+                    role: "observation",
+                    space: format!("{other:?}"),
+                });
             }
         };
         let dist = distribution_for(&action_space)?;
@@ -444,7 +550,12 @@ impl Ppo {
             s
         };
         let gain = 2f32.sqrt();
-        let actor = Mlp::orthogonal(&sizes(&config.net_arch.pi, dist.n_outputs()), gain, 0.01, &mut rng)?;
+        let actor = Mlp::orthogonal(
+            &sizes(&config.net_arch.pi, dist.n_outputs()),
+            gain,
+            0.01,
+            &mut rng,
+        )?;
         let critic = Mlp::orthogonal(&sizes(&config.net_arch.vf, 1), gain, 1.0, &mut rng)?;
         Ok(Self {
             actor: Net::new(actor, config.learning_rate, config.adam_eps),
@@ -560,14 +671,16 @@ impl Ppo {
         self.prepare(n_envs);
         let reset_seed = derive_seed(self.seed, Stream::Reset, self.num_timesteps);
         self.last_obs.copy_from_slice(env.reset(Some(reset_seed)));
-        let mut window: VecDeque<EpisodeRecord> = VecDeque::with_capacity(self.config.stats_window_size);
+        let mut window: VecDeque<EpisodeRecord> =
+            VecDeque::with_capacity(self.config.stats_window_size);
         let mut episodes = 0u64;
         let start = Instant::now();
         let mut done_steps = 0u64;
         let mut records = Vec::new();
         while done_steps < total_timesteps {
             self.iterations += 1;
-            let mut rng = StdRng::seed_from_u64(derive_seed(self.seed, Stream::Iteration, self.iterations));
+            let mut rng =
+                StdRng::seed_from_u64(derive_seed(self.seed, Stream::Iteration, self.iterations));
             self.collect_rollout(env, &mut rng, &mut window, &mut episodes, callback)?;
             let steps = self.buffer.len() as u64;
             self.num_timesteps += steps;
@@ -582,7 +695,8 @@ impl Ppo {
             let stats = self.update(&mut rng, learning_rate)?;
             let elapsed = start.elapsed().as_secs_f64();
             let mean = |f: fn(&EpisodeRecord) -> f64| {
-                (!window.is_empty()).then(|| window.iter().map(f).sum::<f64>() / window.len() as f64)
+                (!window.is_empty())
+                    .then(|| window.iter().map(f).sum::<f64>() / window.len() as f64)
             };
             let record = IterationRecord {
                 iteration: self.iterations,
@@ -599,7 +713,11 @@ impl Ppo {
                 learning_rate,
                 epochs: stats.epochs,
                 kl_early_stop: stats.kl_early_stop,
-                steps_per_second: if elapsed > 0.0 { done_steps as f64 / elapsed } else { 0.0 },
+                steps_per_second: if elapsed > 0.0 {
+                    done_steps as f64 / elapsed
+                } else {
+                    0.0
+                },
                 elapsed_seconds: elapsed,
             };
             let control = callback.on_iteration(&record, self)?;
@@ -616,7 +734,11 @@ impl Ppo {
     fn prepare(&mut self, n_envs: usize) {
         let aw = self.dist.action_width();
         let b = &self.buffer;
-        if b.n_steps != self.config.n_steps || b.n_envs != n_envs || b.obs_dim != self.obs_dim || b.action_width != aw {
+        if b.n_steps != self.config.n_steps
+            || b.n_envs != n_envs
+            || b.obs_dim != self.obs_dim
+            || b.action_width != aw
+        {
             self.buffer = RolloutBuffer::new(self.config.n_steps, n_envs, self.obs_dim, aw);
         }
         self.last_obs.resize(n_envs * self.obs_dim, 0.0);
@@ -633,14 +755,28 @@ impl Ppo {
         episodes: &mut u64,
         callback: &mut C,
     ) -> Result<()> {
-        let Self { config, dist, actor, critic, buffer, last_obs, env_actions, truncated_rows, truncated_obs, .. } = self;
+        let Self {
+            config,
+            dist,
+            actor,
+            critic,
+            buffer,
+            last_obs,
+            env_actions,
+            truncated_rows,
+            truncated_obs,
+            ..
+        } = self;
         let (n_envs, d) = (buffer.n_envs, buffer.obs_dim);
         let (n_out, aw) = (dist.n_outputs(), dist.action_width());
         let iteration = self.iterations;
         for t in 0..buffer.n_steps {
             let base = t * n_envs;
             if last_obs.iter().any(|x| !x.is_finite()) {
-                return Err(PpoError::NonFinite { what: "observation", iteration });
+                return Err(PpoError::NonFinite {
+                    what: "observation",
+                    iteration,
+                });
             }
             buffer.observations[base * d..(base + n_envs) * d].copy_from_slice(last_obs);
             let logits = actor.mlp.forward(last_obs, n_envs, &mut actor.ws)?;
@@ -660,7 +796,10 @@ impl Ppo {
             for e in 0..n_envs {
                 let reward = step.rewards[e];
                 if !reward.is_finite() {
-                    return Err(PpoError::NonFinite { what: "reward", iteration });
+                    return Err(PpoError::NonFinite {
+                        what: "reward",
+                        iteration,
+                    });
                 }
                 buffer.rewards[base + e] = reward;
                 let (term, trunc) = (step.terminated[e], step.truncated[e]);
@@ -682,14 +821,19 @@ impl Ppo {
             if !truncated_rows.is_empty() {
                 // Time limits are not terminal states: bootstrap with the
                 // value of the observation the episode was cut at.
-                let v = critic.mlp.forward(truncated_obs, truncated_rows.len(), &mut critic.ws)?;
+                let v = critic
+                    .mlp
+                    .forward(truncated_obs, truncated_rows.len(), &mut critic.ws)?;
                 for (j, &e) in truncated_rows.iter().enumerate() {
                     buffer.rewards[base + e] += config.gamma * v[j];
                 }
             }
         }
         if last_obs.iter().any(|x| !x.is_finite()) {
-            return Err(PpoError::NonFinite { what: "observation", iteration });
+            return Err(PpoError::NonFinite {
+                what: "observation",
+                iteration,
+            });
         }
         let last_values = critic.mlp.forward(last_obs, n_envs, &mut critic.ws)?;
         buffer.compute_returns_and_advantage(last_values, config.gamma, config.gae_lambda)
@@ -697,7 +841,17 @@ impl Ppo {
 
     fn update(&mut self, rng: &mut StdRng, learning_rate: f32) -> Result<UpdateStats> {
         let iteration = self.iterations;
-        let Self { config, dist, actor, critic, buffer, minibatch, policy_scratch, indices, .. } = self;
+        let Self {
+            config,
+            dist,
+            actor,
+            critic,
+            buffer,
+            minibatch,
+            policy_scratch,
+            indices,
+            ..
+        } = self;
         let cfg = &*config;
         actor.adam.lr = learning_rate;
         critic.adam.lr = learning_rate;
@@ -718,7 +872,13 @@ impl Ppo {
                 let (task_tx, task_rx) = mpsc::sync_channel(1);
                 let (done_tx, done_rx) = mpsc::sync_channel(1);
                 scope.spawn(move || critic_worker(critic, cfg, &task_rx, &done_tx));
-                work.run(rng, &mut CriticRunner::Worker { tasks: task_tx, done: done_rx })
+                work.run(
+                    rng,
+                    &mut CriticRunner::Worker {
+                        tasks: task_tx,
+                        done: done_rx,
+                    },
+                )
             })
         } else {
             work.run(rng, &mut CriticRunner::Inline(critic))
@@ -770,7 +930,9 @@ impl Ppo {
         let n_out = self.dist.n_outputs();
         let mut out = Array2::zeros((obs.nrows(), n_out));
         let flat = out.as_slice_mut().expect("a new array is contiguous");
-        self.forward_rows(&self.actor.mlp, obs, |row, o| flat[row * n_out..row * n_out + o.len()].copy_from_slice(o))?;
+        self.forward_rows(&self.actor.mlp, obs, |row, o| {
+            flat[row * n_out..row * n_out + o.len()].copy_from_slice(o)
+        })?;
         Ok(out)
     }
 
@@ -780,7 +942,10 @@ impl Ppo {
     /// # Errors
     /// [`PpoError::Shape`] when `obs` does not have `obs_dim` columns.
     pub fn action_probabilities(&self, obs: ArrayView2<'_, f32>) -> Result<Array2<f32>> {
-        let unsupported = || PpoError::UnsupportedSpace { role: "action", space: format!("{:?} (no finite action set)", self.action_space) };
+        let unsupported = || PpoError::UnsupportedSpace {
+            role: "action",
+            space: format!("{:?} (no finite action set)", self.action_space),
+        };
         let n_actions = self.dist.n_actions().ok_or_else(unsupported)?;
         let n_out = self.dist.n_outputs();
         let outputs = self.policy_outputs(obs)?;
@@ -813,11 +978,19 @@ impl Ppo {
     ///
     /// # Errors
     /// [`PpoError::Shape`] when `obs` does not have `obs_dim` columns.
-    pub fn predict_with_rng(&self, obs: ArrayView2<'_, f32>, rng: &mut StdRng) -> Result<Vec<usize>> {
+    pub fn predict_with_rng(
+        &self,
+        obs: ArrayView2<'_, f32>,
+        rng: &mut StdRng,
+    ) -> Result<Vec<usize>> {
         self.predict_inner(obs, Some(rng))
     }
 
-    fn predict_inner(&self, obs: ArrayView2<'_, f32>, mut rng: Option<&mut StdRng>) -> Result<Vec<usize>> {
+    fn predict_inner(
+        &self,
+        obs: ArrayView2<'_, f32>,
+        mut rng: Option<&mut StdRng>,
+    ) -> Result<Vec<usize>> {
         let n_out = self.dist.n_outputs();
         let mut actions = vec![0usize; obs.nrows()];
         let mut action = vec![0.0f32; self.dist.action_width()];
@@ -840,7 +1013,9 @@ impl Ppo {
     pub fn predict_values(&self, obs: ArrayView2<'_, f32>) -> Result<Array1<f32>> {
         let mut values = Array1::zeros(obs.nrows());
         let flat = values.as_slice_mut().expect("a new array is contiguous");
-        self.forward_rows(&self.critic.mlp, obs, |first, out| flat[first..first + out.len()].copy_from_slice(out))?;
+        self.forward_rows(&self.critic.mlp, obs, |first, out| {
+            flat[first..first + out.len()].copy_from_slice(out)
+        })?;
         Ok(values)
     }
 }
@@ -874,12 +1049,18 @@ mod tests {
         let mut off = 0;
         for (l, w) in sizes.windows(2).enumerate() {
             let (n_in, n_out) = (w[0], w[1]);
-            let (wt, b) = (&p[off..off + n_in * n_out], &p[off + n_in * n_out..off + n_in * n_out + n_out]);
+            let (wt, b) = (
+                &p[off..off + n_in * n_out],
+                &p[off + n_in * n_out..off + n_in * n_out + n_out],
+            );
             off += n_in * n_out + n_out;
             let mut out = vec![0.0; batch * n_out];
             for r in 0..batch {
                 for j in 0..n_out {
-                    let z: f64 = (0..n_in).map(|i| h[r * n_in + i] * wt[j * n_in + i]).sum::<f64>() + b[j];
+                    let z: f64 = (0..n_in)
+                        .map(|i| h[r * n_in + i] * wt[j * n_in + i])
+                        .sum::<f64>()
+                        + b[j];
                     out[r * n_out + j] = if l + 2 < sizes.len() { z.tanh() } else { z };
                 }
             }
@@ -956,7 +1137,9 @@ mod tests {
     fn candle_mlp(x: &Tensor, vars: &[(Var, Var)]) -> candle_core::Result<Tensor> {
         let mut h = x.clone();
         for (l, (w, b)) in vars.iter().enumerate() {
-            h = h.matmul(&w.as_tensor().t()?)?.broadcast_add(b.as_tensor())?;
+            h = h
+                .matmul(&w.as_tensor().t()?)?
+                .broadcast_add(b.as_tensor())?;
             if l + 1 < vars.len() {
                 h = h.tanh()?;
             }
@@ -971,18 +1154,35 @@ mod tests {
                 let br = mlp.bias_range(l).expect("layer exists");
                 let w: Vec<f64> = mlp.params()[wr].iter().map(|&v| v as f64).collect();
                 let b: Vec<f64> = mlp.params()[br].iter().map(|&v| v as f64).collect();
-                Ok((Var::from_slice(&w, (shape[0], shape[1]), dev)?, Var::from_slice(&b, shape[0], dev)?))
+                Ok((
+                    Var::from_slice(&w, (shape[0], shape[1]), dev)?,
+                    Var::from_slice(&b, shape[0], dev)?,
+                ))
             })
             .collect()
     }
 
-    fn candle_grads(mlp: &Mlp, vars: &[(Var, Var)], grads: &candle_core::backprop::GradStore) -> Vec<f64> {
+    fn candle_grads(
+        mlp: &Mlp,
+        vars: &[(Var, Var)],
+        grads: &candle_core::backprop::GradStore,
+    ) -> Vec<f64> {
         let mut out = vec![0.0; mlp.n_params()];
         for (l, (w, b)) in vars.iter().enumerate() {
             let (wr, _) = mlp.weight_range(l).expect("layer exists");
             let br = mlp.bias_range(l).expect("layer exists");
-            let gw = grads.get(w.as_tensor()).expect("weight gradient").flatten_all().unwrap().to_vec1::<f64>().unwrap();
-            let gb = grads.get(b.as_tensor()).expect("bias gradient").to_vec1::<f64>().unwrap();
+            let gw = grads
+                .get(w.as_tensor())
+                .expect("weight gradient")
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f64>()
+                .unwrap();
+            let gb = grads
+                .get(b.as_tensor())
+                .expect("bias gradient")
+                .to_vec1::<f64>()
+                .unwrap();
             out[wr].copy_from_slice(&gw);
             out[br].copy_from_slice(&gb);
         }
@@ -991,20 +1191,43 @@ mod tests {
 
     /// The full PPO loss in candle; returns the gradients of the policy and
     /// value parameters.
-    fn candle_loss_grads(model: &Ppo, mb: &Minibatch, cfg: &PpoConfig) -> candle_core::Result<(Vec<f64>, Vec<f64>)> {
+    fn candle_loss_grads(
+        model: &Ppo,
+        mb: &Minibatch,
+        cfg: &PpoConfig,
+    ) -> candle_core::Result<(Vec<f64>, Vec<f64>)> {
         let dev = Device::Cpu;
         let b = mb.len;
         let d = model.obs_dim;
-        let x = Tensor::from_slice(&mb.obs.iter().map(|&v| v as f64).collect::<Vec<_>>(), (b, d), &dev)?;
+        let x = Tensor::from_slice(
+            &mb.obs.iter().map(|&v| v as f64).collect::<Vec<_>>(),
+            (b, d),
+            &dev,
+        )?;
         let pi = candle_vars(&model.actor.mlp, &dev)?;
         let vf = candle_vars(&model.critic.mlp, &dev)?;
         let logits = candle_mlp(&x, &pi)?;
         let log_probs_all = logits.broadcast_sub(&logits.exp()?.sum_keepdim(D::Minus1)?.log()?)?;
-        let actions = Tensor::from_slice(&mb.actions.iter().map(|&a| a as u32).collect::<Vec<_>>(), (b, 1), &dev)?;
+        let actions = Tensor::from_slice(
+            &mb.actions.iter().map(|&a| a as u32).collect::<Vec<_>>(),
+            (b, 1),
+            &dev,
+        )?;
         let log_probs = log_probs_all.gather(&actions, 1)?.squeeze(1)?;
         let entropy = (log_probs_all.exp()? * &log_probs_all)?.sum(1)?.neg()?;
-        let old = Tensor::from_slice(&mb.old_log_probs.iter().map(|&v| v as f64).collect::<Vec<_>>(), b, &dev)?;
-        let adv = Tensor::from_slice(&normalized(&mb.advantages, cfg.normalize_advantage), b, &dev)?;
+        let old = Tensor::from_slice(
+            &mb.old_log_probs
+                .iter()
+                .map(|&v| v as f64)
+                .collect::<Vec<_>>(),
+            b,
+            &dev,
+        )?;
+        let adv = Tensor::from_slice(
+            &normalized(&mb.advantages, cfg.normalize_advantage),
+            b,
+            &dev,
+        )?;
         let ratio = (log_probs - old)?.exp()?;
         let c = cfg.clip_range as f64;
         let surr1 = (&ratio * &adv)?;
@@ -1012,16 +1235,28 @@ mod tests {
         let policy_loss = surr1.minimum(&surr2)?.mean_all()?.neg()?;
         let entropy_loss = entropy.mean_all()?.neg()?;
         let values = candle_mlp(&x, &vf)?.squeeze(1)?;
-        let old_v = Tensor::from_slice(&mb.old_values.iter().map(|&v| v as f64).collect::<Vec<_>>(), b, &dev)?;
+        let old_v = Tensor::from_slice(
+            &mb.old_values.iter().map(|&v| v as f64).collect::<Vec<_>>(),
+            b,
+            &dev,
+        )?;
         let pred = match cfg.clip_range_vf {
             None => values,
             Some(cv) => (&old_v + (&values - &old_v)?.clamp(-cv as f64, cv as f64)?)?,
         };
-        let returns = Tensor::from_slice(&mb.returns.iter().map(|&v| v as f64).collect::<Vec<_>>(), b, &dev)?;
+        let returns = Tensor::from_slice(
+            &mb.returns.iter().map(|&v| v as f64).collect::<Vec<_>>(),
+            b,
+            &dev,
+        )?;
         let value_loss = (returns - pred)?.sqr()?.mean_all()?;
-        let loss = ((policy_loss + (entropy_loss * cfg.ent_coef as f64)?)? + (value_loss * cfg.vf_coef as f64)?)?;
+        let loss = ((policy_loss + (entropy_loss * cfg.ent_coef as f64)?)?
+            + (value_loss * cfg.vf_coef as f64)?)?;
         let grads = loss.backward()?;
-        Ok((candle_grads(&model.actor.mlp, &pi, &grads), candle_grads(&model.critic.mlp, &vf, &grads)))
+        Ok((
+            candle_grads(&model.actor.mlp, &pi, &grads),
+            candle_grads(&model.critic.mlp, &vf, &grads),
+        ))
     }
 
     fn randomize(net: &mut Net, rng: &mut StdRng) {
@@ -1034,28 +1269,51 @@ mod tests {
     fn check_case(case: &Case, seed: u64) {
         let mut rng = StdRng::seed_from_u64(seed);
         let config = PpoConfig {
-            net_arch: crate::NetArch { pi: case.pi.clone(), vf: case.vf.clone() },
+            net_arch: crate::NetArch {
+                pi: case.pi.clone(),
+                vf: case.vf.clone(),
+            },
             clip_range_vf: case.clip_range_vf,
             normalize_advantage: case.normalize_advantage,
             ent_coef: case.ent_coef,
             ..PpoConfig::default()
         };
-        let obs_space = Space::Box { low: vec![-5.0; case.obs_dim], high: vec![5.0; case.obs_dim], shape: vec![case.obs_dim] };
-        let mut model = Ppo::with_spaces(config.clone(), obs_space, Space::Discrete { n: case.n_actions }, seed).unwrap();
+        let obs_space = Space::Box {
+            low: vec![-5.0; case.obs_dim],
+            high: vec![5.0; case.obs_dim],
+            shape: vec![case.obs_dim],
+        };
+        let mut model = Ppo::with_spaces(
+            config.clone(),
+            obs_space,
+            Space::Discrete { n: case.n_actions },
+            seed,
+        )
+        .unwrap();
         randomize(&mut model.actor, &mut rng);
         randomize(&mut model.critic, &mut rng);
         let b = case.batch;
         let mut mb = Minibatch {
             len: b,
-            obs: (0..b * case.obs_dim).map(|_| rng.sample(StandardNormal)).collect(),
-            actions: (0..b).map(|_| rng.random_range(0..case.n_actions) as f32).collect(),
+            obs: (0..b * case.obs_dim)
+                .map(|_| rng.sample(StandardNormal))
+                .collect(),
+            actions: (0..b)
+                .map(|_| rng.random_range(0..case.n_actions) as f32)
+                .collect(),
             advantages: (0..b).map(|_| rng.sample(StandardNormal)).collect(),
             returns: (0..b).map(|_| rng.sample(StandardNormal)).collect(),
             ..Minibatch::default()
         };
         // Place the ratios and value changes away from the clipping kinks.
         let actor_p: Vec<f64> = model.actor.mlp.params().iter().map(|&v| v as f64).collect();
-        let critic_p: Vec<f64> = model.critic.mlp.params().iter().map(|&v| v as f64).collect();
+        let critic_p: Vec<f64> = model
+            .critic
+            .mlp
+            .params()
+            .iter()
+            .map(|&v| v as f64)
+            .collect();
         let x: Vec<f64> = mb.obs.iter().map(|&v| v as f64).collect();
         let logits = mlp_f64(model.actor.mlp.sizes(), &actor_p, &x, b);
         let values = mlp_f64(model.critic.mlp.sizes(), &critic_p, &x, b);
@@ -1065,8 +1323,10 @@ mod tests {
             let l = &logits[i * case.n_actions..(i + 1) * case.n_actions];
             let lse = l.iter().map(|v| v.exp()).sum::<f64>().ln();
             let logp = l[mb.actions[i] as usize] - lse;
-            mb.old_log_probs.push((logp - f64::ln(ratios[i % ratios.len()])) as f32);
-            mb.old_values.push((values[i] - shifts[i % shifts.len()]) as f32);
+            mb.old_log_probs
+                .push((logp - f64::ln(ratios[i % ratios.len()])) as f32);
+            mb.old_values
+                .push((values[i] - shifts[i % shifts.len()]) as f32);
         }
 
         let mut scratch = PolicyScratch::default();
@@ -1075,17 +1335,32 @@ mod tests {
         critic_job(&mut model.critic, None, &mb, &config).unwrap();
 
         let (candle_pi, candle_vf) = candle_loss_grads(&model, &mb, &config).unwrap();
-        let fd_pi = central_differences(|p| policy_loss_f64(model.actor.mlp.sizes(), p, &mb, &config), &actor_p);
-        let fd_vf = central_differences(|p| value_loss_f64(model.critic.mlp.sizes(), p, &mb, &config), &critic_p);
+        let fd_pi = central_differences(
+            |p| policy_loss_f64(model.actor.mlp.sizes(), p, &mb, &config),
+            &actor_p,
+        );
+        let fd_vf = central_differences(
+            |p| value_loss_f64(model.critic.mlp.sizes(), p, &mb, &config),
+            &critic_p,
+        );
         for (name, ours, candle, fd) in [
             ("policy", &model.actor.grad, &candle_pi, &fd_pi),
             ("value", &model.critic.grad, &candle_vf, &fd_vf),
         ] {
             assert!(fd.iter().any(|g| g.abs() > 1e-3), "{name}: degenerate case");
             for (i, ((&g, &c), &f)) in ours.iter().zip(candle).zip(fd).enumerate() {
-                assert!((g as f64 - c).abs() <= 1e-5, "{name}[{i}]: ours {g} vs candle {c}");
-                assert!((g as f64 - f).abs() <= 1e-5, "{name}[{i}]: ours {g} vs finite differences {f}");
-                assert!((c - f).abs() <= 1e-6, "{name}[{i}]: candle {c} vs finite differences {f}");
+                assert!(
+                    (g as f64 - c).abs() <= 1e-5,
+                    "{name}[{i}]: ours {g} vs candle {c}"
+                );
+                assert!(
+                    (g as f64 - f).abs() <= 1e-5,
+                    "{name}[{i}]: ours {g} vs finite differences {f}"
+                );
+                assert!(
+                    (c - f).abs() <= 1e-6,
+                    "{name}[{i}]: candle {c} vs finite differences {f}"
+                );
             }
         }
     }
@@ -1094,11 +1369,38 @@ mod tests {
     fn update_gradients_match_candle_and_finite_differences() {
         let cases = [
             // Row kernels (batch <= 8), narrow head, no value clipping.
-            Case { batch: 6, obs_dim: 4, n_actions: 3, pi: vec![16, 12], vf: vec![10], clip_range_vf: None, normalize_advantage: true, ent_coef: 0.01 },
+            Case {
+                batch: 6,
+                obs_dim: 4,
+                n_actions: 3,
+                pi: vec![16, 12],
+                vf: vec![10],
+                clip_range_vf: None,
+                normalize_advantage: true,
+                ent_coef: 0.01,
+            },
             // GEMM path, value clipping, entropy bonus, wide head.
-            Case { batch: 24, obs_dim: 5, n_actions: 6, pi: vec![16, 12], vf: vec![12, 8], clip_range_vf: Some(0.2), normalize_advantage: true, ent_coef: 0.05 },
+            Case {
+                batch: 24,
+                obs_dim: 5,
+                n_actions: 6,
+                pi: vec![16, 12],
+                vf: vec![12, 8],
+                clip_range_vf: Some(0.2),
+                normalize_advantage: true,
+                ent_coef: 0.05,
+            },
             // No advantage normalisation, one hidden layer.
-            Case { batch: 17, obs_dim: 3, n_actions: 2, pi: vec![20], vf: vec![9, 7], clip_range_vf: Some(0.3), normalize_advantage: false, ent_coef: 0.0 },
+            Case {
+                batch: 17,
+                obs_dim: 3,
+                n_actions: 2,
+                pi: vec![20],
+                vf: vec![9, 7],
+                clip_range_vf: Some(0.3),
+                normalize_advantage: false,
+                ent_coef: 0.0,
+            },
         ];
         for (k, case) in cases.iter().enumerate() {
             check_case(case, 100 + k as u64);

@@ -19,7 +19,11 @@ pub struct PolicyLossStats {
 
 fn check_lengths(what: &str, expected: usize, lens: &[usize]) -> Result<()> {
     match lens.iter().find(|&&l| l != expected) {
-        Some(&got) => Err(PpoError::Shape { what: what.into(), expected: expected.to_string(), got: got.to_string() }),
+        Some(&got) => Err(PpoError::Shape {
+            what: what.into(),
+            expected: expected.to_string(),
+            got: got.to_string(),
+        }),
         None => Ok(()),
     }
 }
@@ -58,7 +62,11 @@ pub fn clipped_surrogate(
         &[old_log_probs.len(), advantages.len(), d_log_probs.len()],
     )?;
     if n == 0 {
-        return Ok(PolicyLossStats { loss: 0.0, clip_fraction: 0.0, approx_kl: 0.0 });
+        return Ok(PolicyLossStats {
+            loss: 0.0,
+            clip_fraction: 0.0,
+            approx_kl: 0.0,
+        });
     }
     let inv_n = 1.0 / n as f32;
     let (mut loss, mut clipped, mut kl) = (0.0f64, 0usize, 0.0f64);
@@ -69,7 +77,11 @@ pub fn clipped_surrogate(
         let unclipped = a * ratio;
         let clipped_obj = a * ratio.clamp(1.0 - clip_range, 1.0 + clip_range);
         loss -= unclipped.min(clipped_obj) as f64;
-        d_log_probs[i] = if unclipped <= clipped_obj { -a * ratio * inv_n } else { 0.0 };
+        d_log_probs[i] = if unclipped <= clipped_obj {
+            -a * ratio * inv_n
+        } else {
+            0.0
+        };
         if (ratio - 1.0).abs() > clip_range {
             clipped += 1;
         }
@@ -107,7 +119,11 @@ pub fn value_loss(
     d_values: &mut [f32],
 ) -> Result<f32> {
     let n = values.len();
-    check_lengths("value loss inputs", n, &[old_values.len(), returns.len(), d_values.len()])?;
+    check_lengths(
+        "value loss inputs",
+        n,
+        &[old_values.len(), returns.len(), d_values.len()],
+    )?;
     if n == 0 {
         return Ok(0.0);
     }
@@ -138,7 +154,11 @@ pub fn normalize_advantages(advantages: &mut [f32]) {
         return;
     }
     let mean = advantages.iter().map(|&a| a as f64).sum::<f64>() / n as f64;
-    let var = advantages.iter().map(|&a| (a as f64 - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
+    let var = advantages
+        .iter()
+        .map(|&a| (a as f64 - mean).powi(2))
+        .sum::<f64>()
+        / (n - 1) as f64;
     let denom = var.sqrt() + 1e-8;
     for a in advantages.iter_mut() {
         *a = ((*a as f64 - mean) / denom) as f32;
@@ -170,7 +190,10 @@ pub fn explained_variance(y_pred: &[f32], y_true: &[f32]) -> Option<f32> {
     if var_y == 0.0 {
         return None;
     }
-    let var_res = var(&mut y_true.iter().zip(y_pred).map(|(&y, &p)| y as f64 - p as f64));
+    let var_res = var(&mut y_true
+        .iter()
+        .zip(y_pred)
+        .map(|(&y, &p)| y as f64 - p as f64));
     Some((1.0 - var_res / var_y) as f32)
 }
 

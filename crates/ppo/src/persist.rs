@@ -65,18 +65,32 @@ fn to_bytes(values: &[f32]) -> Vec<u8> {
 }
 
 fn write_safetensors(path: &Path, tensors: Vec<(String, Vec<usize>, Vec<u8>)>) -> Result<()> {
-    let st_err = |e: safetensors::SafeTensorError| PpoError::SafeTensors { path: path.into(), message: e.to_string() };
+    let st_err = |e: safetensors::SafeTensorError| PpoError::SafeTensors {
+        path: path.into(),
+        message: e.to_string(),
+    };
     let views = tensors
         .iter()
-        .map(|(name, shape, bytes)| Ok((name.clone(), TensorView::new(Dtype::F32, shape.clone(), bytes).map_err(st_err)?)))
+        .map(|(name, shape, bytes)| {
+            Ok((
+                name.clone(),
+                TensorView::new(Dtype::F32, shape.clone(), bytes).map_err(st_err)?,
+            ))
+        })
         .collect::<Result<Vec<_>>>()?;
     let metadata = HashMap::from([("format".to_string(), "pt".to_string())]);
     let bytes = safetensors::serialize(views, Some(metadata)).map_err(st_err)?;
-    std::fs::write(path, bytes).map_err(|source| PpoError::Io { path: path.into(), source })
+    std::fs::write(path, bytes).map_err(|source| PpoError::Io {
+        path: path.into(),
+        source,
+    })
 }
 
 fn read_file(path: &Path) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(|source| PpoError::Io { path: path.into(), source })
+    std::fs::read(path).map_err(|source| PpoError::Io {
+        path: path.into(),
+        source,
+    })
 }
 
 /// Reads the tensors named by `layout` (with `suffix` appended) into `dst`,
@@ -88,17 +102,31 @@ fn read_tensors(
     suffix: &str,
     dst: &mut [f32],
 ) -> Result<()> {
-    let invalid = |message: String| PpoError::InvalidModelFile { path: path.into(), message };
+    let invalid = |message: String| PpoError::InvalidModelFile {
+        path: path.into(),
+        message,
+    };
     for (name, shape, range) in layout {
         let name = format!("{name}{suffix}");
-        let view = st.tensor(&name).map_err(|_| invalid(format!("missing tensor `{name}`")))?;
+        let view = st
+            .tensor(&name)
+            .map_err(|_| invalid(format!("missing tensor `{name}`")))?;
         if view.dtype() != Dtype::F32 {
-            return Err(invalid(format!("tensor `{name}` has dtype {:?}, expected F32", view.dtype())));
+            return Err(invalid(format!(
+                "tensor `{name}` has dtype {:?}, expected F32",
+                view.dtype()
+            )));
         }
         if view.shape() != shape.as_slice() {
-            return Err(invalid(format!("tensor `{name}` has shape {:?}, expected {shape:?}", view.shape())));
+            return Err(invalid(format!(
+                "tensor `{name}` has shape {:?}, expected {shape:?}",
+                view.shape()
+            )));
         }
-        for (d, chunk) in dst[range.clone()].iter_mut().zip(view.data().chunks_exact(4)) {
+        for (d, chunk) in dst[range.clone()]
+            .iter_mut()
+            .zip(view.data().chunks_exact(4))
+        {
             *d = f32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
         }
     }
@@ -131,14 +159,29 @@ impl Ppo {
     /// when a file cannot be written.
     pub fn save(&self, dir: impl AsRef<Path>) -> Result<()> {
         let dir = dir.as_ref();
-        std::fs::create_dir_all(dir).map_err(|source| PpoError::Io { path: dir.into(), source })?;
+        std::fs::create_dir_all(dir).map_err(|source| PpoError::Io {
+            path: dir.into(),
+            source,
+        })?;
         let mut policy = Vec::new();
         let mut optimizer = Vec::new();
         for (prefix, net) in [("pi", &self.actor), ("vf", &self.critic)] {
             for (name, shape, range) in tensor_layout(prefix, &net.mlp) {
-                policy.push((name.clone(), shape.clone(), to_bytes(&net.mlp.params()[range.clone()])));
-                optimizer.push((format!("{name}.exp_avg"), shape.clone(), to_bytes(&net.adam.exp_avg()[range.clone()])));
-                optimizer.push((format!("{name}.exp_avg_sq"), shape, to_bytes(&net.adam.exp_avg_sq()[range])));
+                policy.push((
+                    name.clone(),
+                    shape.clone(),
+                    to_bytes(&net.mlp.params()[range.clone()]),
+                ));
+                optimizer.push((
+                    format!("{name}.exp_avg"),
+                    shape.clone(),
+                    to_bytes(&net.adam.exp_avg()[range.clone()]),
+                ));
+                optimizer.push((
+                    format!("{name}.exp_avg_sq"),
+                    shape,
+                    to_bytes(&net.adam.exp_avg_sq()[range]),
+                ));
             }
         }
         write_safetensors(&dir.join(POLICY_FILE), policy)?;
@@ -155,7 +198,10 @@ impl Ppo {
             value_adam_steps: self.critic.adam.steps(),
         };
         let path = dir.join(CONFIG_FILE);
-        let json = serde_json::to_string_pretty(&saved).map_err(|source| PpoError::Json { path: path.clone(), source })?;
+        let json = serde_json::to_string_pretty(&saved).map_err(|source| PpoError::Json {
+            path: path.clone(),
+            source,
+        })?;
         std::fs::write(&path, json).map_err(|source| PpoError::Io { path, source })
     }
 
@@ -172,45 +218,77 @@ impl Ppo {
         let dir = dir.as_ref();
         let path = dir.join(CONFIG_FILE);
         let text = read_file(&path)?;
-        let saved: SavedModel = serde_json::from_slice(&text).map_err(|source| PpoError::Json { path: path.clone(), source })?;
+        let saved: SavedModel = serde_json::from_slice(&text).map_err(|source| PpoError::Json {
+            path: path.clone(),
+            source,
+        })?;
         if saved.format_version != FORMAT_VERSION {
             return Err(PpoError::InvalidModelFile {
                 path,
-                message: format!("format version {} (this crate reads {FORMAT_VERSION})", saved.format_version),
+                message: format!(
+                    "format version {} (this crate reads {FORMAT_VERSION})",
+                    saved.format_version
+                ),
             });
         }
-        let mut model = Self::with_spaces(saved.config, saved.observation_space, saved.action_space, saved.seed)?;
+        let mut model = Self::with_spaces(
+            saved.config,
+            saved.observation_space,
+            saved.action_space,
+            saved.seed,
+        )?;
         model.num_timesteps = saved.num_timesteps;
         model.iterations = saved.iterations;
 
         let path = dir.join(POLICY_FILE);
         let bytes = read_file(&path)?;
-        let st = SafeTensors::deserialize(&bytes)
-            .map_err(|e| PpoError::SafeTensors { path: path.clone(), message: e.to_string() })?;
-        let layouts = [tensor_layout("pi", &model.actor.mlp), tensor_layout("vf", &model.critic.mlp)];
+        let st = SafeTensors::deserialize(&bytes).map_err(|e| PpoError::SafeTensors {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        let layouts = [
+            tensor_layout("pi", &model.actor.mlp),
+            tensor_layout("vf", &model.critic.mlp),
+        ];
         for (layout, net) in layouts.iter().zip([&mut model.actor, &mut model.critic]) {
             read_tensors(&path, &st, layout, "", net.mlp.params_mut())?;
             net.mlp.prepare_small_batches();
         }
         let known: Vec<&String> = layouts.iter().flatten().map(|(n, _, _)| n).collect();
-        let extra: Vec<&str> = st.names().into_iter().filter(|n| !known.iter().any(|k| k == n)).collect();
+        let extra: Vec<&str> = st
+            .names()
+            .into_iter()
+            .filter(|n| !known.iter().any(|k| k == n))
+            .collect();
         if !extra.is_empty() {
-            return Err(PpoError::InvalidModelFile { path, message: format!("unexpected tensors {extra:?}") });
+            return Err(PpoError::InvalidModelFile {
+                path,
+                message: format!("unexpected tensors {extra:?}"),
+            });
         }
 
         let path = dir.join(OPTIMIZER_FILE);
         if path.exists() {
             let bytes = read_file(&path)?;
-            let st = SafeTensors::deserialize(&bytes)
-                .map_err(|e| PpoError::SafeTensors { path: path.clone(), message: e.to_string() })?;
+            let st = SafeTensors::deserialize(&bytes).map_err(|e| PpoError::SafeTensors {
+                path: path.clone(),
+                message: e.to_string(),
+            })?;
             let steps = [saved.policy_adam_steps, saved.value_adam_steps];
-            for ((layout, net), steps) in layouts.iter().zip([&mut model.actor, &mut model.critic]).zip(steps) {
+            for ((layout, net), steps) in layouts
+                .iter()
+                .zip([&mut model.actor, &mut model.critic])
+                .zip(steps)
+            {
                 let n = net.mlp.n_params();
                 let (mut m, mut v) = (vec![0.0; n], vec![0.0; n]);
                 read_tensors(&path, &st, layout, ".exp_avg", &mut m)?;
                 read_tensors(&path, &st, layout, ".exp_avg_sq", &mut v)?;
                 if !net.adam.restore(&m, &v, steps) {
-                    return Err(PpoError::InvalidModelFile { path, message: "optimiser state of the wrong size".into() });
+                    return Err(PpoError::InvalidModelFile {
+                        path,
+                        message: "optimiser state of the wrong size".into(),
+                    });
                 }
             }
         }

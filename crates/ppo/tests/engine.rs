@@ -38,8 +38,12 @@ fn random_case(sizes: &[usize], batch: usize, seed: u64) -> (Mlp, Vec<f32>, Vec<
         *p = scale * rng.sample::<f32, _>(StandardNormal);
     }
     net.prepare_small_batches();
-    let x = (0..batch * sizes[0]).map(|_| rng.sample(StandardNormal)).collect();
-    let c = (0..batch * sizes[sizes.len() - 1]).map(|_| rng.sample(StandardNormal)).collect();
+    let x = (0..batch * sizes[0])
+        .map(|_| rng.sample(StandardNormal))
+        .collect();
+    let c = (0..batch * sizes[sizes.len() - 1])
+        .map(|_| rng.sample(StandardNormal))
+        .collect();
     (net, x, c)
 }
 
@@ -52,9 +56,14 @@ fn candle_gradient(net: &Mlp, x: &[f32], c: &[f32], batch: usize) -> Vec<f64> {
     for l in 0..net.n_layers() {
         let (wr, shape) = net.weight_range(l).unwrap();
         let br = net.bias_range(l).unwrap();
-        let w = Var::from_slice(&f64s(&net.params()[wr.clone()]), (shape[0], shape[1]), &dev).unwrap();
+        let w =
+            Var::from_slice(&f64s(&net.params()[wr.clone()]), (shape[0], shape[1]), &dev).unwrap();
         let b = Var::from_slice(&f64s(&net.params()[br.clone()]), shape[0], &dev).unwrap();
-        h = h.matmul(&w.as_tensor().t().unwrap()).unwrap().broadcast_add(b.as_tensor()).unwrap();
+        h = h
+            .matmul(&w.as_tensor().t().unwrap())
+            .unwrap()
+            .broadcast_add(b.as_tensor())
+            .unwrap();
         if l + 1 < net.n_layers() {
             h = h.tanh().unwrap();
         }
@@ -65,7 +74,13 @@ fn candle_gradient(net: &Mlp, x: &[f32], c: &[f32], batch: usize) -> Vec<f64> {
     let grads = loss.backward().unwrap();
     let mut out = vec![0.0; net.n_params()];
     for (w, b, wr, br) in vars {
-        let gw = grads.get(w.as_tensor()).unwrap().flatten_all().unwrap().to_vec1::<f64>().unwrap();
+        let gw = grads
+            .get(w.as_tensor())
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f64>()
+            .unwrap();
         out[wr].copy_from_slice(&gw);
         out[br].copy_from_slice(&grads.get(b.as_tensor()).unwrap().to_vec1::<f64>().unwrap());
     }
@@ -73,10 +88,20 @@ fn candle_gradient(net: &Mlp, x: &[f32], c: &[f32], batch: usize) -> Vec<f64> {
 }
 
 /// Central differences for the parameters in `which`.
-fn finite_difference_gradient(net: &Mlp, x: &[f32], c: &[f32], batch: usize, which: &[usize]) -> Vec<(usize, f64)> {
+fn finite_difference_gradient(
+    net: &Mlp,
+    x: &[f32],
+    c: &[f32],
+    batch: usize,
+    which: &[usize],
+) -> Vec<(usize, f64)> {
     let x: Vec<f64> = x.iter().map(|&v| v as f64).collect();
     let f = |p: &[f64]| -> f64 {
-        forward_f64(net.sizes(), p, &x, batch).iter().zip(c).map(|(y, &c)| y * c as f64).sum()
+        forward_f64(net.sizes(), p, &x, batch)
+            .iter()
+            .zip(c)
+            .map(|(y, &c)| y * c as f64)
+            .sum()
     };
     let mut p: Vec<f64> = net.params().iter().map(|&v| v as f64).collect();
     let h = 1e-6;
@@ -130,11 +155,18 @@ fn backward_matches_candle_autograd_and_finite_differences() {
         assert!(scale > 1e-2, "{sizes:?}: degenerate gradient");
         for i in 0..net.n_params() {
             let g = grad[i] as f64;
-            assert!((g - candle[i]).abs() <= 1e-5, "{sizes:?} batch {batch} [{i}]: {g} vs candle {}", candle[i]);
+            assert!(
+                (g - candle[i]).abs() <= 1e-5,
+                "{sizes:?} batch {batch} [{i}]: {g} vs candle {}",
+                candle[i]
+            );
         }
         for &(i, f) in &fd {
             let g = grad[i] as f64;
-            assert!((g - f).abs() <= 1e-5, "{sizes:?} batch {batch} [{i}]: {g} vs finite differences {f}");
+            assert!(
+                (g - f).abs() <= 1e-5,
+                "{sizes:?} batch {batch} [{i}]: {g} vs finite differences {f}"
+            );
         }
     }
 }
@@ -153,7 +185,10 @@ fn forward_paths_agree_with_the_f64_reference() {
         net.params_mut();
         let uncached = net.forward(&x, batch, &mut ws).unwrap().to_vec();
         for ((a, b), r) in cached.iter().zip(&uncached).zip(&reference) {
-            assert!((*a as f64 - r).abs() < 1e-5 && (*b as f64 - r).abs() < 1e-5, "{sizes:?}: {a} {b} vs {r}");
+            assert!(
+                (*a as f64 - r).abs() < 1e-5 && (*b as f64 - r).abs() < 1e-5,
+                "{sizes:?}: {a} {b} vs {r}"
+            );
         }
     }
 }
@@ -169,7 +204,10 @@ fn bad_shapes_are_errors_not_panics() {
     assert!(net.backward(&x, 2, &mut ws, &[0.0; 4], &mut grad).is_err());
     net.forward(&x, 2, &mut ws).unwrap();
     assert!(net.backward(&x, 2, &mut ws, &[0.0; 3], &mut grad).is_err());
-    assert!(net.backward(&x, 2, &mut ws, &[0.0; 4], &mut grad[1..]).is_err());
+    assert!(
+        net.backward(&x, 2, &mut ws, &[0.0; 4], &mut grad[1..])
+            .is_err()
+    );
     assert!(Mlp::zeros(&[3]).is_err());
     assert!(Mlp::zeros(&[3, 0, 2]).is_err());
     assert!(Mlp::from_params(&[3, 2], vec![0.0; 7]).is_err());
@@ -181,6 +219,10 @@ fn tanh_approximation_is_within_1e6_of_libm() {
     let xs: Vec<f32> = (-200_000..=200_000).map(|i| i as f32 * 1e-4).collect();
     let mut ys = xs.clone();
     tanh_in_place(&mut ys);
-    let worst = xs.iter().zip(&ys).map(|(x, y)| (x.tanh() - y).abs()).fold(0.0f32, f32::max);
+    let worst = xs
+        .iter()
+        .zip(&ys)
+        .map(|(x, y)| (x.tanh() - y).abs())
+        .fold(0.0f32, f32::max);
     assert!(worst <= 1e-6, "worst difference from libm: {worst}");
 }

@@ -5,7 +5,8 @@
 
 use ndarray::Array2;
 use ppo::{
-    CheckpointCallback, Control, IterationRecord, LrSchedule, Ppo, PpoConfig, PpoError, StopOnMeanReturn,
+    CheckpointCallback, Control, IterationRecord, LrSchedule, Ppo, PpoConfig, PpoError,
+    StopOnMeanReturn,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -39,7 +40,9 @@ fn cartpole_reaches_195_within_100k_steps() {
     let mut model = Ppo::new(cartpole_config(), &env, 1).unwrap();
     let start = std::time::Instant::now();
     // 48 iterations of 2,048 steps: never more than 100,000 steps.
-    let log = model.learn(&mut env, 98_304, &mut StopOnMeanReturn { threshold: 195.0 }).unwrap();
+    let log = model
+        .learn(&mut env, 98_304, &mut StopOnMeanReturn { threshold: 195.0 })
+        .unwrap();
     let last = log.last().unwrap();
     println!(
         "CartPole: mean return {:?} after {} steps ({} iterations, {:.1} s)",
@@ -55,7 +58,9 @@ fn cartpole_reaches_195_within_100k_steps() {
 /// Latents of two well-separated classes (25% attacks).
 fn separable_latents(rows: usize, seed: u64) -> (Array2<f32>, Vec<u8>) {
     let mut rng = StdRng::seed_from_u64(seed);
-    let labels: Vec<u8> = (0..rows).map(|_| u8::from(rng.random::<f32>() < 0.25)).collect();
+    let labels: Vec<u8> = (0..rows)
+        .map(|_| u8::from(rng.random::<f32>() < 0.25))
+        .collect();
     let x = Array2::from_shape_fn((rows, 8), |(i, j)| {
         let centre = if labels[i] == 1 { 1.0 } else { -1.0 };
         let sign = if j % 2 == 0 { 1.0 } else { -1.0 };
@@ -69,12 +74,23 @@ fn flow_detection_policy_reaches_attack_f1_above_095() {
     let (x, y) = separable_latents(4000, 0);
     let envs = (0..4)
         .map(|i| {
-            let config = FlowEnvConfig { episode_length: 500, seed: i, ..FlowEnvConfig::default() };
+            let config = FlowEnvConfig {
+                episode_length: 500,
+                seed: i,
+                ..FlowEnvConfig::default()
+            };
             FlowDetectionEnv::new(x.clone(), y.clone(), config).unwrap()
         })
         .collect();
     let mut env = VecEnv::new(envs).unwrap();
-    let config = PpoConfig { n_steps: 256, net_arch: ppo::NetArch { pi: vec![64, 64], vf: vec![64, 64] }, ..PpoConfig::default() };
+    let config = PpoConfig {
+        n_steps: 256,
+        net_arch: ppo::NetArch {
+            pi: vec![64, 64],
+            vf: vec![64, 64],
+        },
+        ..PpoConfig::default()
+    };
     let mut model = Ppo::new(config, &env, 3).unwrap();
     model.learn(&mut env, 16_384, &mut go_on).unwrap();
     let (xt, yt) = separable_latents(2000, 99);
@@ -82,7 +98,11 @@ fn flow_detection_policy_reaches_attack_f1_above_095() {
     let probs = model.action_probabilities(xt.view()).unwrap();
     let (mut tp, mut fp, mut fn_) = (0.0, 0.0, 0.0);
     for (i, (&p, &t)) in predicted.iter().zip(&yt).enumerate() {
-        assert_eq!(p, usize::from(probs[[i, 1]] > probs[[i, 0]]), "argmax of the probabilities");
+        assert_eq!(
+            p,
+            usize::from(probs[[i, 1]] > probs[[i, 0]]),
+            "argmax of the probabilities"
+        );
         match (p, t) {
             (1, 1) => tp += 1.0,
             (1, 0) => fp += 1.0,
@@ -96,7 +116,13 @@ fn flow_detection_policy_reaches_attack_f1_above_095() {
 }
 
 fn short_config(parallel: bool) -> PpoConfig {
-    PpoConfig { n_steps: 128, batch_size: 32, n_epochs: 3, parallel, ..cartpole_config() }
+    PpoConfig {
+        n_steps: 128,
+        batch_size: 32,
+        n_epochs: 3,
+        parallel,
+        ..cartpole_config()
+    }
 }
 
 fn deterministic(log: &[IterationRecord]) -> Vec<IterationRecord> {
@@ -118,10 +144,16 @@ fn same_seed_gives_an_identical_training_log_with_or_without_threads() {
     assert_eq!(a.len(), 4);
     assert_eq!(a, b);
     assert_eq!(pa, pb);
-    assert_eq!(a, c, "the two-thread update must reproduce the one-thread one exactly");
+    assert_eq!(
+        a, c,
+        "the two-thread update must reproduce the one-thread one exactly"
+    );
     assert_eq!(pa, pc);
     assert_ne!(a, d);
-    assert!(a.iter().all(|r| r.policy_loss.is_finite() && r.approx_kl >= 0.0));
+    assert!(
+        a.iter()
+            .all(|r| r.policy_loss.is_finite() && r.approx_kl >= 0.0)
+    );
 }
 
 #[test]
@@ -138,8 +170,14 @@ fn save_load_and_continue_training_matches_uninterrupted_training() {
     assert_eq!(loaded.value_net(), model.value_net());
     assert_eq!(loaded.config(), model.config());
     let obs = Array2::from_shape_fn((7, 4), |(i, j)| (i as f32 - j as f32) * 0.05);
-    assert_eq!(loaded.action_probabilities(obs.view()).unwrap(), model.action_probabilities(obs.view()).unwrap());
-    assert_eq!(loaded.predict_values(obs.view()).unwrap(), model.predict_values(obs.view()).unwrap());
+    assert_eq!(
+        loaded.action_probabilities(obs.view()).unwrap(),
+        model.action_probabilities(obs.view()).unwrap()
+    );
+    assert_eq!(
+        loaded.predict_values(obs.view()).unwrap(),
+        model.predict_values(obs.view()).unwrap()
+    );
     // Continuing the loaded model equals continuing the original one
     // (parameters, Adam's state and the random streams all carry over).
     let continued = model.learn(&mut cartpoles(2), 512, &mut go_on).unwrap();
@@ -158,7 +196,11 @@ fn callbacks_stop_training_and_checkpoints_load() {
     let mut seen = Vec::new();
     let mut stop_at_three = |r: &IterationRecord| {
         seen.push(r.iteration);
-        if r.iteration == 3 { Control::Stop } else { Control::Continue }
+        if r.iteration == 3 {
+            Control::Stop
+        } else {
+            Control::Continue
+        }
     };
     let mut callbacks = (CheckpointCallback::new(dir.path(), 2), &mut stop_at_three);
     let log = model.learn(&mut env, 100_000, &mut callbacks).unwrap();
@@ -170,13 +212,20 @@ fn callbacks_stop_training_and_checkpoints_load() {
     assert_eq!(saved, &vec![dir.path().join("ppo_512_steps")]);
     let checkpoint = Ppo::load(&saved[0]).unwrap();
     assert_eq!(checkpoint.num_timesteps(), 512);
-    assert_eq!(log[2].episodes, log.iter().map(|r| r.episodes).max().unwrap());
+    assert_eq!(
+        log[2].episodes,
+        log.iter().map(|r| r.episodes).max().unwrap()
+    );
 }
 
 #[test]
 fn kl_early_stop_and_linear_annealing() {
     let mut env = cartpoles(2);
-    let config = PpoConfig { target_kl: Some(1e-6), lr_schedule: LrSchedule::Constant, ..short_config(true) };
+    let config = PpoConfig {
+        target_kl: Some(1e-6),
+        lr_schedule: LrSchedule::Constant,
+        ..short_config(true)
+    };
     let mut model = Ppo::new(config, &env, 4).unwrap();
     let log = model.learn(&mut env, 768, &mut go_on).unwrap();
     for r in &log {
@@ -202,7 +251,11 @@ struct Corridor {
 
 impl FlatEnv for Corridor {
     fn observation_space(&self) -> Space {
-        Space::Box { low: vec![0.0], high: vec![100.0], shape: vec![1] }
+        Space::Box {
+            low: vec![0.0],
+            high: vec![100.0],
+            shape: vec![1],
+        }
     }
     fn action_space(&self) -> Space {
         Space::Discrete { n: 2 }
@@ -218,25 +271,46 @@ impl FlatEnv for Corridor {
         self.t += 1;
         obs[0] = self.t as f32;
         let end = self.t == self.limit;
-        StepOutcome { reward: 1.0, terminated: end && self.terminate, truncated: end && !self.terminate }
+        StepOutcome {
+            reward: 1.0,
+            terminated: end && self.terminate,
+            truncated: end && !self.terminate,
+        }
     }
 }
 
 #[test]
 fn truncated_episodes_are_bootstrapped_and_terminated_ones_are_not() {
     for terminate in [false, true] {
-        let mut env = VecEnv::new(vec![Corridor { t: 0, limit: 3, terminate }]).unwrap();
-        let config = PpoConfig { n_steps: 6, batch_size: 6, n_epochs: 1, gamma: 0.9, ..PpoConfig::default() };
+        let mut env = VecEnv::new(vec![Corridor {
+            t: 0,
+            limit: 3,
+            terminate,
+        }])
+        .unwrap();
+        let config = PpoConfig {
+            n_steps: 6,
+            batch_size: 6,
+            n_epochs: 1,
+            gamma: 0.9,
+            ..PpoConfig::default()
+        };
         let mut model = Ppo::new(config, &env, 0).unwrap();
         // Before learning, record the value of the observation at the time limit.
-        let v_end = model.predict_values(Array2::from_elem((1, 1), 3.0).view()).unwrap()[0];
+        let v_end = model
+            .predict_values(Array2::from_elem((1, 1), 3.0).view())
+            .unwrap()[0];
         assert!(v_end.abs() > 1e-4);
         model.learn(&mut env, 6, &mut go_on).unwrap();
         let buf = model.rollout_buffer();
         assert_eq!(buf.dones, vec![0.0, 0.0, 1.0, 0.0, 0.0, 1.0]);
         let expect = if terminate { 1.0 } else { 1.0 + 0.9 * v_end };
         for t in [2, 5] {
-            assert!((buf.rewards[t] - expect).abs() < 1e-6, "terminate={terminate}: {} vs {expect}", buf.rewards[t]);
+            assert!(
+                (buf.rewards[t] - expect).abs() < 1e-6,
+                "terminate={terminate}: {} vs {expect}",
+                buf.rewards[t]
+            );
         }
         assert_eq!(buf.rewards[0], 1.0);
         assert_eq!(buf.observations, vec![0.0, 1.0, 2.0, 0.0, 1.0, 2.0]);
@@ -248,7 +322,11 @@ struct Broken(usize);
 
 impl FlatEnv for Broken {
     fn observation_space(&self) -> Space {
-        Space::Box { low: vec![-1.0], high: vec![1.0], shape: vec![1] }
+        Space::Box {
+            low: vec![-1.0],
+            high: vec![1.0],
+            shape: vec![1],
+        }
     }
     fn action_space(&self) -> Space {
         Space::Discrete { n: 2 }
@@ -262,33 +340,93 @@ impl FlatEnv for Broken {
     fn step_into(&mut self, _action: usize, obs: &mut [f32]) -> StepOutcome {
         self.0 += 1;
         obs[0] = 0.5;
-        StepOutcome { reward: if self.0 > 5 { f32::NAN } else { 0.0 }, terminated: false, truncated: false }
+        StepOutcome {
+            reward: if self.0 > 5 { f32::NAN } else { 0.0 },
+            terminated: false,
+            truncated: false,
+        }
     }
 }
 
 #[test]
 fn bad_inputs_are_errors() {
     let env = cartpoles(1);
-    let err = Ppo::new(PpoConfig { batch_size: 4096, ..PpoConfig::default() }, &env, 0).unwrap_err();
-    assert!(matches!(err, PpoError::InvalidConfig { name: "batch_size", .. }), "{err}");
+    let err = Ppo::new(
+        PpoConfig {
+            batch_size: 4096,
+            ..PpoConfig::default()
+        },
+        &env,
+        0,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            PpoError::InvalidConfig {
+                name: "batch_size",
+                ..
+            }
+        ),
+        "{err}"
+    );
     let mut model = Ppo::new(short_config(true), &env, 0).unwrap();
     // Wrong observation width.
-    assert!(matches!(model.predict(Array2::zeros((2, 3)).view(), true), Err(PpoError::Shape { .. })));
-    assert!(model.action_probabilities(Array2::zeros((2, 5)).view()).is_err());
+    assert!(matches!(
+        model.predict(Array2::zeros((2, 3)).view(), true),
+        Err(PpoError::Shape { .. })
+    ));
+    assert!(
+        model
+            .action_probabilities(Array2::zeros((2, 5)).view())
+            .is_err()
+    );
     // An environment that does not match the model.
-    let mut other = VecEnv::new(vec![Corridor { t: 0, limit: 3, terminate: true }]).unwrap();
-    assert!(matches!(model.learn(&mut other, 128, &mut go_on), Err(PpoError::EnvMismatch(_))));
+    let mut other = VecEnv::new(vec![Corridor {
+        t: 0,
+        limit: 3,
+        terminate: true,
+    }])
+    .unwrap();
+    assert!(matches!(
+        model.learn(&mut other, 128, &mut go_on),
+        Err(PpoError::EnvMismatch(_))
+    ));
     // A rollout that does not divide into minibatches for this many envs.
     let mut three = cartpoles(3);
-    let config = PpoConfig { n_steps: 100, batch_size: 64, ..PpoConfig::default() };
-    let mut m3 = Ppo::with_spaces(config, three.observation_space(), three.action_space(), 0).unwrap();
-    assert!(matches!(m3.learn(&mut three, 300, &mut go_on), Err(PpoError::InvalidConfig { .. })));
+    let config = PpoConfig {
+        n_steps: 100,
+        batch_size: 64,
+        ..PpoConfig::default()
+    };
+    let mut m3 =
+        Ppo::with_spaces(config, three.observation_space(), three.action_space(), 0).unwrap();
+    assert!(matches!(
+        m3.learn(&mut three, 300, &mut go_on),
+        Err(PpoError::InvalidConfig { .. })
+    ));
     // Non-finite rewards stop training with an error.
     let mut broken = VecEnv::new(vec![Broken(0)]).unwrap();
-    let mut mb = Ppo::new(PpoConfig { n_steps: 16, batch_size: 8, ..PpoConfig::default() }, &broken, 0).unwrap();
-    assert!(matches!(mb.learn(&mut broken, 16, &mut go_on), Err(PpoError::NonFinite { what: "reward", .. })));
+    let mut mb = Ppo::new(
+        PpoConfig {
+            n_steps: 16,
+            batch_size: 8,
+            ..PpoConfig::default()
+        },
+        &broken,
+        0,
+    )
+    .unwrap();
+    assert!(matches!(
+        mb.learn(&mut broken, 16, &mut go_on),
+        Err(PpoError::NonFinite { what: "reward", .. })
+    ));
     // Box action spaces are not supported yet.
-    let boxed = Space::Box { low: vec![-1.0], high: vec![1.0], shape: vec![1] };
+    let boxed = Space::Box {
+        low: vec![-1.0],
+        high: vec![1.0],
+        shape: vec![1],
+    };
     assert!(matches!(
         Ppo::with_spaces(PpoConfig::default(), boxed.clone(), boxed, 0),
         Err(PpoError::UnsupportedSpace { role: "action", .. })
@@ -309,7 +447,9 @@ fn stochastic_predictions_follow_the_policy() {
     assert!((share - p1).abs() < 0.04, "{share} vs {p1}");
     let mut rng = StdRng::seed_from_u64(3);
     let a = model.predict_with_rng(obs.view(), &mut rng).unwrap();
-    let b = model.predict_with_rng(obs.view(), &mut StdRng::seed_from_u64(3)).unwrap();
+    let b = model
+        .predict_with_rng(obs.view(), &mut StdRng::seed_from_u64(3))
+        .unwrap();
     assert_eq!(a, b);
 }
 
@@ -324,4 +464,11 @@ fn public_types_are_send_and_sync() {
     check::<ppo::engine::Mlp>();
     check::<ppo::engine::Adam>();
     check::<ppo::Categorical>();
+    // Debug output summarises the model instead of dumping its buffers.
+    let model = Ppo::new(PpoConfig::default(), &cartpoles(1), 0).unwrap();
+    let text = format!("{model:?}");
+    assert!(
+        text.contains("num_timesteps: 0") && text.contains("[4, 128, 128, 2]") && text.len() < 2000,
+        "{text}"
+    );
 }

@@ -10,9 +10,18 @@ use safetensors::{Dtype, SafeTensors};
 
 fn trained_model() -> Ppo {
     let mut env = VecEnv::new(vec![CartPole::new(), CartPole::new()]).unwrap();
-    let config = PpoConfig { n_steps: 64, batch_size: 32, n_epochs: 2, ..PpoConfig::default() };
+    let config = PpoConfig {
+        n_steps: 64,
+        batch_size: 32,
+        n_epochs: 2,
+        ..PpoConfig::default()
+    };
     let mut model = Ppo::new(config, &env, 3).unwrap();
-    model.learn(&mut env, 128, &mut |_: &ppo::IterationRecord| ppo::Control::Continue).unwrap();
+    model
+        .learn(&mut env, 128, &mut |_: &ppo::IterationRecord| {
+            ppo::Control::Continue
+        })
+        .unwrap();
     model
 }
 
@@ -57,7 +66,12 @@ fn policy_file_has_pytorch_names_and_shapes() {
     let bytes = std::fs::read(dir.path().join(POLICY_FILE)).unwrap();
     let st = SafeTensors::deserialize(&bytes).unwrap();
     let w = st.tensor("pi.0.weight").unwrap();
-    let first: Vec<f32> = w.data().chunks_exact(4).take(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+    let first: Vec<f32> = w
+        .data()
+        .chunks_exact(4)
+        .take(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
     assert_eq!(first, model.policy_net().params()[..4].to_vec());
     let last_bias = st.tensor("vf.4.bias").unwrap();
     let b = f32::from_le_bytes(last_bias.data()[..4].try_into().unwrap());
@@ -72,7 +86,9 @@ fn policy_file_has_pytorch_names_and_shapes() {
     }
 
     // The JSON half.
-    let saved: SavedModel = serde_json::from_str(&std::fs::read_to_string(dir.path().join(CONFIG_FILE)).unwrap()).unwrap();
+    let saved: SavedModel =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join(CONFIG_FILE)).unwrap())
+            .unwrap();
     assert_eq!(saved.format_version, ppo::FORMAT_VERSION);
     assert_eq!(&saved.config, model.config());
     assert_eq!(saved.num_timesteps, 128);
@@ -85,12 +101,20 @@ fn rewrite_policy(dir: &std::path::Path, edit: impl Fn(&mut Vec<(String, Vec<usi
     let path = dir.join(POLICY_FILE);
     let bytes = std::fs::read(&path).unwrap();
     let st = SafeTensors::deserialize(&bytes).unwrap();
-    let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> =
-        st.tensors().into_iter().map(|(n, v)| (n, v.shape().to_vec(), v.data().to_vec())).collect();
+    let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = st
+        .tensors()
+        .into_iter()
+        .map(|(n, v)| (n, v.shape().to_vec(), v.data().to_vec()))
+        .collect();
     edit(&mut tensors);
     let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = tensors
         .iter()
-        .map(|(n, s, d)| (n.clone(), safetensors::tensor::TensorView::new(Dtype::F32, s.clone(), d).unwrap()))
+        .map(|(n, s, d)| {
+            (
+                n.clone(),
+                safetensors::tensor::TensorView::new(Dtype::F32, s.clone(), d).unwrap(),
+            )
+        })
         .collect();
     std::fs::write(&path, safetensors::serialize(views, None).unwrap()).unwrap();
 }
@@ -118,21 +142,31 @@ fn damaged_models_are_reported() {
         w.1 = vec![128, 1];
     });
     let msg = invalid(&dir);
-    assert!(msg.contains("vf.4.weight") && msg.contains("[128, 1]"), "{msg}");
+    assert!(
+        msg.contains("vf.4.weight") && msg.contains("[128, 1]"),
+        "{msg}"
+    );
 
     let dir = fresh();
-    rewrite_policy(dir.path(), |t| t.push(("pi.6.weight".into(), vec![1], vec![0; 4])));
+    rewrite_policy(dir.path(), |t| {
+        t.push(("pi.6.weight".into(), vec![1], vec![0; 4]))
+    });
     assert!(invalid(&dir).contains("pi.6.weight"));
 
     let dir = fresh();
     let path = dir.path().join(CONFIG_FILE);
-    let text = std::fs::read_to_string(&path).unwrap().replace("\"format_version\": 1", "\"format_version\": 99");
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("\"format_version\": 1", "\"format_version\": 99");
     std::fs::write(&path, text).unwrap();
     assert!(invalid(&dir).contains("99"));
 
     let dir = fresh();
     std::fs::write(dir.path().join(POLICY_FILE), b"not a safetensors file").unwrap();
-    assert!(matches!(Ppo::load(dir.path()), Err(PpoError::SafeTensors { .. })));
+    assert!(matches!(
+        Ppo::load(dir.path()),
+        Err(PpoError::SafeTensors { .. })
+    ));
 
     let dir = fresh();
     std::fs::write(dir.path().join(CONFIG_FILE), b"{").unwrap();

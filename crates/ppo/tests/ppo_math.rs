@@ -14,7 +14,18 @@ fn gae_matches_hand_computed_values() {
     //   t=1: delta = 2 - 1.0 = 1.0 (done: no bootstrap);   A = 1.0
     //   t=0: delta = 1 + 0.9 * 1.0 - 0.5 = 1.4;            A = 1.4 + 0.72 * 1.0 = 2.12
     let (mut adv, mut ret) = ([0.0f32; 3], [0.0f32; 3]);
-    compute_gae(&[1.0, 2.0, 3.0], &[0.5, 1.0, 1.5], &[0.0, 1.0, 0.0], &[2.0], 1, 0.9, 0.8, &mut adv, &mut ret).unwrap();
+    compute_gae(
+        &[1.0, 2.0, 3.0],
+        &[0.5, 1.0, 1.5],
+        &[0.0, 1.0, 0.0],
+        &[2.0],
+        1,
+        0.9,
+        0.8,
+        &mut adv,
+        &mut ret,
+    )
+    .unwrap();
     for (a, e) in adv.iter().zip([2.12f32, 1.0, 3.3]) {
         assert!((a - e).abs() < 1e-6, "{adv:?}");
     }
@@ -31,8 +42,18 @@ fn gae_keeps_environments_apart() {
     // e1: rewards 0, 2, values 1, 1, terminal after t1:
     //     R1 = 2, R0 = 0 + 0.5 * 2 = 1; A = R - V = 0, 1.
     let (mut adv, mut ret) = ([0.0f32; 4], [0.0f32; 4]);
-    compute_gae(&[1.0, 0.0, 1.0, 2.0], &[0.0, 1.0, 0.0, 1.0], &[0.0, 0.0, 0.0, 1.0], &[4.0, 9.0], 2, 0.5, 1.0, &mut adv, &mut ret)
-        .unwrap();
+    compute_gae(
+        &[1.0, 0.0, 1.0, 2.0],
+        &[0.0, 1.0, 0.0, 1.0],
+        &[0.0, 0.0, 0.0, 1.0],
+        &[4.0, 9.0],
+        2,
+        0.5,
+        1.0,
+        &mut adv,
+        &mut ret,
+    )
+    .unwrap();
     assert_eq!(ret, [2.5, 1.0, 3.0, 2.0]);
     assert_eq!(adv, [2.5, 0.0, 3.0, 1.0]);
 }
@@ -40,9 +61,40 @@ fn gae_keeps_environments_apart() {
 #[test]
 fn gae_rejects_inconsistent_lengths() {
     let (mut adv, mut ret) = ([0.0f32; 4], [0.0f32; 4]);
-    assert!(compute_gae(&[0.0; 4], &[0.0; 4], &[0.0; 4], &[0.0], 2, 0.9, 0.9, &mut adv, &mut ret).is_err());
-    assert!(compute_gae(&[0.0; 4], &[0.0; 3], &[0.0; 4], &[0.0; 2], 2, 0.9, 0.9, &mut adv, &mut ret).is_err());
-    assert!(compute_gae(&[0.0; 3], &[0.0; 3], &[0.0; 3], &[0.0; 2], 2, 0.9, 0.9, &mut adv, &mut ret[..3]).is_err());
+    assert!(
+        compute_gae(
+            &[0.0; 4],
+            &[0.0; 4],
+            &[0.0; 4],
+            &[0.0],
+            2,
+            0.9,
+            0.9,
+            &mut adv,
+            &mut ret
+        )
+        .is_err()
+    );
+    assert!(
+        compute_gae(
+            &[0.0; 4], &[0.0; 3], &[0.0; 4], &[0.0; 2], 2, 0.9, 0.9, &mut adv, &mut ret
+        )
+        .is_err()
+    );
+    assert!(
+        compute_gae(
+            &[0.0; 3],
+            &[0.0; 3],
+            &[0.0; 3],
+            &[0.0; 2],
+            2,
+            0.9,
+            0.9,
+            &mut adv,
+            &mut ret[..3]
+        )
+        .is_err()
+    );
 }
 
 /// A rollout of `n_envs` environments: rewards, values, dones, last values.
@@ -53,7 +105,10 @@ fn rollout() -> impl Strategy<Value = (usize, Vec<f32>, Vec<f32>, Vec<f32>, Vec<
             Just(n_envs),
             prop::collection::vec(-2.0f32..2.0, n),
             prop::collection::vec(-3.0f32..3.0, n),
-            prop::collection::vec(prop::bool::weighted(0.2).prop_map(|d| if d { 1.0 } else { 0.0 }), n),
+            prop::collection::vec(
+                prop::bool::weighted(0.2).prop_map(|d| if d { 1.0 } else { 0.0 }),
+                n,
+            ),
             prop::collection::vec(-3.0f32..3.0, n_envs),
         )
     })

@@ -39,7 +39,15 @@ pub struct Adam {
 impl Adam {
     /// Adam for `n_params` parameters with betas (0.9, 0.999).
     pub fn new(n_params: usize, lr: f32, eps: f32) -> Self {
-        Self { lr, beta1: 0.9, beta2: 0.999, eps, m: vec![0.0; n_params], v: vec![0.0; n_params], t: 0 }
+        Self {
+            lr,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps,
+            m: vec![0.0; n_params],
+            v: vec![0.0; n_params],
+            t: 0,
+        }
     }
 
     /// Number of steps taken.
@@ -103,7 +111,11 @@ impl Adam {
 /// The Euclidean norm of all gradients together, `sqrt(sum of g^2)`,
 /// summed in a fixed order (deterministic).
 pub fn global_norm(grads: &[&[f32]]) -> f32 {
-    grads.iter().map(|g| kernels::sum_squares(g)).sum::<f32>().sqrt()
+    grads
+        .iter()
+        .map(|g| kernels::sum_squares(g))
+        .sum::<f32>()
+        .sqrt()
 }
 
 /// PyTorch's `clip_grad_norm_`: when the global norm exceeds `max_norm`,

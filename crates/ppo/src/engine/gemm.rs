@@ -15,7 +15,13 @@ pub(crate) struct MatRef<'a> {
 impl<'a> MatRef<'a> {
     /// A row-major `rows x cols` matrix.
     pub fn row_major(data: &'a [f32], rows: usize, cols: usize) -> Self {
-        Self { data, rows, cols, row_stride: cols, col_stride: 1 }
+        Self {
+            data,
+            rows,
+            cols,
+            row_stride: cols,
+            col_stride: 1,
+        }
     }
 
     /// The transpose, as a view of the same data.
@@ -84,7 +90,13 @@ mod tests {
         let a: Vec<f32> = (0..m * k).map(|i| (i as f32 * 0.3).sin()).collect();
         let bt: Vec<f32> = (0..n * k).map(|i| (i as f32 * 0.7).cos()).collect();
         let mut c = vec![1.0; m * n];
-        gemm(2.0, MatRef::row_major(&a, m, k), MatRef::row_major(&bt, n, k).t(), 0.5, &mut c);
+        gemm(
+            2.0,
+            MatRef::row_major(&a, m, k),
+            MatRef::row_major(&bt, n, k).t(),
+            0.5,
+            &mut c,
+        );
         for i in 0..m {
             for j in 0..n {
                 let s: f32 = (0..k).map(|l| a[i * k + l] * bt[j * k + l]).sum();

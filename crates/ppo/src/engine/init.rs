@@ -16,9 +16,17 @@ pub fn orthogonal<R: Rng + ?Sized>(rows: usize, cols: usize, gain: f32, rng: &mu
         return Vec::new();
     }
     // Work on a tall matrix `p x q` (p >= q) stored column by column.
-    let (p, q) = if rows >= cols { (rows, cols) } else { (cols, rows) };
+    let (p, q) = if rows >= cols {
+        (rows, cols)
+    } else {
+        (cols, rows)
+    };
     let mut columns: Vec<Vec<f64>> = (0..q)
-        .map(|_| (0..p).map(|_| rng.sample::<f64, _>(StandardNormal)).collect())
+        .map(|_| {
+            (0..p)
+                .map(|_| rng.sample::<f64, _>(StandardNormal))
+                .collect()
+        })
         .collect();
     for j in 0..q {
         let (done, rest) = columns.split_at_mut(j);
@@ -61,7 +69,11 @@ mod tests {
     fn gram(w: &[f32], rows: usize, cols: usize, by_rows: bool) -> Vec<f64> {
         let n = if by_rows { rows } else { cols };
         let at = |a: usize, i: usize| {
-            if by_rows { w[a * cols + i] as f64 } else { w[i * cols + a] as f64 }
+            if by_rows {
+                w[a * cols + i] as f64
+            } else {
+                w[i * cols + a] as f64
+            }
         };
         let len = if by_rows { cols } else { rows };
         let mut g = vec![0.0; n * n];
@@ -76,7 +88,12 @@ mod tests {
     #[test]
     fn rows_or_columns_are_orthonormal_times_gain() {
         let mut rng = StdRng::seed_from_u64(3);
-        for &(rows, cols, gain) in &[(128, 4, 2f32.sqrt()), (2, 128, 0.01), (1, 128, 1.0), (64, 64, 1.5)] {
+        for &(rows, cols, gain) in &[
+            (128, 4, 2f32.sqrt()),
+            (2, 128, 0.01),
+            (1, 128, 1.0),
+            (64, 64, 1.5),
+        ] {
             let w = orthogonal(rows, cols, gain, &mut rng);
             let by_rows = rows <= cols;
             let g = gram(&w, rows, cols, by_rows);
@@ -84,7 +101,11 @@ mod tests {
             for a in 0..n {
                 for b in 0..n {
                     let expect = if a == b { (gain * gain) as f64 } else { 0.0 };
-                    assert!((g[a * n + b] - expect).abs() < 1e-5, "{rows}x{cols} ({a},{b}) {}", g[a * n + b]);
+                    assert!(
+                        (g[a * n + b] - expect).abs() < 1e-5,
+                        "{rows}x{cols} ({a},{b}) {}",
+                        g[a * n + b]
+                    );
                 }
             }
         }

@@ -231,7 +231,13 @@ dispatch! {
 }
 
 #[inline(always)]
-fn linear_rows_t_body<const FMA: bool>(x: &[f32], n_in: usize, wt: &[f32], bias: &[f32], out: &mut [f32]) {
+fn linear_rows_t_body<const FMA: bool>(
+    x: &[f32],
+    n_in: usize,
+    wt: &[f32],
+    bias: &[f32],
+    out: &mut [f32],
+) {
     let n_out = bias.len();
     for (xr, or) in x.chunks_exact(n_in).zip(out.chunks_exact_mut(n_out)) {
         or.copy_from_slice(bias);
@@ -248,7 +254,11 @@ fn linear_rows_t_body<const FMA: bool>(x: &[f32], n_in: usize, wt: &[f32], bias:
                 *o = madd::<FMA>(x4[3], d, acc);
             }
         }
-        for (&xi, wrow) in xs.remainder().iter().zip(ws.remainder().chunks_exact(n_out)) {
+        for (&xi, wrow) in xs
+            .remainder()
+            .iter()
+            .zip(ws.remainder().chunks_exact(n_out))
+        {
             for (o, &w) in or.iter_mut().zip(wrow) {
                 *o = madd::<FMA>(xi, w, *o);
             }
@@ -387,7 +397,18 @@ mod tests {
     fn tanh_matches_libm_to_1e6_on_a_dense_grid() {
         let mut worst = 0.0f64;
         let mut xs: Vec<f32> = (-400_000..=400_000).map(|i| i as f32 * 5e-5).collect();
-        xs.extend([1e-30, -1e-30, 1e-8, -3e-6, 8.99, 9.0, 9.01, 30.0, -1e6, f32::MAX]);
+        xs.extend([
+            1e-30,
+            -1e-30,
+            1e-8,
+            -3e-6,
+            8.99,
+            9.0,
+            9.01,
+            30.0,
+            -1e6,
+            f32::MAX,
+        ]);
         let mut ys = xs.clone();
         tanh_in_place(&mut ys);
         for (&x, &y) in xs.iter().zip(&ys) {
@@ -398,7 +419,10 @@ mod tests {
             if x.abs() < 0.3 && x != 0.0 {
                 assert!(err <= 4e-7 * exact.abs(), "x={x}: {y} vs {exact}");
             }
-            assert!((tanh_scalar(x) - y).abs() <= 2.5e-7, "dispatched and portable paths differ at {x}");
+            assert!(
+                (tanh_scalar(x) - y).abs() <= 2.5e-7,
+                "dispatched and portable paths differ at {x}"
+            );
         }
         assert!(worst < 1e-6, "worst absolute error {worst}");
         // Compare with libm's f32 tanh as well.
@@ -424,8 +448,12 @@ mod tests {
 
     #[test]
     fn reductions_match_plain_sums() {
-        let a: Vec<f32> = (0..1037).map(|i| ((i * 7919) % 113) as f32 / 37.0 - 1.5).collect();
-        let b: Vec<f32> = (0..1037).map(|i| ((i * 104_729) % 97) as f32 / 29.0 - 1.7).collect();
+        let a: Vec<f32> = (0..1037)
+            .map(|i| ((i * 7919) % 113) as f32 / 37.0 - 1.5)
+            .collect();
+        let b: Vec<f32> = (0..1037)
+            .map(|i| ((i * 104_729) % 97) as f32 / 29.0 - 1.7)
+            .collect();
         let d: f64 = a.iter().zip(&b).map(|(&x, &y)| x as f64 * y as f64).sum();
         assert!((dot_body::<false>(&a, &b) as f64 - d).abs() < 1e-3);
         let s: f64 = a.iter().map(|&x| x as f64 * x as f64).sum();
@@ -442,13 +470,18 @@ mod tests {
         let (n_in, n_out, rows) = (11, 6, 3);
         let x: Vec<f32> = (0..rows * n_in).map(|i| (i as f32 * 0.37).sin()).collect();
         let w: Vec<f32> = (0..n_out * n_in).map(|i| (i as f32 * 0.11).cos()).collect();
-        let wt: Vec<f32> = (0..n_in * n_out).map(|k| w[(k % n_out) * n_in + k / n_out]).collect();
+        let wt: Vec<f32> = (0..n_in * n_out)
+            .map(|k| w[(k % n_out) * n_in + k / n_out])
+            .collect();
         let b: Vec<f32> = (0..n_out).map(|i| i as f32 * 0.1).collect();
         let mut out = vec![0.0; rows * n_out];
         linear_rows_t(&x, n_in, &wt, &b, &mut out);
         for r in 0..rows {
             for j in 0..n_out {
-                let e: f32 = (0..n_in).map(|i| x[r * n_in + i] * w[j * n_in + i]).sum::<f32>() + b[j];
+                let e: f32 = (0..n_in)
+                    .map(|i| x[r * n_in + i] * w[j * n_in + i])
+                    .sum::<f32>()
+                    + b[j];
                 assert!((out[r * n_out + j] - e).abs() < 1e-5);
             }
         }
@@ -457,7 +490,9 @@ mod tests {
         outer_sum(&delta, &x, n_in, &mut gw);
         for j in 0..n_out {
             for i in 0..n_in {
-                let e: f32 = (0..rows).map(|r| delta[r * n_out + j] * x[r * n_in + i]).sum();
+                let e: f32 = (0..rows)
+                    .map(|r| delta[r * n_out + j] * x[r * n_in + i])
+                    .sum();
                 assert!((gw[j * n_in + i] - e).abs() < 1e-5);
             }
         }
@@ -473,7 +508,10 @@ mod tests {
         linear_rows(&x, n_in, &w, &b, &mut out);
         for r in 0..rows {
             for j in 0..n_out {
-                let e: f32 = (0..n_in).map(|i| x[r * n_in + i] * w[j * n_in + i]).sum::<f32>() + b[j];
+                let e: f32 = (0..n_in)
+                    .map(|i| x[r * n_in + i] * w[j * n_in + i])
+                    .sum::<f32>()
+                    + b[j];
                 assert!((out[r * n_out + j] - e).abs() < 1e-5);
             }
         }

@@ -106,7 +106,13 @@ impl Mlp {
         let (mut offset, mut t_offset) = (0, 0);
         for w in sizes.windows(2) {
             let (n_in, n_out) = (w[0], w[1]);
-            layers.push(LayerSpan { n_in, n_out, weight: offset, bias: offset + n_in * n_out, transposed: t_offset });
+            layers.push(LayerSpan {
+                n_in,
+                n_out,
+                weight: offset,
+                bias: offset + n_in * n_out,
+                transposed: t_offset,
+            });
             offset += n_in * n_out + n_out;
             t_offset += n_in * n_out;
         }
@@ -238,7 +244,11 @@ impl Mlp {
         if x.len() != batch * self.n_inputs() {
             return Err(PpoError::Shape {
                 what: "MLP input".into(),
-                expected: format!("{batch} rows x {} = {}", self.n_inputs(), batch * self.n_inputs()),
+                expected: format!(
+                    "{batch} rows x {} = {}",
+                    self.n_inputs(),
+                    batch * self.n_inputs()
+                ),
                 got: format!("{} values", x.len()),
             });
         }
@@ -251,7 +261,12 @@ impl Mlp {
     ///
     /// # Errors
     /// [`PpoError::Shape`] when `x.len() != batch * n_inputs`.
-    pub fn forward<'w>(&self, x: &[f32], batch: usize, ws: &'w mut MlpWorkspace) -> Result<&'w [f32]> {
+    pub fn forward<'w>(
+        &self,
+        x: &[f32],
+        batch: usize,
+        ws: &'w mut MlpWorkspace,
+    ) -> Result<&'w [f32]> {
         self.check_input(x, batch)?;
         if ws.acts.len() < self.layers.len() {
             ws.acts.resize_with(self.layers.len(), Vec::new);
@@ -259,7 +274,11 @@ impl Mlp {
         let last = self.layers.len() - 1;
         for (l, span) in self.layers.iter().enumerate() {
             let (before, rest) = ws.acts.split_at_mut(l);
-            let input: &[f32] = if l == 0 { x } else { &before[l - 1][..batch * span.n_in] };
+            let input: &[f32] = if l == 0 {
+                x
+            } else {
+                &before[l - 1][..batch * span.n_in]
+            };
             let out = &mut rest[0];
             grow(out, batch * span.n_out);
             let out = &mut out[..batch * span.n_out];
@@ -267,7 +286,8 @@ impl Mlp {
             let b = &self.params[span.bias..span.bias + span.n_out];
             if batch <= SMALL_BATCH || span.n_out <= NARROW {
                 if self.transposed_fresh && span.n_out > NARROW {
-                    let wt = &self.transposed[span.transposed..span.transposed + span.n_in * span.n_out];
+                    let wt =
+                        &self.transposed[span.transposed..span.transposed + span.n_in * span.n_out];
                     kernels::linear_rows_t(input, span.n_in, wt, b, out);
                 } else {
                     kernels::linear_rows(input, span.n_in, w, b, out);
@@ -320,10 +340,18 @@ impl Mlp {
             got: got.to_string(),
         };
         if d_out.len() != batch * self.n_outputs() {
-            return Err(shape_err("output gradient", batch * self.n_outputs(), d_out.len()));
+            return Err(shape_err(
+                "output gradient",
+                batch * self.n_outputs(),
+                d_out.len(),
+            ));
         }
         if grad.len() != self.params.len() {
-            return Err(shape_err("parameter gradient", self.params.len(), grad.len()));
+            return Err(shape_err(
+                "parameter gradient",
+                self.params.len(),
+                grad.len(),
+            ));
         }
         match &ws.last {
             Some((b, sizes)) if *b == batch && sizes == &self.sizes => {}
@@ -343,9 +371,14 @@ impl Mlp {
         for l in (0..=top).rev() {
             let span = self.layers[l];
             let delta = &ws.delta[..batch * span.n_out];
-            let input: &[f32] = if l == 0 { x } else { &ws.acts[l - 1][..batch * span.n_in] };
+            let input: &[f32] = if l == 0 {
+                x
+            } else {
+                &ws.acts[l - 1][..batch * span.n_in]
+            };
             // dW = delta^T . input
-            let (gw, gb) = grad[span.weight..span.bias + span.n_out].split_at_mut(span.n_in * span.n_out);
+            let (gw, gb) =
+                grad[span.weight..span.bias + span.n_out].split_at_mut(span.n_in * span.n_out);
             if span.n_out <= NARROW {
                 kernels::outer_sum(delta, input, span.n_in, gw);
             } else {

@@ -2,7 +2,9 @@
 //! backward passes over `matrixmultiply`'s GEMM, Adam on flat parameter
 //! buffers, global gradient-norm clipping and a vectorisable tanh.
 //!
-//! Nothing here allocates once its buffers have reached their working size.
+//! Nothing here allocates once its buffers have reached their working size
+//! (`matrixmultiply` itself takes one packing buffer from the allocator per
+//! product).
 
 mod adam;
 mod gemm;
