@@ -1,20 +1,21 @@
-//! The CIC-IDS2017 pipeline. With no arguments it runs on the embedded
-//! default (generated flows); `--data PATH` (repeatable, files or
-//! directories) runs it on real CIC-IDS2017 CSVs.
+//! The end-to-end pipeline as a command line: load and clean flows, train
+//! the autoencoders and their reconstruction detectors, train PPO on each
+//! autoencoder's latents, evaluate the best policy on the test split, check
+//! generalization on benign traffic of other captures, and write models, a
+//! Markdown + JSON report and PNG plots.
 //!
-//! Stages available now: load, clean, split and scale, with the schema and
-//! bounds written to the output directory.
+//! With no arguments it runs on the embedded default (generated
+//! CIC-IDS2017-format flows): `cargo run --release --example cicids_pipeline`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Instant;
 
 use clap::Parser;
-use flowdata::synth::SynthConfig;
-use indicatif::{ProgressBar, ProgressStyle};
-use nids::ingest::{IngestConfig, Source};
+use nids::PipelineConfig;
+use nids::config::reference_ppo_config;
+use rlenv::RewardTable;
 
-/// Network intrusion detection on CIC-IDS2017 flows.
+/// Network intrusion detection on flow features: autoencoders + PPO.
 #[derive(Parser)]
 #[command(version, about)]
 struct Args {
@@ -22,59 +23,173 @@ struct Args {
     /// embedded default: generated CIC-IDS2017-format flows.
     #[arg(long)]
     data: Vec<PathBuf>,
+    /// Label column of another schema (the schema is inferred from the files).
+    #[arg(long)]
+    label_column: Option<String>,
+    /// Attack-family column of another schema (e.g. UNSW-NB15's attack_cat).
+    #[arg(long)]
+    family_column: Option<String>,
+    /// Text columns to one-hot encode with --label-column (comma separated).
+    #[arg(long, value_delimiter = ',')]
+    categorical: Vec<String>,
+    /// A separate capture used as the test set (repeatable).
+    #[arg(long)]
+    test_data: Vec<PathBuf>,
     /// Rows of the embedded default.
-    #[arg(long, default_value_t = 60_000)]
+    #[arg(long, default_value_t = 40_000)]
     synthetic_rows: usize,
+    /// Train/validation/test fractions.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        num_args = 1,
+        default_value = "0.7,0.1,0.2"
+    )]
+    split: Vec<f64>,
+    /// Autoencoders to train: ff, conv, deep (comma separated).
+    #[arg(long, value_delimiter = ',', default_value = "ff,conv,deep")]
+    ae: Vec<String>,
+    /// Maximum autoencoder epochs (early stopping on validation loss).
+    #[arg(long, default_value_t = 30)]
+    ae_epochs: usize,
+    /// Autoencoder minibatch size.
+    #[arg(long, default_value_t = 256)]
+    ae_batch_size: usize,
+    /// Train the autoencoders on all training rows, not only benign ones.
+    #[arg(long)]
+    ae_all_rows: bool,
+    /// Detector threshold: this percentile of benign validation errors.
+    #[arg(long, default_value_t = 99.0)]
+    threshold_percentile: f64,
+    /// PPO environment steps per autoencoder.
+    #[arg(long, default_value_t = 120_000)]
+    ppo_steps: u64,
+    /// PPO discount factor (the reference used 0.995; each step's reward
+    /// depends only on its own flow, so 0 is also a sound choice).
+    #[arg(long, default_value_t = 0.995)]
+    ppo_gamma: f32,
+    /// PPO learning rate.
+    #[arg(long, default_value_t = 5e-4)]
+    ppo_lr: f32,
+    /// Parallel environments.
+    #[arg(long, default_value_t = 4)]
+    n_envs: usize,
+    /// Reward table as tp,tn,fn,fp.
+    #[arg(long, default_value = "2,2,-4,-1", allow_hyphen_values = true)]
+    reward: String,
+    /// P(malicious) thresholds of the evaluation table (comma separated).
+    #[arg(long, value_delimiter = ',', default_value = "0.25,0.30,0.35")]
+    thresholds: Vec<f64>,
+    /// Benign flows of another capture (repeatable): generalization check.
+    #[arg(long)]
+    shift_benign: Vec<PathBuf>,
+    /// Fine-tune on this share of each --shift-benign source and report the
+    /// false-positive rate on the rest, before and after.
+    #[arg(long)]
+    finetune_fraction: Option<f64>,
     /// Seed of everything random.
     #[arg(long, default_value_t = 42)]
     seed: u64,
     /// Output directory (default: runs/<unix time>).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Do not draw plots.
+    #[arg(long)]
+    no_plots: bool,
+    /// No progress bars.
+    #[arg(long)]
+    quiet: bool,
 }
 
-fn main() -> ExitCode {
-    let args = Args::parse();
-    let out = args.out.clone().unwrap_or_else(|| {
+fn parse_reward(text: &str) -> Result<RewardTable, String> {
+    let v: Vec<f32> = text
+        .split(',')
+        .map(|s| s.trim().parse::<f32>())
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("--reward {text:?}: {e}"))?;
+    match v[..] {
+        [tp, tn, fn_, fp] => Ok(RewardTable { tp, tn, fn_, fp }),
+        _ => Err(format!(
+            "--reward {text:?}: expected four numbers tp,tn,fn,fp, got {}",
+            v.len()
+        )),
+    }
+}
+
+fn build(args: Args) -> Result<PipelineConfig, String> {
+    let out = args.out.unwrap_or_else(|| {
         let t = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
         PathBuf::from(format!("runs/{t}"))
     });
-    let mut config = IngestConfig::default();
-    config.split.seed = args.seed;
-    config.source = if args.data.is_empty() {
-        Source::Synthetic(SynthConfig {
-            rows: args.synthetic_rows,
-            seed: args.seed,
-            ..SynthConfig::default()
-        })
-    } else {
-        Source::Files(args.data.clone())
+    let mut c = PipelineConfig::new(out);
+    c.seed = args.seed;
+    c.data.paths = args.data;
+    c.data.label_column = args.label_column;
+    c.data.family_column = args.family_column;
+    c.data.categorical = args.categorical;
+    c.data.test_paths = args.test_data;
+    c.data.synthetic.rows = args.synthetic_rows;
+    c.data.synthetic.seed = args.seed;
+    match args.split[..] {
+        [train, validation, test] => {
+            c.data.split = flowdata::SplitConfig {
+                train,
+                validation,
+                test,
+                seed: args.seed,
+            }
+        }
+        _ => {
+            return Err(format!(
+                "--split: expected three fractions, got {:?}",
+                args.split
+            ));
+        }
+    }
+    c.autoencoders.kinds = args
+        .ae
+        .iter()
+        .map(|k| nids::stages::parse_kind(k))
+        .collect::<Result<_, _>>()
+        .map_err(|e| e.to_string())?;
+    c.autoencoders.epochs = args.ae_epochs;
+    c.autoencoders.batch_size = args.ae_batch_size;
+    c.autoencoders.benign_only = !args.ae_all_rows;
+    c.autoencoders.threshold_percentile = args.threshold_percentile;
+    c.ppo.timesteps = args.ppo_steps;
+    c.ppo.n_envs = args.n_envs;
+    c.ppo.ppo = ppo::PpoConfig {
+        gamma: args.ppo_gamma,
+        learning_rate: args.ppo_lr,
+        ..reference_ppo_config()
     };
-    let bar = ProgressBar::new(0).with_style(
-        ProgressStyle::with_template("loading {bar:40} {bytes}/{total_bytes} {elapsed}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    let started = Instant::now();
-    let result = nids::ingest::run(&config, &out, |done, total| {
-        bar.set_length(total);
-        bar.set_position(done);
-    });
-    bar.finish_and_clear();
-    match result {
-        Ok(ingested) => {
-            print!("{}", ingested.report.to_text());
-            let s = &ingested.summary;
+    c.ppo.rewards = parse_reward(&args.reward)?;
+    c.ppo.thresholds = args.thresholds;
+    c.generalization.shift_benign = args.shift_benign;
+    c.generalization.finetune_fraction = args.finetune_fraction;
+    c.plots = !args.no_plots;
+    c.progress = !args.quiet;
+    Ok(c)
+}
+
+fn main() -> ExitCode {
+    let config = match build(Args::parse()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match nids::run(&config) {
+        Ok(report) => {
+            print!("{}", report.summary_table());
             println!(
-                "\nrows read {}, after cleaning {}, features {}\nsplit: train {}, validation {}, test {}; {} validation/test values clamped to the training range",
-                s.rows_read, s.rows_after_cleaning, s.features, s.train, s.validation, s.test, s.clamped_values
-            );
-            println!(
-                "wrote {} and {} in {:.1} s",
-                out.join("schema.json").display(),
-                out.join("bounds.json").display(),
-                started.elapsed().as_secs_f64()
+                "selected autoencoder: {}; {:.1} s; report: {}",
+                report.selected_autoencoder,
+                report.elapsed_seconds,
+                config.out_dir.join("report.md").display()
             );
             ExitCode::SUCCESS
         }
@@ -82,5 +197,77 @@ fn main() -> ExitCode {
             eprintln!("error: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<PipelineConfig, String> {
+        let args =
+            Args::try_parse_from(std::iter::once("cicids_pipeline").chain(args.iter().copied()))
+                .map_err(|e| e.to_string())?;
+        build(args)
+    }
+
+    #[test]
+    fn defaults_and_flags_map_onto_the_config() {
+        let c = parse(&["--out", "x"]).unwrap();
+        assert_eq!(c.autoencoders.kinds.len(), 3);
+        assert_eq!(c.ppo.rewards, RewardTable::default());
+        assert_eq!(c.ppo.thresholds, vec![0.25, 0.30, 0.35]);
+        let c = parse(&[
+            "--ae",
+            "ff,deep",
+            "--reward",
+            "1,1,-5,-2",
+            "--thresholds",
+            "0.4",
+            "--ppo-steps",
+            "9000",
+            "--label-column",
+            "label",
+            "--family-column",
+            "attack_cat",
+        ])
+        .unwrap();
+        assert_eq!(c.autoencoders.kinds.len(), 2);
+        assert_eq!(
+            c.ppo.rewards,
+            RewardTable {
+                tp: 1.0,
+                tn: 1.0,
+                fn_: -5.0,
+                fp: -2.0
+            }
+        );
+        assert_eq!(c.ppo.thresholds, vec![0.4]);
+        assert_eq!(c.ppo.timesteps, 9000);
+        assert_eq!(c.data.family_column.as_deref(), Some("attack_cat"));
+        assert!(c.validate().is_ok());
+    }
+
+    #[test]
+    fn bad_arguments_are_clear_errors() {
+        assert!(parse(&["--ae", "lstm"]).unwrap_err().contains("lstm"));
+        assert!(
+            parse(&["--reward", "1,2"])
+                .unwrap_err()
+                .contains("four numbers")
+        );
+        assert!(
+            parse(&["--reward", "a,b,c,d"])
+                .unwrap_err()
+                .contains("a,b,c,d")
+        );
+        assert!(
+            parse(&["--split", "0.5,0.5"])
+                .unwrap_err()
+                .contains("three fractions")
+        );
+        assert!(parse(&["--ppo-steps", "many"]).is_err());
+        let c = parse(&["--finetune-fraction", "1.5", "--shift-benign", "x"]).unwrap();
+        assert!(c.validate().unwrap_err().to_string().contains("1.5"));
     }
 }

@@ -1,6 +1,23 @@
 //! End-to-end network intrusion detection on flow features: the pipeline
 //! glue over the workspace crates (`flowdata`, `autoencoders`, `rlenv`,
 //! `ppo`, `metrics`), so that each example is a thin command line over it.
+//!
+//! [`pipeline::run`] takes a [`config::PipelineConfig`] and writes models,
+//! `schema.json`, `bounds.json`, `report.json`, `report.md` and PNG plots
+//! into the output directory.
 #![deny(missing_docs)]
 
+pub mod config;
+pub mod error;
+pub mod generalization;
 pub mod ingest;
+pub mod pipeline;
+pub mod plots;
+pub mod progress;
+pub mod report;
+pub mod stages;
+
+pub use config::PipelineConfig;
+pub use error::{PipelineError, Result};
+pub use pipeline::run;
+pub use report::Report;

@@ -1,0 +1,328 @@
+//! The generalization check: benign traffic from another capture, scored by
+//! the detector and the policy at their calibrated thresholds, the feature
+//! drift against the training benign rows, and optional fine-tuning on a
+//! slice of the new traffic.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use autoencoders::{
+    Autoencoder, Model, ReconstructionDetector, Threshold, ThresholdMethod, Trainer, TrainerConfig,
+};
+use flowdata::{FlowFrame, Schema};
+use ndarray::{Array2, Axis, concatenate};
+use ppo::{Control, IterationRecord, Ppo};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rlenv::{FlowDataset, FlowDetectionEnv, FlowEnvConfig, Sampling, VecEnv};
+use serde::Serialize;
+
+use crate::config::{AutoencoderStageConfig, PpoStageConfig};
+use crate::error::{PipelineError, Result};
+use crate::stages::{
+    LatentScaler, PolicyCandidate, kind_name, malicious_probability, policy_input, rows_where,
+};
+
+/// Drift of one feature between the training benign rows and the new
+/// capture's benign rows (both scaled by the training bounds).
+#[derive(Clone, Debug, Serialize)]
+pub struct DriftRow {
+    /// Feature name.
+    pub feature: String,
+    /// Two-sample Kolmogorov-Smirnov statistic.
+    pub ks: f64,
+    /// Wasserstein-1 distance, in scaled units.
+    pub wasserstein: f64,
+}
+
+/// False-positive rates before and after fine-tuning on a slice of the new
+/// benign flows, measured on the rest.
+#[derive(Clone, Debug, Serialize)]
+pub struct FinetuneResult {
+    /// Share of the new benign flows used for fine-tuning.
+    pub fraction: f64,
+    /// Rows fine-tuned on.
+    pub finetune_rows: usize,
+    /// Rows the rates are measured on.
+    pub eval_rows: usize,
+    /// Detector false-positive rate before fine-tuning.
+    pub detector_before: f64,
+    /// Detector false-positive rate after fine-tuning the autoencoder and
+    /// recalibrating its threshold (benign validation + fine-tuning rows).
+    pub detector_after: f64,
+    /// Policy false-positive rate (validation-chosen threshold) before.
+    pub policy_before: f64,
+    /// Policy false-positive rate after further PPO training with the
+    /// fine-tuning rows added to the training flows as benign.
+    pub policy_after: f64,
+}
+
+/// The generalization numbers of one benign source.
+#[derive(Clone, Debug, Serialize)]
+pub struct GeneralizationResult {
+    /// The files.
+    pub source: String,
+    /// Rows read after cleaning.
+    pub rows: usize,
+    /// Benign rows among them (the ones scored).
+    pub benign_rows: usize,
+    /// Features of the model the source lacked (filled with 0).
+    pub missing_features: Vec<String>,
+    /// Share of the benign rows the detector flags at its calibrated threshold.
+    pub fpr_detector: f64,
+    /// Share flagged by the policy at the validation-chosen F1-optimal threshold.
+    pub fpr_policy: f64,
+    /// Share flagged by the argmax policy.
+    pub fpr_policy_argmax: f64,
+    /// Fine-tuning, when asked for.
+    pub fpr_after_finetune: Option<FinetuneResult>,
+    /// Mean KS statistic over all features.
+    pub mean_ks: f64,
+    /// Features with a KS statistic above 0.5.
+    pub features_ks_above_half: usize,
+    /// The ten features with the largest KS statistic.
+    pub drift: Vec<DriftRow>,
+}
+
+/// What the check needs from the trained pipeline.
+pub struct Trained<'a> {
+    /// The selected autoencoder's detector.
+    pub detector: &'a ReconstructionDetector<Model>,
+    /// The selected policy.
+    pub candidate: &'a PolicyCandidate,
+    /// The validation-chosen P(malicious) threshold.
+    pub policy_threshold: f64,
+    /// The model-input schema.
+    pub schema: &'a Schema,
+    /// Scaled training rows.
+    pub train: &'a FlowFrame,
+    /// Scaled validation rows.
+    pub validation: &'a FlowFrame,
+    /// The scaling.
+    pub bounds: &'a flowdata::Bounds,
+}
+
+fn share(flags: impl Iterator<Item = bool>, n: usize) -> f64 {
+    if n == 0 {
+        0.0
+    } else {
+        flags.filter(|&f| f).count() as f64 / n as f64
+    }
+}
+
+fn detector_fpr(detector: &ReconstructionDetector<Model>, x: &Array2<f32>) -> Result<f64> {
+    let flags = detector.predict(x.view())?;
+    Ok(share(flags.iter().map(|&f| f == 1), x.nrows()))
+}
+
+fn policy_fpr(
+    model: &Model,
+    scaler: &LatentScaler,
+    policy: &Ppo,
+    x: &Array2<f32>,
+    threshold: f64,
+) -> Result<(f64, f64)> {
+    let obs = policy_input(model, scaler, x.view())?;
+    let p = malicious_probability(policy, obs.view())?;
+    let actions = policy.predict(obs.view(), true)?;
+    Ok((
+        share(p.iter().map(|&v| v >= threshold), x.nrows()),
+        share(actions.iter().map(|&a| a == 1), x.nrows()),
+    ))
+}
+
+/// Per-feature KS and Wasserstein distances, sorted by KS (largest first).
+pub fn drift_table(names: &[&str], a: &Array2<f32>, b: &Array2<f32>) -> Result<Vec<DriftRow>> {
+    let mut rows = Vec::with_capacity(names.len());
+    for (j, name) in names.iter().enumerate() {
+        let x: Vec<f64> = a.column(j).iter().map(|&v| f64::from(v)).collect();
+        let y: Vec<f64> = b.column(j).iter().map(|&v| f64::from(v)).collect();
+        rows.push(DriftRow {
+            feature: (*name).to_string(),
+            ks: metrics::ks_statistic(&x, &y)?,
+            wasserstein: metrics::wasserstein_distance(&x, &y)?,
+        });
+    }
+    rows.sort_by(|p, q| q.ks.total_cmp(&p.ks).then(p.feature.cmp(&q.feature)));
+    Ok(rows)
+}
+
+/// Run the check for one source of benign flows.
+#[allow(clippy::too_many_arguments)]
+pub fn check_source(
+    paths: &[PathBuf],
+    trained: &Trained<'_>,
+    finetune_fraction: Option<f64>,
+    ae_config: &AutoencoderStageConfig,
+    ppo_config: &PpoStageConfig,
+    models_dir: &Path,
+    seed: u64,
+) -> Result<GeneralizationResult> {
+    let source = paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let (frame, report) = crate::ingest::read_aligned(paths, trained.schema, |_, _| {})?;
+    let missing_features: Vec<String> = report
+        .files
+        .iter()
+        .flat_map(|f| f.missing_features.iter().cloned())
+        .collect();
+    let rows = frame.n_rows();
+    let mut benign = frame.benign();
+    if benign.n_rows() == 0 {
+        return Err(PipelineError::Unsupported(format!(
+            "{source} holds no benign flow after cleaning ({rows} rows)"
+        )));
+    }
+    trained.bounds.transform_frame(&mut benign)?;
+    let x = benign.features().to_owned();
+    let train_benign = rows_where(trained.train, false);
+    let names = trained.schema.feature_names();
+    let all_drift = drift_table(&names, &train_benign, &x)?;
+    let mean_ks = all_drift.iter().map(|r| r.ks).sum::<f64>() / all_drift.len().max(1) as f64;
+    let features_ks_above_half = all_drift.iter().filter(|r| r.ks > 0.5).count();
+
+    let model = trained.detector.model();
+    let cand = trained.candidate;
+    let fpr_detector = detector_fpr(trained.detector, &x)?;
+    let (fpr_policy, fpr_policy_argmax) = policy_fpr(
+        model,
+        &cand.scaler,
+        &cand.policy,
+        &x,
+        trained.policy_threshold,
+    )?;
+
+    let fpr_after_finetune = match finetune_fraction {
+        None => None,
+        Some(fraction) => Some(finetune(
+            &x, fraction, trained, ae_config, ppo_config, models_dir, seed,
+        )?),
+    };
+    Ok(GeneralizationResult {
+        source,
+        rows,
+        benign_rows: x.nrows(),
+        missing_features,
+        fpr_detector,
+        fpr_policy,
+        fpr_policy_argmax,
+        fpr_after_finetune,
+        mean_ks,
+        features_ks_above_half,
+        drift: all_drift.into_iter().take(10).collect(),
+    })
+}
+
+fn finetune(
+    x: &Array2<f32>,
+    fraction: f64,
+    trained: &Trained<'_>,
+    ae_config: &AutoencoderStageConfig,
+    ppo_config: &PpoStageConfig,
+    models_dir: &Path,
+    seed: u64,
+) -> Result<FinetuneResult> {
+    let n = x.nrows();
+    let n_tune = ((n as f64) * fraction).round() as usize;
+    if n_tune < 2 || n_tune >= n {
+        return Err(PipelineError::config(
+            "finetune_fraction",
+            fraction,
+            format!("leaves no rows to fine-tune on or to measure ({n} benign rows)"),
+        ));
+    }
+    let mut order: Vec<usize> = (0..n).collect();
+    order.shuffle(&mut StdRng::seed_from_u64(seed));
+    let tune = x.select(Axis(0), &order[..n_tune]);
+    let rest = x.select(Axis(0), &order[n_tune..]);
+    let cand = trained.candidate;
+    let kind = cand.kind;
+
+    // The detector: more training on the new rows mixed with as many
+    // original benign training rows, then a threshold recalibrated on the
+    // benign validation rows and the new rows together.
+    let detector_before = detector_fpr(trained.detector, &rest)?;
+    let (mut model, _) = Model::load(models_dir.join(kind_name(kind)))?;
+    let train_benign = rows_where(trained.train, false);
+    let replay: Vec<usize> = (0..train_benign.nrows().min(n_tune.max(1000))).collect();
+    let mix = concatenate(
+        Axis(0),
+        &[tune.view(), train_benign.select(Axis(0), &replay).view()],
+    )
+    .map_err(|e| PipelineError::Unsupported(format!("fine-tuning rows: {e}")))?;
+    let trainer = Trainer::new(TrainerConfig {
+        learning_rate: ae_config.learning_rate * 0.5,
+        batch_size: ae_config.batch_size,
+        epochs: ae_config.epochs.min(10),
+        seed,
+        ..TrainerConfig::default()
+    })?;
+    trainer.fit_split(&mut model, mix.view(), &mut |_| {})?;
+    let benign_val = rows_where(trained.validation, false);
+    let errors: Vec<f64> = model
+        .reconstruction_errors(benign_val.view())?
+        .into_iter()
+        .chain(model.reconstruction_errors(tune.view())?)
+        .map(f64::from)
+        .collect();
+    let method = ThresholdMethod::Percentile(ae_config.threshold_percentile);
+    let tuned = ReconstructionDetector::from_parts(model, Threshold::calibrate(&errors, method)?);
+    let detector_after = detector_fpr(&tuned, &rest)?;
+
+    // The policy: the same encoder, more PPO steps on the training flows
+    // plus the new rows labelled benign.
+    let encoder = trained.detector.model();
+    let (policy_before, _) = policy_fpr(
+        encoder,
+        &cand.scaler,
+        &cand.policy,
+        &rest,
+        trained.policy_threshold,
+    )?;
+    let mut policy = Ppo::load(models_dir.join(format!("ppo_{}", kind_name(kind))))?;
+    let train_obs = policy_input(encoder, &cand.scaler, trained.train.features())?;
+    let tune_obs = policy_input(encoder, &cand.scaler, tune.view())?;
+    let obs = concatenate(Axis(0), &[train_obs.view(), tune_obs.view()])
+        .map_err(|e| PipelineError::Unsupported(format!("fine-tuning latents: {e}")))?;
+    let mut labels = trained.train.binary_labels();
+    labels.extend(std::iter::repeat_n(0u8, n_tune));
+    let data = Arc::new(FlowDataset::new(obs, labels)?);
+    let envs = (0..ppo_config.n_envs)
+        .map(|i| {
+            FlowDetectionEnv::from_dataset(
+                data.clone(),
+                FlowEnvConfig {
+                    rewards: ppo_config.rewards,
+                    episode_length: ppo_config.episode_length,
+                    sampling: Sampling::Shuffled,
+                    seed: seed.wrapping_add(1000 + i as u64),
+                },
+            )
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let mut venv = VecEnv::new(envs)?;
+    let steps = (ppo_config.timesteps / 4).max(1);
+    policy.learn(&mut venv, steps, &mut |_: &IterationRecord| {
+        Control::Continue
+    })?;
+    let (policy_after, _) = policy_fpr(
+        encoder,
+        &cand.scaler,
+        &policy,
+        &rest,
+        trained.policy_threshold,
+    )?;
+    Ok(FinetuneResult {
+        fraction,
+        finetune_rows: n_tune,
+        eval_rows: rest.nrows(),
+        detector_before,
+        detector_after,
+        policy_before,
+        policy_after,
+    })
+}

@@ -1,0 +1,343 @@
+//! The whole pipeline: ingest, autoencoders, baseline detectors, PPO,
+//! evaluation, generalization, report and plots.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Instant;
+
+use metrics::ConfusionMatrix;
+
+use crate::config::PipelineConfig;
+use crate::error::{PipelineError, Result};
+use crate::generalization::{Trained, check_source};
+use crate::plots::{self, LegendPosition, Series};
+use crate::progress::Bars;
+use crate::report::{PpoReport, Report, write_json};
+use crate::stages::{
+    PolicyCandidate, TrainedAutoencoder, evaluate_policy, kind_name, train_autoencoder,
+    train_policy,
+};
+
+/// Run the pipeline, writing everything into `config.out_dir`; returns the
+/// report (also written as `report.json` and `report.md`).
+///
+/// ```
+/// let dir = tempfile::tempdir()?;
+/// let mut config = nids::PipelineConfig::new(dir.path());
+/// config.data.synthetic.rows = 2_000;
+/// config.autoencoders.kinds = vec![autoencoders::ModelKind::FeedForward];
+/// config.autoencoders.epochs = 1;
+/// config.ppo.timesteps = 2_048;
+/// config.ppo.n_envs = 2;
+/// config.plots = false;
+/// config.progress = false;
+/// let report = nids::run(&config)?;
+/// assert!(dir.path().join("report.json").is_file());
+/// assert_eq!(report.selected_autoencoder, "ff");
+/// println!("{}", report.summary_table());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn run(config: &PipelineConfig) -> Result<Report> {
+    config.validate()?;
+    let started = Instant::now();
+    let out = &config.out_dir;
+    let models_dir = out.join("models");
+    std::fs::create_dir_all(&models_dir).map_err(|e| PipelineError::io(&models_dir, e))?;
+    let bars = Bars::new(config.progress);
+    let mut timings = BTreeMap::new();
+    let mut lap = Instant::now();
+    let mut tick = |name: &str, timings: &mut BTreeMap<String, f64>| {
+        timings.insert(name.to_string(), lap.elapsed().as_secs_f64());
+        lap = Instant::now();
+    };
+
+    let bar = bars.bar(0, "loading", "bytes");
+    let data = crate::ingest::run(&config.data, out, |done, total| {
+        bar.set_length(total);
+        bar.set_position(done);
+    })?;
+    bar.finish_and_clear();
+    tick("ingest", &mut timings);
+
+    let mut trained: Vec<TrainedAutoencoder> = Vec::new();
+    for &kind in &config.autoencoders.kinds {
+        trained.push(train_autoencoder(
+            kind,
+            &config.autoencoders,
+            config.seed,
+            &data.train,
+            &data.validation,
+            &data.test,
+            &data.schema,
+            &data.bounds,
+            &models_dir,
+            bars,
+        )?);
+    }
+    tick("autoencoders", &mut timings);
+
+    let mut candidates: Vec<PolicyCandidate> = Vec::new();
+    for ae in &trained {
+        candidates.push(train_policy(
+            ae,
+            &config.ppo,
+            config.seed,
+            &data.train,
+            &data.validation,
+            &data.test,
+            &models_dir,
+            bars,
+        )?);
+    }
+    tick("ppo", &mut timings);
+    let best = candidates
+        .iter()
+        .enumerate()
+        .max_by(|a, b| a.1.val_f1.total_cmp(&b.1.val_f1).then(b.0.cmp(&a.0)))
+        .map(|(i, _)| i)
+        .ok_or_else(|| PipelineError::Unsupported("no policy was trained".into()))?;
+    let selected = &candidates[best];
+    let selected_ae = &trained[best];
+    let bar = bars.bar(1, "evaluating", "stages");
+    let (evaluation, test_probability, per_family_recall) = evaluate_policy(
+        selected,
+        &data.validation,
+        &data.test,
+        &config.ppo,
+        config.seed,
+        selected_ae.detector.model(),
+    )?;
+    bar.finish_and_clear();
+    tick("evaluation", &mut timings);
+
+    let mut generalization = Vec::new();
+    if !config.generalization.shift_benign.is_empty() {
+        let ctx = Trained {
+            detector: &selected_ae.detector,
+            candidate: selected,
+            policy_threshold: evaluation.best_f1.threshold,
+            schema: &data.schema,
+            train: &data.train,
+            validation: &data.validation,
+            bounds: &data.bounds,
+        };
+        let bar = bars.bar(
+            config.generalization.shift_benign.len() as u64,
+            "generalization",
+            "sources",
+        );
+        for path in &config.generalization.shift_benign {
+            generalization.push(check_source(
+                std::slice::from_ref(path),
+                &ctx,
+                config.generalization.finetune_fraction,
+                &config.autoencoders,
+                &config.ppo,
+                &models_dir,
+                config.seed,
+            )?);
+            bar.inc(1);
+        }
+        bar.finish_and_clear();
+        tick("generalization", &mut timings);
+    }
+
+    let mut notes = Vec::new();
+    let mut plot_files = Vec::new();
+    if config.plots {
+        if plots::font().is_none() {
+            notes.push(
+                "no TrueType font was found (set NIDS_FONT to one): plots are drawn without text"
+                    .to_string(),
+            );
+        }
+        plot_files = draw_plots(
+            out,
+            &trained,
+            &candidates,
+            best,
+            &data.test,
+            &test_probability,
+            &evaluation,
+        )?;
+        tick("plots", &mut timings);
+    }
+
+    let report = Report {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        seed: config.seed,
+        elapsed_seconds: started.elapsed().as_secs_f64(),
+        timings,
+        data: data.summary,
+        autoencoders: trained.iter().map(|t| t.result.clone()).collect(),
+        selected_autoencoder: kind_name(selected.kind).to_string(),
+        ppo: PpoReport {
+            autoencoder: kind_name(selected.kind).to_string(),
+            evaluation,
+            candidates: candidates.iter().map(PolicyCandidate::summary).collect(),
+        },
+        per_family_recall,
+        generalization,
+        plots: plot_files,
+        notes,
+    };
+    write_json(&out.join("report.json"), &report)?;
+    let md = out.join("report.md");
+    std::fs::write(&md, report.to_markdown()).map_err(|e| PipelineError::io(&md, e))?;
+    Ok(report)
+}
+
+fn draw_plots(
+    out: &Path,
+    trained: &[TrainedAutoencoder],
+    candidates: &[PolicyCandidate],
+    best: usize,
+    test: &flowdata::FlowFrame,
+    test_probability: &[f64],
+    evaluation: &crate::stages::PolicyEvaluation,
+) -> Result<Vec<String>> {
+    let dir = out.join("plots");
+    std::fs::create_dir_all(&dir).map_err(|e| PipelineError::io(&dir, e))?;
+    let mut files = Vec::new();
+    let mut add = |name: String| {
+        let rel = format!("plots/{name}");
+        files.push(rel);
+        dir.join(name)
+    };
+    let labels = test.attack_mask();
+
+    for t in trained {
+        let k = kind_name(t.kind);
+        let epochs = |f: &dyn Fn(&autoencoders::EpochRecord) -> f64| {
+            t.history
+                .epochs
+                .iter()
+                .map(|e| (e.epoch as f64, f(e)))
+                .collect::<Vec<_>>()
+        };
+        plots::line_chart(
+            &add(format!("ae_loss_{k}.png")),
+            &format!("autoencoder {k}: loss per epoch"),
+            ("epoch", "mean squared error"),
+            &[
+                Series {
+                    name: "training".into(),
+                    points: epochs(&|e| e.train_loss),
+                },
+                Series {
+                    name: "validation".into(),
+                    points: epochs(&|e| e.val_loss),
+                },
+            ],
+            None,
+            LegendPosition::UpperRight,
+        )?;
+        let (mut benign, mut attack) = (Vec::new(), Vec::new());
+        for (&e, &l) in t.test_errors.iter().zip(&labels) {
+            if l { attack.push(e) } else { benign.push(e) }
+        }
+        plots::error_histogram(
+            &add(format!("ae_errors_{k}.png")),
+            &format!("autoencoder {k}: test reconstruction errors"),
+            &benign,
+            &attack,
+            t.detector.threshold().value,
+        )?;
+        let cm = t.result.at_threshold.confusion();
+        plots::confusion_matrix(
+            &add(format!("confusion_detector_{k}.png")),
+            &format!("detector {k} (test)"),
+            &cm,
+        )?;
+    }
+
+    let sel = kind_name(candidates[best].kind);
+    let mut roc = Vec::new();
+    let mut pr = Vec::new();
+    for t in trained {
+        let name = format!("detector {}", kind_name(t.kind));
+        roc.push(Series {
+            name: format!("{name} (AUC {:.3})", t.result.roc_auc),
+            points: metrics::roc_curve(&labels, &t.test_errors)?
+                .iter()
+                .map(|p| (p.fpr, p.tpr))
+                .collect(),
+        });
+        pr.push(Series {
+            name: format!("{name} (AP {:.3})", t.result.average_precision),
+            points: metrics::precision_recall_curve(&labels, &t.test_errors)?
+                .iter()
+                .map(|p| (p.recall, p.precision))
+                .collect(),
+        });
+    }
+    roc.push(Series {
+        name: format!("ppo[{sel}] (AUC {:.3})", evaluation.roc_auc),
+        points: metrics::roc_curve(&labels, test_probability)?
+            .iter()
+            .map(|p| (p.fpr, p.tpr))
+            .collect(),
+    });
+    pr.push(Series {
+        name: format!("ppo[{sel}] (AP {:.3})", evaluation.average_precision),
+        points: metrics::precision_recall_curve(&labels, test_probability)?
+            .iter()
+            .map(|p| (p.recall, p.precision))
+            .collect(),
+    });
+    let unit = Some((0.0, 1.0, 0.0, 1.02));
+    plots::line_chart(
+        &add("roc.png".into()),
+        "ROC curves (test split)",
+        ("false-positive rate", "true-positive rate"),
+        &roc,
+        unit,
+        LegendPosition::LowerRight,
+    )?;
+    plots::line_chart(
+        &add("pr.png".into()),
+        "precision-recall curves (test split)",
+        ("recall", "precision"),
+        &pr,
+        unit,
+        LegendPosition::LowerLeft,
+    )?;
+    plots::confusion_matrix(
+        &add("confusion_policy_argmax.png".into()),
+        &format!("ppo[{sel}] argmax (test)"),
+        &evaluation.argmax.confusion(),
+    )?;
+    plots::confusion_matrix(
+        &add("confusion_policy_best_f1.png".into()),
+        &format!(
+            "ppo[{sel}] P(malicious) >= {:.3} (test)",
+            evaluation.best_f1.threshold
+        ),
+        &ConfusionMatrix::new(
+            evaluation.best_f1.test.tp,
+            evaluation.best_f1.test.fp,
+            evaluation.best_f1.test.tn,
+            evaluation.best_f1.test.fn_,
+        ),
+    )?;
+    let curves: Vec<Series> = candidates
+        .iter()
+        .map(|c| Series {
+            name: format!("latents of {}", kind_name(c.kind)),
+            points: c
+                .log
+                .iter()
+                .filter_map(|r| r.mean_episode_return.map(|m| (r.timesteps as f64, m)))
+                .collect(),
+        })
+        .collect();
+    plots::line_chart(
+        &add("ppo_learning_curve.png".into()),
+        "PPO learning curve (training episodes)",
+        ("environment steps", "mean return of the latest episodes"),
+        &curves,
+        None,
+        LegendPosition::LowerRight,
+    )?;
+    Ok(files)
+}

@@ -1,0 +1,37 @@
+//! Progress bars on standard error, or none at all (tests, `--quiet`).
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// Makes progress bars, all hidden when disabled.
+#[derive(Clone, Copy, Debug)]
+pub struct Bars {
+    enabled: bool,
+}
+
+impl Bars {
+    /// Bars that draw when `enabled`.
+    pub fn new(enabled: bool) -> Self {
+        Bars { enabled }
+    }
+
+    /// A bar of `len` units, labelled `message`; `unit` is `steps`, `bytes`
+    /// or any other word.
+    pub fn bar(&self, len: u64, message: &str, unit: &str) -> ProgressBar {
+        if !self.enabled {
+            return ProgressBar::hidden();
+        }
+        let template = if unit == "bytes" {
+            "{msg:28} {bar:36} {bytes}/{total_bytes} {elapsed_precise}".to_string()
+        } else {
+            format!(
+                "{{msg:28}} {{bar:36}} {{pos}}/{{len}} {unit} {{elapsed_precise}} (eta {{eta}})"
+            )
+        };
+        let bar = ProgressBar::new(len).with_style(
+            ProgressStyle::with_template(&template)
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        bar.set_message(message.to_string());
+        bar
+    }
+}

@@ -1,0 +1,302 @@
+//! The whole pipeline on a small generated set: every stage runs, the
+//! report holds the promised fields, the files are written; bad settings
+//! and unreadable inputs are errors, never panics.
+
+use std::path::Path;
+
+use autoencoders::ModelKind;
+use nids::PipelineConfig;
+use serde_json::Value;
+
+fn tiny(out: &Path) -> PipelineConfig {
+    let mut c = PipelineConfig::new(out);
+    c.data.synthetic.rows = 2_500;
+    c.autoencoders.kinds = vec![ModelKind::FeedForward, ModelKind::Conv1d];
+    c.autoencoders.epochs = 2;
+    c.ppo.timesteps = 2_048;
+    c.ppo.n_envs = 2;
+    c.ppo.eval_episodes = 2;
+    c.progress = false;
+    c
+}
+
+fn num(v: &Value, path: &str) -> f64 {
+    let mut cur = v;
+    for key in path.split('.') {
+        cur = &cur[key];
+    }
+    cur.as_f64()
+        .unwrap_or_else(|| panic!("{path} is not a number: {cur}"))
+}
+
+fn check_row(row: &Value) {
+    for key in [
+        "threshold",
+        "tp",
+        "fp",
+        "tn",
+        "fn",
+        "precision",
+        "recall",
+        "f1",
+        "fpr",
+    ] {
+        assert!(row[key].is_number(), "missing {key} in {row}");
+    }
+    for key in ["precision", "recall", "f1", "fpr"] {
+        let x = row[key].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&x), "{key} = {x}");
+    }
+}
+
+#[test]
+fn tiny_run_writes_report_models_and_plots() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let mut config = tiny(&out);
+    // A shifted benign capture: generated with another seed and a wider spread.
+    let shift = dir.path().join("shift.csv");
+    flowdata::synth::write_csv(
+        &flowdata::synth::SynthConfig {
+            rows: 800,
+            seed: 99,
+            attack_fraction: 0.0,
+            spread: 1.5,
+            ..Default::default()
+        },
+        &shift,
+    )
+    .unwrap();
+    config.generalization.shift_benign = vec![shift];
+    config.generalization.finetune_fraction = Some(0.3);
+    let report = nids::run(&config).unwrap();
+
+    let json: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    // Data section: counts add up.
+    let d = &json["data"];
+    assert!(num(&json, "data.rows_read") >= num(&json, "data.rows_after_cleaning"));
+    let dropped: f64 = d["dropped"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_f64().unwrap())
+        .sum();
+    assert_eq!(
+        num(&json, "data.rows_read") - dropped,
+        num(&json, "data.rows_after_cleaning")
+    );
+    assert!(d["dropped"]["duplicate"].as_f64().unwrap() > 0.0);
+    assert_eq!(
+        num(&json, "data.train") + num(&json, "data.validation") + num(&json, "data.test"),
+        num(&json, "data.rows_after_cleaning")
+    );
+
+    // Autoencoders.
+    let aes = json["autoencoders"].as_array().unwrap();
+    assert_eq!(aes.len(), 2);
+    for (a, kind) in aes.iter().zip(["ff", "conv"]) {
+        assert_eq!(a["kind"], kind);
+        for key in [
+            "val_loss",
+            "roc_auc",
+            "average_precision",
+            "threshold",
+            "precision",
+            "recall",
+            "f1",
+        ] {
+            assert!(a[key].is_number(), "missing {key}");
+        }
+        assert!(a["val_loss"].as_f64().unwrap() > 0.0);
+        assert!(
+            out.join("models")
+                .join(kind)
+                .join("model.safetensors")
+                .is_file()
+        );
+        assert!(out.join("models").join(kind).join("model.json").is_file());
+        assert!(
+            out.join("models")
+                .join(format!("ppo_{kind}"))
+                .join("config.json")
+                .is_file()
+        );
+    }
+    let selected = json["selected_autoencoder"].as_str().unwrap();
+    assert!(["ff", "conv"].contains(&selected));
+
+    // PPO.
+    let p = &json["ppo"];
+    assert!(num(&json, "ppo.timesteps") >= 2048.0);
+    assert!(num(&json, "ppo.steps_per_second") > 0.0);
+    check_row(&p["argmax"]);
+    let rows = p["thresholds"].as_array().unwrap();
+    assert_eq!(rows.len(), 3);
+    for (r, t) in rows.iter().zip([0.25, 0.30, 0.35]) {
+        check_row(r);
+        assert_eq!(r["threshold"].as_f64().unwrap(), t);
+    }
+    check_row(&p["best_f1"]["test"]);
+    let auc = num(&json, "ppo.roc_auc");
+    assert!((0.0..=1.0).contains(&auc));
+    assert!((0.0..=1.0).contains(&num(&json, "ppo.average_precision")));
+    let test_rows = num(&json, "data.test") as u64;
+    let a = &p["argmax"];
+    let total: u64 = ["tp", "fp", "tn", "fn"]
+        .iter()
+        .map(|k| a[k].as_u64().unwrap())
+        .sum();
+    assert_eq!(total, test_rows);
+    let er = &p["episode_reward"];
+    assert_eq!(er["episodes"], 2);
+    assert!(er["mean"].as_f64().unwrap() <= er["possible"].as_f64().unwrap());
+
+    // Per-family recall covers the test split's attack families.
+    let fams = json["per_family_recall"].as_object().unwrap();
+    let test_fams = d["test_families"].as_object().unwrap();
+    assert!(!fams.is_empty());
+    for (f, v) in fams {
+        assert_eq!(v["support"], test_fams[f]);
+    }
+    assert!(!fams.contains_key("Benign"));
+
+    // Generalization.
+    let g = &json["generalization"][0];
+    assert!(g["source"].as_str().unwrap().ends_with("shift.csv"));
+    for key in ["fpr_detector", "fpr_policy"] {
+        assert!((0.0..=1.0).contains(&g[key].as_f64().unwrap()));
+    }
+    let ft = &g["fpr_after_finetune"];
+    for key in [
+        "detector_before",
+        "detector_after",
+        "policy_before",
+        "policy_after",
+    ] {
+        assert!((0.0..=1.0).contains(&ft[key].as_f64().unwrap()), "{key}");
+    }
+    let drift = g["drift"].as_array().unwrap();
+    assert_eq!(drift.len(), 10);
+    let ks: Vec<f64> = drift.iter().map(|r| r["ks"].as_f64().unwrap()).collect();
+    assert!(ks.windows(2).all(|w| w[0] >= w[1]), "sorted by KS: {ks:?}");
+    assert!(ks[0] > 0.0);
+
+    // Files.
+    for f in ["report.md", "schema.json", "bounds.json"] {
+        assert!(out.join(f).is_file(), "{f}");
+    }
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    for heading in [
+        "## Data",
+        "## Autoencoders",
+        "## PPO",
+        "## Generalization",
+        "Recall per attack family",
+    ] {
+        assert!(md.contains(heading), "{heading}");
+    }
+    assert_eq!(report.plots.len(), json["plots"].as_array().unwrap().len());
+    for name in [
+        "ae_loss_ff",
+        "ae_errors_conv",
+        "roc",
+        "pr",
+        "confusion_policy_argmax",
+        "ppo_learning_curve",
+    ] {
+        let path = out.join(format!("plots/{name}.png"));
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(&bytes[1..4], b"PNG", "{}", path.display());
+        assert!(report.plots.contains(&format!("plots/{name}.png")));
+    }
+    assert!(report.summary_table().contains("argmax"));
+}
+
+#[test]
+fn separate_test_capture_is_used_as_test_split() {
+    let dir = tempfile::tempdir().unwrap();
+    let test_csv = dir.path().join("test.csv");
+    flowdata::synth::write_csv(
+        &flowdata::synth::SynthConfig {
+            rows: 600,
+            seed: 5,
+            ..Default::default()
+        },
+        &test_csv,
+    )
+    .unwrap();
+    let mut config = tiny(&dir.path().join("run"));
+    config.autoencoders.kinds = vec![ModelKind::FeedForward];
+    config.data.test_paths = vec![test_csv];
+    config.plots = false;
+    let report = nids::run(&config).unwrap();
+    assert!(
+        report
+            .data
+            .test_source
+            .as_deref()
+            .unwrap()
+            .ends_with("test.csv")
+    );
+    assert!(report.data.test > 500 && report.data.test <= 600);
+    assert_eq!(
+        report.data.train + report.data.validation,
+        report.data.rows_after_cleaning as usize
+    );
+    assert!(report.plots.is_empty());
+}
+
+#[test]
+fn bad_settings_and_inputs_are_errors_naming_the_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = tiny(&dir.path().join("a"));
+    c.ppo.thresholds = vec![1.5];
+    assert!(nids::run(&c).unwrap_err().to_string().contains("1.5"));
+
+    let mut c = tiny(&dir.path().join("b"));
+    c.autoencoders.kinds.clear();
+    assert!(nids::run(&c).is_err());
+
+    let mut c = tiny(&dir.path().join("c"));
+    c.data.paths = vec![dir.path().join("missing.csv")];
+    let err = nids::run(&c).unwrap_err().to_string();
+    assert!(err.contains("missing.csv"), "{err}");
+
+    let garbage = dir.path().join("garbage.csv");
+    std::fs::write(&garbage, "just,some\ntext,here\n").unwrap();
+    let mut c = tiny(&dir.path().join("d"));
+    c.data.paths = vec![garbage];
+    assert!(nids::run(&c).is_err());
+
+    let mut c = tiny(&dir.path().join("e"));
+    c.generalization.finetune_fraction = Some(0.2);
+    let err = nids::run(&c).unwrap_err().to_string();
+    assert!(err.contains("shift-benign"), "{err}");
+
+    assert!(nids::stages::parse_kind("lstm").is_err());
+}
+
+#[test]
+fn real_sample_runs_end_to_end_with_a_shifted_benign_capture() {
+    let (Some(sample), Some(original)) = (
+        flowdata::testdata::shared_data_path("cicids2017-sample/CICIDS2017_sample.csv"),
+        flowdata::testdata::shared_data_path("cicids2017-original"),
+    ) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = tiny(&dir.path().join("run"));
+    config.autoencoders.kinds = vec![ModelKind::FeedForward];
+    config.data.paths = vec![sample];
+    config.generalization.shift_benign = vec![original];
+    config.plots = false;
+    let report = nids::run(&config).unwrap();
+    // The sample lacks Destination Port: nothing categorical is left to drop.
+    assert!(report.data.categorical_dropped.is_empty());
+    assert!(report.data.rows_read > 6_000);
+    assert!(report.per_family_recall.contains_key("WebAttack"));
+    let g = &report.generalization[0];
+    assert!(g.benign_rows > 9_000, "{}", g.benign_rows);
+    assert!(g.drift.len() == 10 && g.mean_ks > 0.0);
+}
