@@ -843,6 +843,29 @@ impl FlowReader {
 
     /// The next cleaned chunk, or `None` at the end of the last file.
     pub fn next_chunk(&mut self) -> Result<Option<FlowFrame>> {
+        let (mut values, mut class_ids) = (Vec::new(), Vec::new());
+        if self.next_into(&mut values, &mut class_ids)?.is_none() {
+            return Ok(None);
+        }
+        let features =
+            ndarray::Array2::from_shape_vec((class_ids.len(), self.schema.n_features()), values)
+                .map_err(|e| FlowDataError::Shape(e.to_string()))?;
+        FlowFrame::new(
+            self.schema.clone(),
+            features,
+            class_ids,
+            self.classes.clone(),
+        )
+        .map(Some)
+    }
+
+    /// Append the next non-empty cleaned block to `values` (row-major) and
+    /// `class_ids`; the number of rows appended, or `None` at the end.
+    fn next_into(
+        &mut self,
+        values: &mut Vec<f32>,
+        class_ids: &mut Vec<u32>,
+    ) -> Result<Option<usize>> {
         loop {
             if self.current.is_none() {
                 if self.next_file == self.plans.len() {
@@ -851,10 +874,10 @@ impl FlowReader {
                 self.open_next()?;
             }
             let (block, first_line, plan_index, finished) = self.next_block()?;
-            let chunk = if block.is_empty() {
-                None
+            let rows = if block.is_empty() {
+                0
             } else {
-                Some(self.parse_block(&block, first_line, plan_index)?)
+                self.parse_block(&block, first_line, plan_index, values, class_ids)?
             };
             if finished {
                 self.current = None;
@@ -865,10 +888,8 @@ impl FlowReader {
                     });
                 }
             }
-            if let Some(c) = chunk
-                && c.n_rows() > 0
-            {
-                return Ok(Some(c));
+            if rows > 0 {
+                return Ok(Some(rows));
             }
         }
     }
@@ -958,7 +979,9 @@ impl FlowReader {
         block: &[u8],
         first_line: u64,
         plan_index: usize,
-    ) -> Result<FlowFrame> {
+        values: &mut Vec<f32>,
+        class_ids: &mut Vec<u32>,
+    ) -> Result<usize> {
         let n_parts = if block.len() < (256 << 10) {
             1
         } else {
@@ -1002,9 +1025,7 @@ impl FlowReader {
             .collect();
         let has_family = self.schema.family_column.is_some();
         let nf = self.schema.n_features();
-        let total: usize = parts.iter().map(|p| p.local_class.len()).sum();
-        let mut values = Vec::with_capacity(total * nf);
-        let mut class_ids = Vec::with_capacity(total);
+        let before = class_ids.len();
         let file_report = self
             .report
             .files
@@ -1039,16 +1060,9 @@ impl FlowReader {
                 class_ids.push(map[local as usize]);
             }
         }
-        file_report.rows_kept += class_ids.len() as u64;
-        let n = class_ids.len();
-        let features = ndarray::Array2::from_shape_vec((n, nf), values)
-            .map_err(|e| FlowDataError::Shape(e.to_string()))?;
-        FlowFrame::new(
-            self.schema.clone(),
-            features,
-            class_ids,
-            self.classes.clone(),
-        )
+        let added = class_ids.len() - before;
+        file_report.rows_kept += added as u64;
+        Ok(added)
     }
 }
 
@@ -1102,25 +1116,22 @@ pub fn read_flows_with_progress<P: AsRef<Path>>(
     let nf = reader.schema().n_features();
     let mut values: Vec<f32> = Vec::new();
     let mut class_ids: Vec<u32> = Vec::new();
-    let mut classes = Vec::new();
-    while let Some(chunk) = reader.next_chunk()? {
-        if values.capacity() == 0 {
-            // Reserve for the whole input from the first block's density;
-            // untouched capacity costs no resident memory.
+    let mut reserved = false;
+    while reader.next_into(&mut values, &mut class_ids)?.is_some() {
+        if !reserved {
+            // Reserve for the whole input from the first block's density,
+            // so the buffer never moves; untouched capacity is not resident.
+            reserved = true;
             let per_row = reader.bytes_done() as f64 / reader.report().rows_read().max(1) as f64;
             let est = (reader.bytes_total() as f64 / per_row.max(1.0) * 1.02) as usize + 1024;
-            values.reserve_exact(est * nf);
-            class_ids.reserve_exact(est);
+            values.reserve_exact(est.saturating_sub(class_ids.len()) * nf);
+            class_ids.reserve_exact(est.saturating_sub(class_ids.len()));
         }
         progress(reader.bytes_done(), reader.bytes_total());
-        let (_, x, ids, cls) = chunk.into_parts();
-        let (x, _) = x.into_raw_vec_and_offset();
-        values.extend_from_slice(&x);
-        class_ids.extend_from_slice(&ids);
-        classes = cls;
     }
     progress(reader.bytes_done(), reader.bytes_total());
     let schema = reader.schema().clone();
+    let classes = reader.classes.clone();
     let mut report = reader.report().clone();
     let n = class_ids.len();
     let mut features = ndarray::Array2::from_shape_vec((n, nf), values)
