@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use metrics::ConfusionMatrix;
+use plotters::coord::Shift;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 use crate::error::{PipelineError, Result};
@@ -66,6 +68,61 @@ const PALETTE: [RGBColor; 6] = [
 ];
 
 /// Tick label: integers without decimals, small values with up to three.
+/// The frame of a chart: image size, margin, caption size and label areas
+/// (the bare areas apply when no font is available).
+struct Layout {
+    size: (u32, u32),
+    margin: u32,
+    caption: u32,
+    x_area: u32,
+    y_area: u32,
+    bare_area: u32,
+}
+
+/// Line charts and histograms.
+const WIDE: Layout = Layout {
+    size: (800, 560),
+    margin: 16,
+    caption: 24,
+    x_area: 48,
+    y_area: 72,
+    bare_area: 0,
+};
+
+/// A white canvas of the layout's size.
+fn canvas<'a>(path: &'a Path, layout: &Layout) -> Result<DrawingArea<BitMapBackend<'a>, Shift>> {
+    let root = BitMapBackend::new(path, layout.size).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| plot_err(path, e))?;
+    Ok(root)
+}
+
+/// A Cartesian chart on `root` with the layout's frame, captioned when a
+/// font is available.
+fn cartesian<'a, 'b>(
+    root: &'a DrawingArea<BitMapBackend<'b>, Shift>,
+    path: &Path,
+    title: &str,
+    layout: &Layout,
+    x: std::ops::Range<f64>,
+    y: std::ops::Range<f64>,
+) -> Result<ChartContext<'a, BitMapBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>> {
+    let mut builder = ChartBuilder::on(root);
+    builder.margin(layout.margin);
+    if font().is_some() {
+        builder
+            .caption(title, ("sans-serif", layout.caption))
+            .x_label_area_size(layout.x_area)
+            .y_label_area_size(layout.y_area);
+    } else {
+        builder
+            .x_label_area_size(layout.bare_area)
+            .y_label_area_size(layout.bare_area);
+    }
+    builder
+        .build_cartesian_2d(x, y)
+        .map_err(|e| plot_err(path, e))
+}
+
 fn tick(v: &f64) -> String {
     if v.abs() >= 100.0 || (v.fract() == 0.0 && v.abs() < 1e15) {
         format!("{v:.0}")
@@ -110,26 +167,17 @@ pub fn line_chart(
     legend: LegendPosition,
 ) -> Result<()> {
     let text = font().is_some();
-    let root = BitMapBackend::new(path, (800, 560)).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| plot_err(path, e))?;
+    let layout = Layout {
+        bare_area: 8,
+        ..WIDE
+    };
+    let root = canvas(path, &layout)?;
     let (x0, x1, y0, y1) = range.unwrap_or_else(|| {
         let (x0, x1, y0, y1) = bounds(series);
         let pad = (y1 - y0) * 0.05;
         (x0, x1, y0 - pad, y1 + pad)
     });
-    let mut builder = ChartBuilder::on(&root);
-    builder.margin(16);
-    if text {
-        builder
-            .caption(title, ("sans-serif", 24))
-            .x_label_area_size(48)
-            .y_label_area_size(72);
-    } else {
-        builder.x_label_area_size(8).y_label_area_size(8);
-    }
-    let mut chart = builder
-        .build_cartesian_2d(x0..x1, y0..y1)
-        .map_err(|e| plot_err(path, e))?;
+    let mut chart = cartesian(&root, path, title, &layout, x0..x1, y0..y1)?;
     let mut mesh = chart.configure_mesh();
     if text {
         mesh.x_desc(axes.0)
@@ -214,19 +262,8 @@ pub fn error_histogram(
     let (hb, ha) = (hist(benign), hist(attack));
     let top = hb.iter().chain(&ha).copied().fold(0.0, f64::max).max(1e-9) * 1.1;
     let text = font().is_some();
-    let root = BitMapBackend::new(path, (800, 560)).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| plot_err(path, e))?;
-    let mut builder = ChartBuilder::on(&root);
-    builder.margin(16);
-    if text {
-        builder
-            .caption(title, ("sans-serif", 24))
-            .x_label_area_size(48)
-            .y_label_area_size(72);
-    }
-    let mut chart = builder
-        .build_cartesian_2d(lo..hi, 0.0..top)
-        .map_err(|e| plot_err(path, e))?;
+    let root = canvas(path, &WIDE)?;
+    let mut chart = cartesian(&root, path, title, &WIDE, lo..hi, 0.0..top)?;
     let mut mesh = chart.configure_mesh();
     if text {
         mesh.x_desc("log10 reconstruction error (MSE)")
@@ -282,19 +319,16 @@ pub fn error_histogram(
 /// shaded by their share of the true class.
 pub fn confusion_matrix(path: &Path, title: &str, cm: &ConfusionMatrix) -> Result<()> {
     let text = font().is_some();
-    let root = BitMapBackend::new(path, (560, 520)).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| plot_err(path, e))?;
-    let mut builder = ChartBuilder::on(&root);
-    builder.margin(20);
-    if text {
-        builder
-            .caption(title, ("sans-serif", 20))
-            .x_label_area_size(50)
-            .y_label_area_size(80);
-    }
-    let mut chart = builder
-        .build_cartesian_2d(0.0..2.0f64, 0.0..2.0f64)
-        .map_err(|e| plot_err(path, e))?;
+    let layout = Layout {
+        size: (560, 520),
+        margin: 20,
+        caption: 20,
+        x_area: 50,
+        y_area: 80,
+        bare_area: 0,
+    };
+    let root = canvas(path, &layout)?;
+    let mut chart = cartesian(&root, path, title, &layout, 0.0..2.0, 0.0..2.0)?;
     let mut mesh = chart.configure_mesh();
     mesh.disable_mesh().x_labels(0).y_labels(0);
     if text {
