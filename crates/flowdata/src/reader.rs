@@ -367,13 +367,16 @@ fn plan_files(
     }
 }
 
-/// The output of parsing one part of a block.
+/// The output of parsing one part of a block. Parts are recycled from
+/// block to block, so that their buffers are allocated once.
 #[derive(Default)]
 struct PartOut {
     values: Vec<f32>,
     /// Per kept row: index into `keys`.
     local_class: Vec<u32>,
+    /// The distinct (label, family) keys of the part, and their indices.
     keys: Vec<Vec<u8>>,
+    key_index: HashMap<Vec<u8>, u32>,
     fingerprints: Vec<u128>,
     rows_read: u64,
     dropped: DropCounts,
@@ -381,14 +384,45 @@ struct PartOut {
     error: Option<FlowDataError>,
 }
 
+impl PartOut {
+    fn reset(&mut self) {
+        self.values.clear();
+        self.local_class.clear();
+        self.keys.clear();
+        self.key_index.clear();
+        self.fingerprints.clear();
+        self.rows_read = 0;
+        self.dropped = DropCounts::default();
+        self.cells = CellCounts::default();
+        self.error = None;
+    }
+
+    /// The index of a class key in this part.
+    fn class_key(&mut self, key: &[u8]) -> u32 {
+        // Labels come in runs: try the previous row's key first.
+        if let Some(&last) = self.local_class.last()
+            && self.keys[last as usize] == key
+        {
+            return last;
+        }
+        if let Some(&k) = self.key_index.get(key) {
+            return k;
+        }
+        let k = self.keys.len() as u32;
+        self.keys.push(key.to_vec());
+        self.key_index.insert(key.to_vec(), k);
+        k
+    }
+}
+
 /// Immutable parsing context of one file.
 struct ParseCtx<'a> {
     plan: &'a FilePlan,
     schema: &'a Schema,
     policy: CleaningPolicy,
-    template: Vec<f32>,
-    hash_a: hashbrown::DefaultHashBuilder,
-    hash_b: hashbrown::DefaultHashBuilder,
+    template: &'a [f32],
+    hash_a: &'a hashbrown::DefaultHashBuilder,
+    hash_b: &'a hashbrown::DefaultHashBuilder,
 }
 
 enum Cell {
@@ -402,6 +436,23 @@ fn parse_cell(bytes: &[u8]) -> Cell {
     let t = bytes.trim_ascii();
     if t.is_empty() {
         return Cell::Empty;
+    }
+    // Most cells are plain counts: up to 19 digits fit a u64 exactly, and
+    // its conversion rounds to nearest like a full parse would.
+    if t.len() <= 19 {
+        let mut n = 0u64;
+        let mut digits = true;
+        for &b in t {
+            let d = b.wrapping_sub(b'0');
+            if d > 9 {
+                digits = false;
+                break;
+            }
+            n = n * 10 + u64::from(d);
+        }
+        if digits {
+            return Cell::Value(n as f32);
+        }
     }
     match fast_float2::parse::<f32, _>(t) {
         Ok(v) => Cell::Value(v),
@@ -419,15 +470,16 @@ fn shorten(bytes: &[u8]) -> String {
 }
 
 impl ParseCtx<'_> {
-    /// Parse one part (whole lines) whose first line is `first_line` of the file.
+    /// Parse one part (whole lines) whose first line is `first_line` of the
+    /// file into `out`, which has been reset.
     ///
-    /// Lines without quotes are split on commas directly; a line with a
-    /// quote goes through the `csv` parser.
-    fn parse_part(&self, bytes: &[u8], first_line: u64) -> PartOut {
-        let mut out = PartOut::default();
-        let mut keys: HashMap<Vec<u8>, u32> = HashMap::new();
+    /// A plain line is parsed in one pass ([`Self::fast_row`]); a line it
+    /// declines is split on commas, or goes through the `csv` parser when
+    /// it has quotes, and [`Self::row`] checks it cell by cell.
+    fn parse_part(&self, bytes: &[u8], first_line: u64, out: &mut PartOut) {
         let mut key = Vec::with_capacity(64);
-        let mut cells: Vec<(usize, usize)> = Vec::with_capacity(self.plan.header.len() + 1);
+        let mut spans: Vec<(usize, usize)> = Vec::with_capacity(self.plan.header.len() + 1);
+        let mut record = csv::ByteRecord::new();
         let mut pos = 0usize;
         let mut line_no = first_line;
         while pos < bytes.len() {
@@ -442,69 +494,103 @@ impl ParseCtx<'_> {
             if line.trim_ascii().is_empty() {
                 continue;
             }
-            let ok = if memchr::memchr(b'"', line).is_none() {
-                cells.clear();
+            if let Some(go_on) = self.fast_row(line, out, &mut key) {
+                if !go_on {
+                    return;
+                }
+                continue;
+            }
+            spans.clear();
+            if memchr::memchr(b'"', line).is_none() {
                 // Fields are short: a plain byte loop beats a search per comma.
                 let mut start = 0;
                 for (i, &b) in line.iter().enumerate() {
                     if b == b',' {
-                        cells.push((start, i));
+                        spans.push((start, i));
                         start = i + 1;
                     }
                 }
-                cells.push((start, line.len()));
-                self.row(
-                    CellSource::Split(line, &cells),
-                    this_line,
-                    &mut out,
-                    &mut keys,
-                    &mut key,
-                )
+                spans.push((start, line.len()));
             } else {
                 let mut rdr = csv::ReaderBuilder::new()
                     .has_headers(false)
                     .flexible(true)
                     .from_reader(line);
-                let mut record = csv::ByteRecord::new();
-                match rdr.read_byte_record(&mut record) {
-                    Ok(_) => self.row(
-                        CellSource::Record(&record),
-                        this_line,
-                        &mut out,
-                        &mut keys,
-                        &mut key,
-                    ),
-                    Err(e) => {
-                        out.error = Some(FlowDataError::Csv {
-                            path: self.plan.path.clone(),
-                            line: this_line,
-                            message: e.to_string(),
-                        });
-                        false
-                    }
+                if let Err(e) = rdr.read_byte_record(&mut record) {
+                    out.error = Some(FlowDataError::Csv {
+                        path: self.plan.path.clone(),
+                        line: this_line,
+                        message: e.to_string(),
+                    });
+                    return;
                 }
-            };
-            if !ok {
-                break;
+                spans.extend(
+                    (0..record.len()).filter_map(|i| record.range(i).map(|r| (r.start, r.end))),
+                );
+                line = record.as_slice();
+            }
+            if !self.row(line, &spans, this_line, out, &mut key) {
+                return;
             }
         }
-        out
+    }
+
+    /// Parse a block on all threads: it is cut at line ends into parts,
+    /// taken from `spare` (recycled) where possible, parsed in parallel.
+    fn parse_block(&self, block: &[u8], first_line: u64, spare: &mut Vec<PartOut>) -> Vec<PartOut> {
+        let n_parts = if block.len() < (256 << 10) {
+            1
+        } else {
+            rayon::current_num_threads() * 2
+        };
+        let mut bounds = vec![0usize];
+        for k in 1..n_parts {
+            let target = block.len() * k / n_parts;
+            let prev = *bounds.last().expect("non-empty");
+            if target <= prev {
+                continue;
+            }
+            if let Some(nl) = memchr::memchr(b'\n', &block[target..]) {
+                let b = target + nl + 1;
+                if b < block.len() {
+                    bounds.push(b);
+                }
+            }
+        }
+        bounds.push(block.len());
+        let lines: Vec<u64> = bounds
+            .par_windows(2)
+            .map(|w| memchr::memchr_iter(b'\n', &block[w[0]..w[1]]).count() as u64)
+            .collect();
+        let mut jobs = Vec::with_capacity(lines.len());
+        let mut line = first_line;
+        for (w, n_lines) in bounds.windows(2).zip(lines) {
+            let mut part = spare.pop().unwrap_or_default();
+            part.reset();
+            jobs.push((&block[w[0]..w[1]], line, part));
+            line += n_lines;
+        }
+        jobs.into_par_iter()
+            .map(|(bytes, start, mut part)| {
+                self.parse_part(bytes, start, &mut part);
+                part
+            })
+            .collect()
     }
 
     /// Process one record; false when parsing must stop (an error in strict mode).
     fn row(
         &self,
-        cells: CellSource<'_>,
+        text: &[u8],
+        spans: &[(usize, usize)],
         line: u64,
         out: &mut PartOut,
-        keys: &mut HashMap<Vec<u8>, u32>,
         key: &mut Vec<u8>,
     ) -> bool {
-        let nf = self.schema.n_features();
         let n_cols = self.plan.header.len();
         let p = self.policy;
         out.rows_read += 1;
-        if cells.len() != n_cols {
+        if spans.len() != n_cols {
             if p.lenient {
                 out.dropped.malformed += 1;
                 return true;
@@ -513,18 +599,18 @@ impl ParseCtx<'_> {
                 path: self.plan.path.clone(),
                 line,
                 expected: n_cols,
-                found: cells.len(),
+                found: spans.len(),
             });
             return false;
         }
         let start = out.values.len();
-        out.values.extend_from_slice(&self.template);
+        out.values.extend_from_slice(self.template);
         let row = &mut out.values[start..];
         let mut label: &[u8] = b"";
         let mut family: &[u8] = b"";
         let mut non_finite = false;
-        for (i, role) in self.plan.roles.iter().enumerate() {
-            let cell = cells.get(i);
+        for (i, (role, &(a, b))) in self.plan.roles.iter().zip(spans).enumerate() {
+            let cell = &text[a..b];
             match role {
                 Role::Feature(j) => match parse_cell(cell) {
                     Cell::Value(v) => {
@@ -570,6 +656,118 @@ impl ParseCtx<'_> {
                 Role::Ignored => {}
             }
         }
+        self.finish_row(start, label, family, non_finite, out, key)
+    }
+
+    /// Parse a plain line (no quotes) in one pass over its bytes, without
+    /// cutting it into cells first; `None`, with nothing recorded, when the
+    /// line needs a closer look (wrong number of cells, a cell that is not
+    /// a number), which [`Self::row`] then gives.
+    fn fast_row(&self, line: &[u8], out: &mut PartOut, key: &mut Vec<u8>) -> Option<bool> {
+        let start = out.values.len();
+        out.values.extend_from_slice(self.template);
+        let row = &mut out.values[start..];
+        let n = line.len();
+        let last = self.plan.roles.len() - 1;
+        let (mut label, mut family): (&[u8], &[u8]) = (b"", b"");
+        let mut cells = CellCounts::default();
+        let mut non_finite = false;
+        let mut pos = 0usize;
+        let cell_end = |from: usize| memchr::memchr(b',', &line[from..]).map_or(n, |k| from + k);
+        let mut ok = true;
+        for (i, role) in self.plan.roles.iter().enumerate() {
+            let begin = pos;
+            match role {
+                Role::Feature(j) => {
+                    // Digits up to the comma: a count, the common case.
+                    let mut v = 0u64;
+                    while pos < n {
+                        let d = line[pos].wrapping_sub(b'0');
+                        if d > 9 {
+                            break;
+                        }
+                        v = v.wrapping_mul(10).wrapping_add(u64::from(d));
+                        pos += 1;
+                    }
+                    if pos > begin && pos - begin <= 19 && (pos == n || line[pos] == b',') {
+                        row[*j] = v as f32;
+                    } else {
+                        pos = cell_end(pos);
+                        match parse_cell(&line[begin..pos]) {
+                            Cell::Value(v) => {
+                                if v.is_nan() {
+                                    cells.nan += 1;
+                                    non_finite = true;
+                                } else if v.is_infinite() {
+                                    cells.infinite += 1;
+                                    non_finite = true;
+                                }
+                                row[*j] = v + 0.0;
+                            }
+                            Cell::Empty => {
+                                cells.empty += 1;
+                                non_finite = true;
+                                row[*j] = f32::NAN;
+                            }
+                            Cell::Bad => {
+                                ok = false;
+                                break;
+                            }
+                        }
+                    }
+                }
+                other => {
+                    pos = cell_end(pos);
+                    let cell = &line[begin..pos];
+                    if memchr::memchr(b'"', cell).is_some() {
+                        // Quoted cells go through the CSV parser.
+                        ok = false;
+                        break;
+                    }
+                    match other {
+                        Role::OneHot { offset, index } => {
+                            match self.plan.one_hot[*index].get(cell.trim_ascii()) {
+                                Some(&c) => row[offset + c] = 1.0,
+                                None => cells.unknown_category += 1,
+                            }
+                        }
+                        Role::Label => label = cell,
+                        Role::Family => family = cell,
+                        Role::Ignored | Role::Feature(_) => {}
+                    }
+                }
+            }
+            // `pos` is at the comma ending the cell, or at the end.
+            if i < last {
+                if pos >= n {
+                    ok = false;
+                    break;
+                }
+                pos += 1;
+            }
+        }
+        if !ok || pos != n {
+            out.values.truncate(start);
+            return None;
+        }
+        out.rows_read += 1;
+        out.cells.add(&cells);
+        Some(self.finish_row(start, label, family, non_finite, out, key))
+    }
+
+    /// Apply the cleaning policy to the parsed row at `start` and record
+    /// its class and fingerprint; false when parsing must stop.
+    fn finish_row(
+        &self,
+        start: usize,
+        label: &[u8],
+        family: &[u8],
+        non_finite: bool,
+        out: &mut PartOut,
+        key: &mut Vec<u8>,
+    ) -> bool {
+        let nf = self.schema.n_features();
+        let p = self.policy;
         let row = &mut out.values[start..start + nf];
         let mut drop_negative = false;
         let mut drop_sentinel = false;
@@ -638,15 +836,7 @@ impl ParseCtx<'_> {
         key.extend_from_slice(label.trim_ascii());
         key.push(0xff);
         key.extend_from_slice(family.trim_ascii());
-        let local = match keys.get(key.as_slice()) {
-            Some(&k) => k,
-            None => {
-                let k = out.keys.len() as u32;
-                out.keys.push(key.clone());
-                keys.insert(key.clone(), k);
-                k
-            }
-        };
+        let local = out.class_key(key);
         out.local_class.push(local);
         if p.drop_duplicates {
             let row: &[u8] = bytemuck::cast_slice(&out.values[start..start + nf]);
@@ -661,28 +851,6 @@ impl ParseCtx<'_> {
                 .push((u128::from(a.finish()) << 64) | u128::from(b.finish()));
         }
         true
-    }
-}
-
-/// The cells of one record: spans of a comma-split line, or a parsed record.
-enum CellSource<'a> {
-    Split(&'a [u8], &'a [(usize, usize)]),
-    Record(&'a csv::ByteRecord),
-}
-
-impl<'a> CellSource<'a> {
-    fn len(&self) -> usize {
-        match self {
-            CellSource::Split(_, spans) => spans.len(),
-            CellSource::Record(r) => r.len(),
-        }
-    }
-
-    fn get(&self, i: usize) -> &'a [u8] {
-        match self {
-            CellSource::Split(line, spans) => &line[spans[i].0..spans[i].1],
-            CellSource::Record(r) => &r[i],
-        }
     }
 }
 
@@ -758,17 +926,110 @@ pub struct FlowReader {
     policy: CleaningPolicy,
     plans: Vec<FilePlan>,
     template: Vec<f32>,
+    hash_a: hashbrown::DefaultHashBuilder,
+    hash_b: hashbrown::DefaultHashBuilder,
+    source: Source,
+    merger: Merger,
+    /// The block read ahead, parsed on the next step.
+    lookahead: Option<Block>,
+    /// The block parsed ahead, merged on the next step.
+    pending: Option<ParsedBlock>,
+    /// Parts to reuse.
+    pool: Vec<PartOut>,
+    /// A read error met while reading ahead, returned after the blocks
+    /// before it.
+    deferred: Option<FlowDataError>,
+    bytes_total: u64,
+}
+
+/// Reads the input files one block of whole lines at a time.
+struct Source {
     block_bytes: usize,
     current: Option<OpenFile>,
     next_file: usize,
+    bytes_done: u64,
+    /// Block buffers to reuse.
+    spare: Vec<Vec<u8>>,
+}
+
+/// One block of whole lines read from a file.
+struct Block {
+    bytes: Vec<u8>,
+    first_line: u64,
+    plan_index: usize,
+    /// The last block of its file.
+    finished: bool,
+}
+
+/// A parsed block waiting to be merged.
+struct ParsedBlock {
+    parts: Vec<PartOut>,
+    plan_index: usize,
+    finished: bool,
+}
+
+/// The state that sees the parsed blocks in file order: classes, the
+/// duplicate set and the report.
+struct Merger {
+    policy: CleaningPolicy,
+    has_family: bool,
+    n_features: usize,
     classes: Vec<ClassInfo>,
     class_index: HashMap<Vec<u8>, u32>,
     seen: HashSet<u128>,
-    hash_a: hashbrown::DefaultHashBuilder,
-    hash_b: hashbrown::DefaultHashBuilder,
     report: CleaningReport,
-    bytes_total: u64,
-    bytes_done: u64,
+}
+
+impl Merger {
+    /// Append the kept rows of a parsed block; the number appended.
+    fn merge(
+        &mut self,
+        block: &mut ParsedBlock,
+        plans: &[FilePlan],
+        values: &mut Vec<f32>,
+        class_ids: &mut Vec<u32>,
+    ) -> Result<usize> {
+        let nf = self.n_features;
+        let before = class_ids.len();
+        let file_report = &mut self.report.files[block.plan_index];
+        for part in &mut block.parts {
+            file_report.rows_read += part.rows_read;
+            file_report.dropped.add(&part.dropped);
+            file_report.cells.add(&part.cells);
+            if let Some(e) = part.error.take() {
+                return Err(e);
+            }
+            let map: Vec<u32> = part
+                .keys
+                .iter()
+                .map(|k| match self.class_index.get(k.as_slice()) {
+                    Some(&id) => id,
+                    None => {
+                        let id = self.classes.len() as u32;
+                        self.classes.push(class_of(k, self.has_family));
+                        self.class_index.insert(k.clone(), id);
+                        id
+                    }
+                })
+                .collect();
+            for (r, &local) in part.local_class.iter().enumerate() {
+                if self.policy.drop_duplicates && !self.seen.insert(part.fingerprints[r]) {
+                    file_report.dropped.duplicate += 1;
+                    continue;
+                }
+                values.extend_from_slice(&part.values[r * nf..(r + 1) * nf]);
+                class_ids.push(map[local as usize]);
+            }
+        }
+        let added = class_ids.len() - before;
+        file_report.rows_kept += added as u64;
+        if block.finished && file_report.rows_read == 0 {
+            return Err(FlowDataError::NoRows {
+                path: plans[block.plan_index].path.clone(),
+            });
+        }
+        Ok(added)
+    }
 }
 
 impl FlowReader {
@@ -802,22 +1063,35 @@ impl FlowReader {
             features_removed: removed,
             ..CleaningReport::default()
         };
+        let merger = Merger {
+            policy: options.cleaning,
+            has_family: schema.family_column.is_some(),
+            n_features: schema.n_features(),
+            classes: Vec::new(),
+            class_index: HashMap::new(),
+            seen: HashSet::new(),
+            report,
+        };
         Ok(FlowReader {
             schema,
             policy: options.cleaning,
             plans,
             template,
-            block_bytes: options.block_bytes.max(64 << 10),
-            current: None,
-            next_file: 0,
-            classes: Vec::new(),
-            class_index: HashMap::new(),
-            seen: HashSet::new(),
+            source: Source {
+                block_bytes: options.block_bytes.max(64 << 10),
+                current: None,
+                next_file: 0,
+                bytes_done: 0,
+                spare: Vec::new(),
+            },
             hash_a: hashbrown::DefaultHashBuilder::default(),
             hash_b: hashbrown::DefaultHashBuilder::default(),
-            report,
+            merger,
+            lookahead: None,
+            pending: None,
+            pool: Vec::new(),
+            deferred: None,
             bytes_total,
-            bytes_done: 0,
         })
     }
 
@@ -828,7 +1102,7 @@ impl FlowReader {
 
     /// The report so far (complete once [`Self::next_chunk`] returned `None`).
     pub fn report(&self) -> &CleaningReport {
-        &self.report
+        &self.merger.report
     }
 
     /// Total size of the input files in bytes.
@@ -838,7 +1112,7 @@ impl FlowReader {
 
     /// Bytes read so far (for progress bars).
     pub fn bytes_done(&self) -> u64 {
-        self.bytes_done
+        self.source.bytes_done
     }
 
     /// The next cleaned chunk, or `None` at the end of the last file.
@@ -854,50 +1128,125 @@ impl FlowReader {
             self.schema.clone(),
             features,
             class_ids,
-            self.classes.clone(),
+            self.merger.classes.clone(),
         )
         .map(Some)
     }
 
     /// Append the next non-empty cleaned block to `values` (row-major) and
     /// `class_ids`; the number of rows appended, or `None` at the end.
+    ///
+    /// Blocks go through a pipeline: while one parsed block is merged
+    /// (duplicate set, classes, appending) and the block after next is
+    /// read, the next one is parsed on the other threads. Merging stays in
+    /// file order, so the result is the same as without the overlap.
     fn next_into(
         &mut self,
         values: &mut Vec<f32>,
         class_ids: &mut Vec<u32>,
     ) -> Result<Option<usize>> {
         loop {
-            if self.current.is_none() {
-                if self.next_file == self.plans.len() {
-                    return Ok(None);
+            if self.lookahead.is_none() && self.pending.is_none() && self.deferred.is_none() {
+                match self.source.read_next(&self.plans, &mut self.merger.report) {
+                    Ok(block) => self.lookahead = block,
+                    Err(e) => self.deferred = Some(e),
                 }
-                self.open_next()?;
             }
-            let (block, first_line, plan_index, finished) = self.next_block()?;
-            let rows = if block.is_empty() {
-                0
-            } else {
-                self.parse_block(&block, first_line, plan_index, values, class_ids)?
-            };
-            if finished {
-                self.current = None;
-                let r = &self.report.files[plan_index];
-                if r.rows_read == 0 {
-                    return Err(FlowDataError::NoRows {
-                        path: self.plans[plan_index].path.clone(),
+            let to_parse = self.lookahead.take();
+            let pending = self.pending.take();
+            if to_parse.is_none() && pending.is_none() {
+                return match self.deferred.take() {
+                    Some(e) => Err(e),
+                    None => Ok(None),
+                };
+            }
+            let read_more = self.deferred.is_none();
+            let FlowReader {
+                schema,
+                policy,
+                plans,
+                template,
+                hash_a,
+                hash_b,
+                source,
+                merger,
+                pool,
+                ..
+            } = self;
+            let mut spare = std::mem::take(pool);
+            let ((merged, read), parsed) = rayon::join(
+                || {
+                    let merged = pending.map(|mut p| {
+                        let rows = merger.merge(&mut p, plans, values, class_ids);
+                        (rows, p.parts)
                     });
-                }
+                    let read = read_more.then(|| source.read_next(plans, &mut merger.report));
+                    (merged, read)
+                },
+                || {
+                    to_parse.map(|block| {
+                        let ctx = ParseCtx {
+                            plan: &plans[block.plan_index],
+                            schema,
+                            policy: *policy,
+                            template,
+                            hash_a,
+                            hash_b,
+                        };
+                        let parsed = ParsedBlock {
+                            parts: ctx.parse_block(&block.bytes, block.first_line, &mut spare),
+                            plan_index: block.plan_index,
+                            finished: block.finished,
+                        };
+                        (parsed, block.bytes)
+                    })
+                },
+            );
+            self.pool = spare;
+            if let Some((parsed, bytes)) = parsed {
+                self.pending = Some(parsed);
+                self.source.spare.push(bytes);
             }
-            if rows > 0 {
-                return Ok(Some(rows));
+            match read {
+                Some(Ok(block)) => self.lookahead = block,
+                Some(Err(e)) => self.deferred = Some(e),
+                None => {}
+            }
+            if let Some((rows, parts)) = merged {
+                self.pool.extend(parts);
+                let rows = rows?;
+                if rows > 0 {
+                    return Ok(Some(rows));
+                }
             }
         }
     }
+}
 
-    fn open_next(&mut self) -> Result<()> {
+impl Source {
+    /// The next block of the current or next file, or `None` after the last.
+    fn read_next(
+        &mut self,
+        plans: &[FilePlan],
+        report: &mut CleaningReport,
+    ) -> Result<Option<Block>> {
+        if self.current.is_none() {
+            if self.next_file == plans.len() {
+                return Ok(None);
+            }
+            self.open_next(plans, report)?;
+        }
+        let block = self.next_block(plans)?;
+        if block.finished {
+            self.current = None;
+        }
+        Ok(Some(block))
+    }
+
+    fn open_next(&mut self, plans: &[FilePlan], report: &mut CleaningReport) -> Result<()> {
         let i = self.next_file;
         self.next_file += 1;
-        let path = &self.plans[i].path;
+        let path = &plans[i].path;
         let mut file = File::open(path).map_err(|e| FlowDataError::io(path, e))?;
         // Skip the header line.
         let mut buf = Vec::with_capacity(self.block_bytes + (1 << 16));
@@ -917,9 +1266,9 @@ impl FlowReader {
             eof = fill(&mut file, &mut buf, 1 << 16).map_err(|e| FlowDataError::io(path, e))?;
         }
         self.bytes_done += header_bytes;
-        let mut report = self.plans[i].report.clone();
-        report.rows_read = 0;
-        self.report.files.push(report);
+        let mut file_report = plans[i].report.clone();
+        file_report.rows_read = 0;
+        report.files.push(file_report);
         self.current = Some(OpenFile {
             plan_index: i,
             file,
@@ -931,10 +1280,10 @@ impl FlowReader {
     }
 
     /// Read up to one block of whole lines from the current file.
-    fn next_block(&mut self) -> Result<(Vec<u8>, u64, usize, bool)> {
+    fn next_block(&mut self, plans: &[FilePlan]) -> Result<Block> {
         let block_bytes = self.block_bytes;
         let cur = self.current.as_mut().expect("a file is open");
-        let path = &self.plans[cur.plan_index].path;
+        let path = &plans[cur.plan_index].path;
         while !cur.eof && cur.buf.len() < block_bytes {
             let want = block_bytes - cur.buf.len();
             cur.eof =
@@ -957,7 +1306,13 @@ impl FlowReader {
                 }
             }
         };
-        let rest = cur.buf.split_off(cut);
+        let mut rest = self
+            .spare
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(block_bytes + (1 << 16)));
+        rest.clear();
+        rest.extend_from_slice(&cur.buf[cut..]);
+        cur.buf.truncate(cut);
         let block = std::mem::replace(&mut cur.buf, rest);
         let first_line = cur.next_line;
         cur.next_line += memchr::memchr_iter(b'\n', &block).count() as u64;
@@ -971,121 +1326,19 @@ impl FlowReader {
             });
         }
         let finished = cur.eof && cur.buf.is_empty();
-        Ok((block, first_line, cur.plan_index, finished))
-    }
-
-    fn parse_block(
-        &mut self,
-        block: &[u8],
-        first_line: u64,
-        plan_index: usize,
-        values: &mut Vec<f32>,
-        class_ids: &mut Vec<u32>,
-    ) -> Result<usize> {
-        let n_parts = if block.len() < (256 << 10) {
-            1
-        } else {
-            rayon::current_num_threads() * 2
-        };
-        let mut bounds = vec![0usize];
-        for k in 1..n_parts {
-            let target = block.len() * k / n_parts;
-            let prev = *bounds.last().expect("non-empty");
-            if target <= prev {
-                continue;
-            }
-            if let Some(nl) = memchr::memchr(b'\n', &block[target..]) {
-                let b = target + nl + 1;
-                if b < block.len() {
-                    bounds.push(b);
-                }
-            }
-        }
-        bounds.push(block.len());
-        let mut starts = Vec::with_capacity(bounds.len());
-        let mut line = first_line;
-        for w in bounds.windows(2) {
-            starts.push(line);
-            line += memchr::memchr_iter(b'\n', &block[w[0]..w[1]]).count() as u64;
-        }
-        let ctx = ParseCtx {
-            plan: &self.plans[plan_index],
-            schema: &self.schema,
-            policy: self.policy,
-            template: self.template.clone(),
-            hash_a: self.hash_a.clone(),
-            hash_b: self.hash_b.clone(),
-        };
-        let parts: Vec<PartOut> = bounds
-            .windows(2)
-            .zip(&starts)
-            .collect::<Vec<_>>()
-            .into_par_iter()
-            .map(|(w, &start)| ctx.parse_part(&block[w[0]..w[1]], start))
-            .collect();
-        let has_family = self.schema.family_column.is_some();
-        let nf = self.schema.n_features();
-        let before = class_ids.len();
-        let file_report = self
-            .report
-            .files
-            .last_mut()
-            .expect("a file report exists for the open file");
-        for part in parts {
-            file_report.rows_read += part.rows_read;
-            file_report.dropped.add(&part.dropped);
-            file_report.cells.add(&part.cells);
-            if let Some(e) = part.error {
-                return Err(e);
-            }
-            let map: Vec<u32> = part
-                .keys
-                .iter()
-                .map(|k| match self.class_index.get(k.as_slice()) {
-                    Some(&id) => id,
-                    None => {
-                        let id = self.classes.len() as u32;
-                        self.classes.push(class_of(k, has_family));
-                        self.class_index.insert(k.clone(), id);
-                        id
-                    }
-                })
-                .collect();
-            for (r, &local) in part.local_class.iter().enumerate() {
-                if self.policy.drop_duplicates && !self.seen.insert(part.fingerprints[r]) {
-                    file_report.dropped.duplicate += 1;
-                    continue;
-                }
-                values.extend_from_slice(&part.values[r * nf..(r + 1) * nf]);
-                class_ids.push(map[local as usize]);
-            }
-        }
-        let added = class_ids.len() - before;
-        file_report.rows_kept += added as u64;
-        Ok(added)
+        Ok(Block {
+            bytes: block,
+            first_line,
+            plan_index: cur.plan_index,
+            finished,
+        })
     }
 }
 
 /// Append up to `want` bytes from `file` to `buf`; true at end of file.
 fn fill(file: &mut File, buf: &mut Vec<u8>, want: usize) -> std::io::Result<bool> {
-    let start = buf.len();
-    buf.resize(start + want, 0);
-    let mut got = 0;
-    while got < want {
-        match file.read(&mut buf[start + got..]) {
-            Ok(0) => {
-                buf.truncate(start + got);
-                return Ok(true);
-            }
-            Ok(n) => got += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => {
-                buf.truncate(start + got);
-                return Err(e);
-            }
-        }
-    }
-    Ok(false)
+    let got = file.take(want as u64).read_to_end(buf)?;
+    Ok(got < want)
 }
 
 /// Read, align and clean flow files (CSV files or directories of them)
@@ -1131,7 +1384,7 @@ pub fn read_flows_with_progress<P: AsRef<Path>>(
     }
     progress(reader.bytes_done(), reader.bytes_total());
     let schema = reader.schema().clone();
-    let classes = reader.classes.clone();
+    let classes = reader.merger.classes.clone();
     let mut report = reader.report().clone();
     let n = class_ids.len();
     let mut features = ndarray::Array2::from_shape_vec((n, nf), values)

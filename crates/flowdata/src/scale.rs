@@ -77,6 +77,14 @@ pub struct Scaled {
 
 const CONSTANT_EPS: f32 = 1e-9;
 
+/// `f32::clamp` without its panic on bounds given in the wrong order (as
+/// hand-edited bounds might be): NaN passes through, as there.
+#[inline]
+fn clamp(u: f32, lo: f32, hi: f32) -> f32 {
+    let c = if u < lo { lo } else { u };
+    if c > hi { hi } else { c }
+}
+
 #[derive(Clone, Copy)]
 struct Affine {
     scaled: bool,
@@ -160,27 +168,67 @@ impl Bounds {
             )));
         }
         let nf = self.features.len();
+        // Per-feature constants as separate arrays so that the row loop
+        // vectorises; unscaled features get the identity (x - 0) * 1 + -0.
         let plan: Vec<Affine> = self.features.iter().map(|f| self.affine(f)).collect();
+        let pick = |f: fn(&Affine) -> f32, identity: f32| -> Vec<f32> {
+            plan.iter()
+                .map(|a| if a.scaled { f(a) } else { identity })
+                .collect()
+        };
+        let lo = pick(|a| a.lo, f32::NEG_INFINITY);
+        let hi = pick(|a| a.hi, f32::INFINITY);
+        let shift = pick(|a| a.lo, 0.0);
+        let scale = pick(|a| a.scale, 1.0);
+        let offset = pick(|a| a.offset, -0.0);
+        let counted: Vec<u32> = plan.iter().map(|a| u32::from(a.scaled)).collect();
         let log = matches!(self.method, ScalingMethod::Log1pQuantile { .. });
+        let kernel = |row: &mut [f32], counts: &mut [u32]| {
+            if log {
+                // Raw values below 0 count as clamped too.
+                for (j, v) in row.iter_mut().enumerate() {
+                    if counted[j] == 1 {
+                        let raw = *v;
+                        let u = raw.max(0.0).ln_1p();
+                        let c = clamp(u, lo[j], hi[j]);
+                        counts[j] += u32::from(c != u || raw < 0.0);
+                        *v = (c - shift[j]) * scale[j] + offset[j];
+                    }
+                }
+            } else {
+                let it = row.iter_mut().zip(counts.iter_mut()).zip(&counted);
+                for (j, ((v, n), &m)) in it.enumerate() {
+                    let u = *v;
+                    let c = clamp(u, lo[j], hi[j]);
+                    *n += u32::from(c != u) & m;
+                    *v = (c - shift[j]) * scale[j] + offset[j];
+                }
+            }
+        };
         let counts = x
             .axis_chunks_iter_mut(Axis(0), 4096)
             .into_par_iter()
             .map(|mut chunk| {
-                let mut counts = vec![0usize; nf];
+                let mut counts = vec![0u32; nf];
+                let mut copy = vec![0f32; nf];
                 for mut row in chunk.rows_mut() {
-                    for ((v, a), c) in row.iter_mut().zip(&plan).zip(counts.iter_mut()) {
-                        if !a.scaled {
-                            continue;
-                        }
-                        let raw = *v;
-                        let u = if log { raw.max(0.0).ln_1p() } else { raw };
-                        let clamped = u.clamp(a.lo, a.hi);
-                        *c += usize::from(clamped != u || (log && raw < 0.0));
-                        *v = (clamped - a.lo) * a.scale + a.offset;
+                    if let Some(row) = row.as_slice_mut() {
+                        kernel(row, &mut counts);
+                    } else {
+                        copy.iter_mut().zip(row.iter()).for_each(|(c, v)| *c = *v);
+                        kernel(&mut copy, &mut counts);
+                        row.iter_mut().zip(&copy).for_each(|(v, c)| *v = *c);
                     }
                 }
                 counts
             })
+            .fold(
+                || vec![0usize; nf],
+                |mut a, b| {
+                    a.iter_mut().zip(b).for_each(|(x, y)| *x += y as usize);
+                    a
+                },
+            )
             .reduce(
                 || vec![0usize; nf],
                 |mut a, b| {
@@ -258,35 +306,83 @@ impl Bounds {
 
     /// Read bounds written by [`Bounds::save`].
     pub fn load(path: impl AsRef<Path>) -> Result<Bounds> {
-        crate::io_util::read_json(path.as_ref())
+        let bounds: Bounds = crate::io_util::read_json(path.as_ref())?;
+        for f in &bounds.features {
+            if f.lo.partial_cmp(&f.hi).is_none_or(|o| o.is_gt()) {
+                return Err(FlowDataError::config(
+                    "bounds",
+                    format!(
+                        "{}: feature '{}' has lo {} above hi {}",
+                        path.as_ref().display(),
+                        f.name,
+                        f.lo,
+                        f.hi
+                    ),
+                ));
+            }
+        }
+        Ok(bounds)
     }
 }
 
-/// Running statistics of one column.
+/// Running statistics of the columns of a block of rows, one array per
+/// statistic so that the row loop vectorises.
 #[derive(Clone)]
 struct Acc {
-    min: f32,
-    max: f32,
-    sum: f64,
-    sumsq: f64,
-    bad: Option<f32>,
+    min: Vec<f32>,
+    max: Vec<f32>,
+    sum: Vec<f64>,
+    sumsq: Vec<f64>,
+    non_finite: Vec<u32>,
 }
 
 impl Acc {
-    const EMPTY: Acc = Acc {
-        min: f32::INFINITY,
-        max: f32::NEG_INFINITY,
-        sum: 0.0,
-        sumsq: 0.0,
-        bad: None,
-    };
+    fn new(nf: usize) -> Acc {
+        Acc {
+            min: vec![f32::INFINITY; nf],
+            max: vec![f32::NEG_INFINITY; nf],
+            sum: vec![0.0; nf],
+            sumsq: vec![0.0; nf],
+            non_finite: vec![0; nf],
+        }
+    }
 
-    fn merge(&mut self, o: &Acc) {
-        self.min = self.min.min(o.min);
-        self.max = self.max.max(o.max);
-        self.sum += o.sum;
-        self.sumsq += o.sumsq;
-        self.bad = self.bad.or(o.bad);
+    fn add_row(&mut self, row: &[f32]) {
+        let it = self
+            .min
+            .iter_mut()
+            .zip(&mut self.max)
+            .zip(&mut self.non_finite);
+        for (((lo, hi), bad), &v) in it.zip(row) {
+            *lo = lo.min(v);
+            *hi = hi.max(v);
+            *bad += u32::from(!v.is_finite());
+        }
+        for ((s, q), &v) in self.sum.iter_mut().zip(&mut self.sumsq).zip(row) {
+            *s += f64::from(v);
+            *q += f64::from(v) * f64::from(v);
+        }
+    }
+
+    fn merge(mut self, o: Acc) -> Acc {
+        self.min
+            .iter_mut()
+            .zip(&o.min)
+            .for_each(|(a, b)| *a = a.min(*b));
+        self.max
+            .iter_mut()
+            .zip(&o.max)
+            .for_each(|(a, b)| *a = a.max(*b));
+        self.sum.iter_mut().zip(&o.sum).for_each(|(a, b)| *a += b);
+        self.sumsq
+            .iter_mut()
+            .zip(&o.sumsq)
+            .for_each(|(a, b)| *a += b);
+        self.non_finite
+            .iter_mut()
+            .zip(&o.non_finite)
+            .for_each(|(a, b)| *a += b);
+        self
     }
 }
 
@@ -298,50 +394,45 @@ fn fit_columns(
     method: ScalingMethod,
 ) -> Result<Vec<FeatureBounds>> {
     let nf = train.ncols();
-    let accs = train
+    let acc = train
         .axis_chunks_iter(Axis(0), 4096)
         .into_par_iter()
         .map(|chunk| {
-            let mut acc = vec![Acc::EMPTY; nf];
+            let mut acc = Acc::new(nf);
+            let mut copy = vec![0f32; nf];
             for row in chunk.rows() {
-                for (a, &v) in acc.iter_mut().zip(row.iter()) {
-                    if !v.is_finite() {
-                        a.bad = Some(v);
+                match row.as_slice() {
+                    Some(r) => acc.add_row(r),
+                    None => {
+                        copy.iter_mut().zip(row.iter()).for_each(|(c, v)| *c = *v);
+                        acc.add_row(&copy);
                     }
-                    a.min = a.min.min(v);
-                    a.max = a.max.max(v);
-                    a.sum += f64::from(v);
-                    a.sumsq += f64::from(v) * f64::from(v);
                 }
             }
             acc
         })
-        .reduce(
-            || vec![Acc::EMPTY; nf],
-            |mut a, b| {
-                a.iter_mut().zip(&b).for_each(|(x, y)| x.merge(y));
-                a
-            },
-        );
+        .reduce(|| Acc::new(nf), Acc::merge);
     let n = train.nrows() as f64;
     let mut out = Vec::with_capacity(nf);
-    for (spec, a) in schema.features.iter().zip(&accs) {
-        if let Some(v) = a.bad {
+    for (j, spec) in schema.features.iter().enumerate() {
+        if acc.non_finite[j] > 0 {
+            let v = train.column(j).iter().copied().find(|v| !v.is_finite());
             return Err(FlowDataError::config(
                 "training matrix",
                 format!(
-                    "feature '{}' holds a non-finite value ({v}); clean before fitting",
-                    spec.name
+                    "feature '{}' holds a non-finite value ({}); clean before fitting",
+                    spec.name,
+                    v.unwrap_or(f32::NAN)
                 ),
             ));
         }
-        let mean = a.sum / n;
-        let var = (a.sumsq / n - mean * mean).max(0.0);
+        let mean = acc.sum[j] / n;
+        let var = (acc.sumsq[j] / n - mean * mean).max(0.0);
         out.push(FeatureBounds {
             name: spec.name.clone(),
             scaled: spec.kind == FeatureKind::Continuous,
-            lo: a.min,
-            hi: a.max,
+            lo: acc.min[j],
+            hi: acc.max[j],
             mean: mean as f32,
             std: var.sqrt() as f32,
         });

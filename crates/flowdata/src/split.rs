@@ -117,73 +117,104 @@ pub fn split_indices(frame: &FlowFrame, config: &SplitConfig) -> Result<SplitInd
         }
         h.finish()
     };
-    let hashes: Vec<u64> = (0..frame.n_rows())
+    let n = frame.n_rows();
+    let hashes: Vec<u64> = (0..n).into_par_iter().map(|r| hash(r, 0)).collect();
+    // Each row's representative: the first row with the same features.
+    // Rows are sharded by hash so that shards are grouped in parallel;
+    // identical rows share a hash, hence a shard.
+    let shard_bits = (rayon::current_num_threads() * 4)
+        .next_power_of_two()
+        .trailing_zeros();
+    let shard_of = |h: u64| {
+        if shard_bits == 0 {
+            0
+        } else {
+            (h >> (64 - shard_bits)) as usize
+        }
+    };
+    let pairs: Vec<Vec<(usize, usize)>> = (0..1usize << shard_bits)
         .into_par_iter()
-        .map(|r| hash(r, 0))
-        .collect();
-    let mut by_hash: HashMap<u64, usize> = HashMap::with_capacity(frame.n_rows());
-    let mut group_rep: Vec<usize> = Vec::new();
-    let mut group_of = vec![0usize; frame.n_rows()];
-    for r in 0..frame.n_rows() {
-        let mut salt = 0u64;
-        let mut h = hashes[r];
-        group_of[r] = loop {
-            match by_hash.get(&h) {
-                Some(&g) if same(group_rep[g], r) => break g,
-                Some(_) => {
-                    // A 64-bit collision between different rows: probe on.
-                    salt += 1;
-                    h = hash(r, salt);
+        .map(|shard| {
+            let expected = (n >> shard_bits) + (n >> shard_bits) / 8 + 16;
+            let mut by_hash: HashMap<u64, usize> = HashMap::with_capacity(expected);
+            let mut pairs = Vec::with_capacity(expected);
+            for (r, &h0) in hashes.iter().enumerate() {
+                if shard_of(h0) != shard {
+                    continue;
                 }
-                None => {
-                    by_hash.insert(h, group_rep.len());
-                    group_rep.push(r);
-                    break group_rep.len() - 1;
-                }
+                let mut salt = 0u64;
+                let mut h = h0;
+                let rep = loop {
+                    match by_hash.get(&h) {
+                        Some(&rep) if same(rep, r) => break rep,
+                        Some(_) => {
+                            // A 64-bit collision between different rows: probe on.
+                            salt += 1;
+                            h = hash(r, salt);
+                        }
+                        None => {
+                            by_hash.insert(h, r);
+                            break r;
+                        }
+                    }
+                };
+                pairs.push((r, rep));
             }
+            pairs
+        })
+        .collect();
+    let mut rep_of = vec![0usize; n];
+    for (r, rep) in pairs.into_iter().flatten() {
+        rep_of[r] = rep;
+    }
+    // Group ids in order of first appearance (a representative precedes
+    // the rows it stands for).
+    let mut group_rep: Vec<usize> = Vec::new();
+    let mut group_of = vec![0usize; n];
+    for r in 0..n {
+        let rep = rep_of[r];
+        group_of[r] = if rep == r {
+            group_rep.push(r);
+            group_rep.len() - 1
+        } else {
+            group_of[rep]
         };
     }
-    // Members of each group as ranges of one array (counting sort).
-    let mut offsets = vec![0usize; group_rep.len() + 1];
-    group_of.iter().for_each(|&g| offsets[g + 1] += 1);
-    for g in 0..group_rep.len() {
-        offsets[g + 1] += offsets[g];
-    }
-    let mut fill = offsets.clone();
-    let mut members = vec![0usize; frame.n_rows()];
-    for (r, &g) in group_of.iter().enumerate() {
-        members[fill[g]] = r;
-        fill[g] += 1;
-    }
-    let rows_of = |g: usize| &members[offsets[g]..offsets[g + 1]];
+    let mut size = vec![0usize; group_rep.len()];
+    group_of.iter().for_each(|&g| size[g] += 1);
     // Stratify groups by the class of their first row.
     let mut by_class: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
     for (g, &rep) in group_rep.iter().enumerate() {
         by_class.entry(frame.class_ids()[rep]).or_default().push(g);
     }
+    // Whole groups go to train (0), validation (1) or test (2).
+    let mut part_of = vec![0u8; group_rep.len()];
     let mut rng = StdRng::seed_from_u64(config.seed);
-    let mut out = SplitIndices::default();
     for (_, mut gs) in by_class {
         gs.shuffle(&mut rng);
-        let total: usize = gs.iter().map(|&g| rows_of(g).len()).sum();
+        let total: usize = gs.iter().map(|&g| size[g]).sum();
         let n_train = (config.train * total as f64).round() as usize;
         let n_val = (config.validation * total as f64).round() as usize;
         let mut taken = 0usize;
         for g in gs {
-            let part = if taken < n_train {
-                &mut out.train
+            part_of[g] = if taken < n_train {
+                0
             } else if taken < n_train + n_val {
-                &mut out.validation
+                1
             } else {
-                &mut out.test
+                2
             };
-            part.extend_from_slice(rows_of(g));
-            taken += rows_of(g).len();
+            taken += size[g];
         }
     }
-    out.train.sort_unstable();
-    out.validation.sort_unstable();
-    out.test.sort_unstable();
+    let mut out = SplitIndices::default();
+    for (r, &g) in group_of.iter().enumerate() {
+        match part_of[g] {
+            0 => out.train.push(r),
+            1 => out.validation.push(r),
+            _ => out.test.push(r),
+        }
+    }
     Ok(out)
 }
 

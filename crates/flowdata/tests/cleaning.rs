@@ -312,4 +312,49 @@ fn parquet_ipc_schema_and_bounds_round_trip() {
             .to_string()
             .contains("bounds.json")
     );
+    // Bounds in the wrong order: an error on loading, no panic when built by hand.
+    let mut swapped = bounds.clone();
+    let f = &mut swapped.features[1];
+    (f.lo, f.hi) = (f.hi + 1.0, f.lo);
+    swapped.save(&bp).unwrap();
+    let msg = Bounds::load(&bp).unwrap_err().to_string();
+    assert!(
+        msg.contains(&swapped.features[1].name) && msg.contains("above hi"),
+        "{msg}"
+    );
+    assert!(swapped.transform(frame.features()).is_ok());
+}
+
+#[test]
+fn reading_and_splitting_do_not_depend_on_the_thread_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("synth.csv");
+    write_csv(
+        &SynthConfig {
+            rows: 30_000,
+            seed: 9,
+            ..Default::default()
+        },
+        &path,
+    )
+    .unwrap();
+    let opts = ReadOptions {
+        block_bytes: 64 << 10,
+        ..ReadOptions::default()
+    };
+    let run = |threads: usize| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+            .install(|| {
+                let (frame, report) = read_flows(&[&path], &opts).unwrap();
+                let split = split_indices(&frame, &SplitConfig::default()).unwrap();
+                (frame, report.dropped(), split)
+            })
+    };
+    let (one, three) = (run(1), run(3));
+    assert_eq!(one.0, three.0);
+    assert_eq!(one.1, three.1);
+    assert_eq!(one.2, three.2);
 }

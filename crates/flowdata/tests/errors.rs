@@ -176,3 +176,112 @@ fn bom_crlf_spaces_and_non_finite_spellings() {
     assert_eq!((cells.infinite, cells.nan, cells.empty), (3, 1, 1));
     assert_eq!(frame.features().row(0).to_vec(), vec![5.0, 6.0, 7.5]);
 }
+
+/// Rows `1,2,3,BENIGN` with numbers that vary, enough for many blocks.
+fn many_rows(rows: usize) -> String {
+    let mut text = format!("{HEADER}\n");
+    for i in 0..rows {
+        text.push_str(&format!("{i},{},{}.5,BENIGN\n", i % 7, i % 13));
+    }
+    text
+}
+
+#[test]
+fn errors_deep_in_a_file_name_their_line_after_the_good_blocks() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = many_rows(40_000);
+    text.push_str("7,8,oops,BENIGN\n");
+    text.push_str(&many_rows(10_000)[HEADER.len() + 1..]);
+    let p = write(dir.path(), "late.csv", text.as_bytes());
+    let opts = ReadOptions {
+        block_bytes: 64 << 10,
+        ..options()
+    };
+    let mut reader = flowdata::FlowReader::open(&[&p], &opts).unwrap();
+    let mut rows = 0;
+    let err = loop {
+        match reader.next_chunk() {
+            Ok(Some(chunk)) => rows += chunk.n_rows(),
+            Ok(None) => panic!("the bad cell was not reported"),
+            Err(e) => break e,
+        }
+    };
+    assert!(
+        matches!(&err, FlowDataError::BadNumber { line: 40_002, column: 3, found, .. } if found == "oops"),
+        "{err}"
+    );
+    // Every block before the bad one was delivered first.
+    assert!(
+        rows > 30_000 && rows <= 40_000,
+        "{rows} rows before the error"
+    );
+}
+
+#[test]
+fn the_first_bad_file_in_order_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = write(dir.path(), "a.csv", many_rows(30_000).as_bytes());
+    let ragged = write(
+        dir.path(),
+        "b.csv",
+        format!("{HEADER}\n1,2,3,BENIGN\n4,5,BENIGN\n").as_bytes(),
+    );
+    // Good rows, then binary bytes past the part sniffed when the header
+    // is read: found only when the body is read.
+    let mut text = many_rows(20_000).into_bytes();
+    text.extend_from_slice(b"\x7fELF\x02\x01\x01\x00\x00\x00");
+    let binary = write(dir.path(), "c.csv", &text);
+    let opts = ReadOptions {
+        block_bytes: 64 << 10,
+        ..options()
+    };
+    let err = read_flows(&[&good, &ragged, &binary], &opts).unwrap_err();
+    assert!(
+        matches!(&err, FlowDataError::RaggedRow { path, line: 3, .. } if path.ends_with("b.csv")),
+        "{err}"
+    );
+    let err = read_flows(&[&good, &binary, &ragged], &opts).unwrap_err();
+    assert!(
+        matches!(&err, FlowDataError::NotCsv { path, line: 20_002, .. } if path.ends_with("c.csv")),
+        "{err}"
+    );
+}
+
+#[test]
+fn integers_and_decimals_parse_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let cells = [
+        "0",
+        "16777217",
+        "9007199254740993",
+        "1234567890123456789",
+        "12345678901234567890123",
+        "0.1",
+        "-3",
+        "1e3",
+        " 42 ",
+        "3.4028236e38",
+    ];
+    let mut text = format!("{HEADER}\n");
+    for c in cells {
+        text.push_str(&format!("{c},1,1,BENIGN\n"));
+    }
+    let p = write(dir.path(), "numbers.csv", text.as_bytes());
+    let opts = ReadOptions {
+        cleaning: CleaningPolicy {
+            drop_duplicates: false,
+            negative: flowdata::NegativePolicy::Keep,
+            non_finite: flowdata::NonFinitePolicy::Fill(-1.0),
+            ..CleaningPolicy::default()
+        },
+        ..options()
+    };
+    let (frame, _) = read_flows(&[&p], &opts).unwrap();
+    let got: Vec<f32> = frame.features().column(0).to_vec();
+    let want: Vec<f32> = cells
+        .iter()
+        .map(|c| c.trim().parse::<f32>().unwrap())
+        .map(|v| if v.is_finite() { v } else { -1.0 })
+        .collect();
+    assert_eq!(got, want);
+}
