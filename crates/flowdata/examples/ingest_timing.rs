@@ -55,6 +55,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let t = Instant::now();
     let (frame, report) = read_flows(&[&path], &ReadOptions::default())?;
     let read_s = t.elapsed().as_secs_f64();
+    let read_peak = peak_rss_kib();
     let t = Instant::now();
     let cfg = SplitConfig {
         train: 0.8,
@@ -66,6 +67,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let split = frame.into_split(&idx)?;
     let (mut train, mut test) = (split.train, split.test);
     let split_s = t.elapsed().as_secs_f64();
+    let split_peak = peak_rss_kib();
     let t = Instant::now();
     let bounds = Bounds::fit(train.schema(), train.features(), ScalingMethod::MinMax)?;
     bounds.transform_frame(&mut train)?;
@@ -89,6 +91,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "rows_per_s": report.rows_read() as f64 / total,
             "final_matrix_mib": matrix_mib,
             "peak_rss_mib": peak_rss_kib() as f64 / 1024.0,
+            "peak_rss_mib_after": { "read": read_peak as f64 / 1024.0, "split": split_peak as f64 / 1024.0 },
         })
     );
     Ok(())

@@ -1379,6 +1379,9 @@ pub fn read_flows_with_progress<P: AsRef<Path>>(
             let est = (reader.bytes_total() as f64 / per_row.max(1.0) * 1.02) as usize + 1024;
             values.reserve_exact(est.saturating_sub(class_ids.len()) * nf);
             class_ids.reserve_exact(est.saturating_sub(class_ids.len()));
+            if options.cleaning.drop_duplicates {
+                reader.merger.seen.reserve(est);
+            }
         }
         progress(reader.bytes_done(), reader.bytes_total());
     }

@@ -118,6 +118,12 @@ pub fn split_indices(frame: &FlowFrame, config: &SplitConfig) -> Result<SplitInd
         h.finish()
     };
     let n = frame.n_rows();
+    if u32::try_from(n).is_err() {
+        return Err(FlowDataError::Shape(format!(
+            "cannot split {n} rows: at most {} are supported",
+            u32::MAX
+        )));
+    }
     let hashes: Vec<u64> = (0..n).into_par_iter().map(|r| hash(r, 0)).collect();
     // Each row's representative: the first row with the same features.
     // Rows are sharded by hash so that shards are grouped in parallel;
@@ -132,84 +138,101 @@ pub fn split_indices(frame: &FlowFrame, config: &SplitConfig) -> Result<SplitInd
             (h >> (64 - shard_bits)) as usize
         }
     };
-    let pairs: Vec<Vec<(usize, usize)>> = (0..1usize << shard_bits)
+    let rows_of_shard = |shard: usize| {
+        hashes
+            .iter()
+            .enumerate()
+            .filter(move |(_, h)| shard_of(**h) == shard)
+    };
+    let reps: Vec<Vec<u32>> = (0..1usize << shard_bits)
         .into_par_iter()
         .map(|shard| {
             let expected = (n >> shard_bits) + (n >> shard_bits) / 8 + 16;
-            let mut by_hash: HashMap<u64, usize> = HashMap::with_capacity(expected);
-            let mut pairs = Vec::with_capacity(expected);
-            for (r, &h0) in hashes.iter().enumerate() {
-                if shard_of(h0) != shard {
-                    continue;
-                }
+            let mut by_hash: HashMap<u64, u32> = HashMap::with_capacity(expected);
+            let mut reps = Vec::with_capacity(expected);
+            for (r, &h0) in rows_of_shard(shard) {
                 let mut salt = 0u64;
                 let mut h = h0;
                 let rep = loop {
                     match by_hash.get(&h) {
-                        Some(&rep) if same(rep, r) => break rep,
+                        Some(&rep) if same(rep as usize, r) => break rep,
                         Some(_) => {
                             // A 64-bit collision between different rows: probe on.
                             salt += 1;
                             h = hash(r, salt);
                         }
                         None => {
-                            by_hash.insert(h, r);
-                            break r;
+                            by_hash.insert(h, r as u32);
+                            break r as u32;
                         }
                     }
                 };
-                pairs.push((r, rep));
+                reps.push(rep);
             }
-            pairs
+            reps
         })
         .collect();
-    let mut rep_of = vec![0usize; n];
-    for (r, rep) in pairs.into_iter().flatten() {
-        rep_of[r] = rep;
+    // Group ids in order of first appearance, written over the
+    // representatives (a representative precedes the rows it stands for).
+    let mut group_of = vec![0u32; n];
+    for (shard, reps) in reps.into_iter().enumerate() {
+        for ((r, _), rep) in rows_of_shard(shard).zip(reps) {
+            group_of[r] = rep;
+        }
     }
-    // Group ids in order of first appearance (a representative precedes
-    // the rows it stands for).
-    let mut group_rep: Vec<usize> = Vec::new();
-    let mut group_of = vec![0usize; n];
+    drop(hashes);
+    let mut group_rep: Vec<u32> = Vec::new();
     for r in 0..n {
-        let rep = rep_of[r];
+        let rep = group_of[r] as usize;
         group_of[r] = if rep == r {
-            group_rep.push(r);
-            group_rep.len() - 1
+            group_rep.push(r as u32);
+            (group_rep.len() - 1) as u32
         } else {
             group_of[rep]
         };
     }
-    let mut size = vec![0usize; group_rep.len()];
-    group_of.iter().for_each(|&g| size[g] += 1);
+    let mut size = vec![0u32; group_rep.len()];
+    group_of.iter().for_each(|&g| size[g as usize] += 1);
     // Stratify groups by the class of their first row.
-    let mut by_class: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
+    let mut by_class: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
     for (g, &rep) in group_rep.iter().enumerate() {
-        by_class.entry(frame.class_ids()[rep]).or_default().push(g);
+        by_class
+            .entry(frame.class_ids()[rep as usize])
+            .or_default()
+            .push(g as u32);
     }
+    drop(group_rep);
     // Whole groups go to train (0), validation (1) or test (2).
-    let mut part_of = vec![0u8; group_rep.len()];
+    let mut part_of = vec![0u8; size.len()];
     let mut rng = StdRng::seed_from_u64(config.seed);
     for (_, mut gs) in by_class {
         gs.shuffle(&mut rng);
-        let total: usize = gs.iter().map(|&g| size[g]).sum();
+        let total: usize = gs.iter().map(|&g| size[g as usize] as usize).sum();
         let n_train = (config.train * total as f64).round() as usize;
         let n_val = (config.validation * total as f64).round() as usize;
         let mut taken = 0usize;
         for g in gs {
-            part_of[g] = if taken < n_train {
+            part_of[g as usize] = if taken < n_train {
                 0
             } else if taken < n_train + n_val {
                 1
             } else {
                 2
             };
-            taken += size[g];
+            taken += size[g as usize] as usize;
         }
     }
-    let mut out = SplitIndices::default();
+    let mut counts = [0usize; 3];
+    group_of
+        .iter()
+        .for_each(|&g| counts[usize::from(part_of[g as usize])] += 1);
+    let mut out = SplitIndices {
+        train: Vec::with_capacity(counts[0]),
+        validation: Vec::with_capacity(counts[1]),
+        test: Vec::with_capacity(counts[2]),
+    };
     for (r, &g) in group_of.iter().enumerate() {
-        match part_of[g] {
+        match part_of[g as usize] {
             0 => out.train.push(r),
             1 => out.validation.push(r),
             _ => out.test.push(r),
