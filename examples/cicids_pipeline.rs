@@ -77,9 +77,17 @@ struct Args {
     /// Reward table as tp,tn,fn,fp.
     #[arg(long, default_value = "2,2,-4,-1", allow_hyphen_values = true)]
     reward: String,
+    /// Train the policy on benign and attack flows drawn equally often
+    /// (the default draws them at their shares in the training split).
+    #[arg(long)]
+    balanced: bool,
     /// P(malicious) thresholds of the evaluation table (comma separated).
     #[arg(long, value_delimiter = ',', default_value = "0.25,0.30,0.35")]
     thresholds: Vec<f64>,
+    /// False-alarm budget: also report the threshold that flags at most
+    /// this share of the benign validation flows.
+    #[arg(long, default_value_t = 0.01)]
+    fpr_budget: f64,
     /// Benign flows of another capture (repeatable): generalization check.
     #[arg(long)]
     shift_benign: Vec<PathBuf>,
@@ -167,6 +175,10 @@ fn build(args: Args) -> Result<PipelineConfig, String> {
     };
     c.ppo.rewards = parse_reward(&args.reward)?;
     c.ppo.thresholds = args.thresholds;
+    c.ppo.fpr_budget = args.fpr_budget;
+    if args.balanced {
+        c.ppo.sampling = rlenv::Sampling::Balanced;
+    }
     c.generalization.shift_benign = args.shift_benign;
     c.generalization.finetune_fraction = args.finetune_fraction;
     c.plots = !args.no_plots;
@@ -224,6 +236,8 @@ mod tests {
             "1,1,-5,-2",
             "--thresholds",
             "0.4",
+            "--fpr-budget",
+            "0.05",
             "--ppo-steps",
             "9000",
             "--label-column",
@@ -243,6 +257,12 @@ mod tests {
             }
         );
         assert_eq!(c.ppo.thresholds, vec![0.4]);
+        assert_eq!(c.ppo.fpr_budget, 0.05);
+        assert_eq!(c.ppo.sampling, rlenv::Sampling::Shuffled);
+        assert_eq!(
+            parse(&["--balanced"]).unwrap().ppo.sampling,
+            rlenv::Sampling::Balanced
+        );
         assert_eq!(c.ppo.timesteps, 9000);
         assert_eq!(c.data.family_column.as_deref(), Some("attack_cat"));
         assert!(c.validate().is_ok());
@@ -269,5 +289,7 @@ mod tests {
         assert!(parse(&["--ppo-steps", "many"]).is_err());
         let c = parse(&["--finetune-fraction", "1.5", "--shift-benign", "x"]).unwrap();
         assert!(c.validate().unwrap_err().to_string().contains("1.5"));
+        let c = parse(&["--fpr-budget", "1"]).unwrap();
+        assert!(c.validate().unwrap_err().to_string().contains("fpr_budget"));
     }
 }

@@ -6,7 +6,7 @@ use autoencoders::ModelKind;
 use flowdata::synth::SynthConfig;
 use flowdata::{ScalingMethod, SplitConfig};
 use ppo::PpoConfig;
-use rlenv::RewardTable;
+use rlenv::{RewardTable, Sampling};
 
 use crate::error::{PipelineError, Result};
 
@@ -104,8 +104,17 @@ pub struct PpoStageConfig {
     pub episode_length: usize,
     /// The reward table. Default TP +2, TN +2, FN -4, FP -1.
     pub rewards: RewardTable,
+    /// How training environments draw flows. Default
+    /// [`Sampling::Shuffled`] (the reference: flows at their natural class
+    /// shares); [`Sampling::Balanced`] draws benign and attack flows
+    /// equally often, for training sets dominated by one class.
+    pub sampling: Sampling,
     /// P(malicious) thresholds of the evaluation table. Default 0.25, 0.30, 0.35.
     pub thresholds: Vec<f64>,
+    /// False-alarm budget: the evaluation adds the operating point whose
+    /// P(malicious) threshold flags at most this share of the benign
+    /// validation flows, in [0, 1). Default 0.01.
+    pub fpr_budget: f64,
     /// Test episodes of 3,000 steps for the mean-reward yardstick. Default 5.
     pub eval_episodes: usize,
 }
@@ -118,7 +127,9 @@ impl Default for PpoStageConfig {
             n_envs: 4,
             episode_length: 3000,
             rewards: RewardTable::default(),
+            sampling: Sampling::Shuffled,
             thresholds: metrics::REFERENCE_THRESHOLDS.to_vec(),
+            fpr_budget: 0.01,
             eval_episodes: 5,
         }
     }
@@ -249,6 +260,13 @@ impl PipelineConfig {
                 "thresholds",
                 t,
                 "a probability threshold must lie in [0, 1]",
+            ));
+        }
+        if !(0.0..1.0).contains(&p.fpr_budget) {
+            return Err(PipelineError::config(
+                "fpr_budget",
+                p.fpr_budget,
+                "a false-alarm budget must lie in [0, 1)",
             ));
         }
         self.data.split.validate()?;

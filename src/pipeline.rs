@@ -173,6 +173,7 @@ pub fn run(config: &PipelineConfig) -> Result<Report> {
         selected_autoencoder: kind_name(selected.kind).to_string(),
         ppo: PpoReport {
             autoencoder: kind_name(selected.kind).to_string(),
+            sampling: config.ppo.sampling,
             evaluation,
             candidates: candidates.iter().map(PolicyCandidate::summary).collect(),
         },

@@ -27,6 +27,8 @@ pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
 pub struct PpoReport {
     /// The autoencoder whose latents the selected policy reads.
     pub autoencoder: String,
+    /// How the training environments drew flows.
+    pub sampling: rlenv::Sampling,
     /// The evaluation on the test split.
     #[serde(flatten)]
     pub evaluation: PolicyEvaluation,
@@ -161,8 +163,13 @@ impl Report {
         }
         let _ = writeln!(
             o,
-            "\nSelected: the policy on **{}** latents (best validation F1).\n",
-            self.selected_autoencoder
+            "\nSelected: the policy on **{}** latents (best validation F1), trained on {} flows.\n",
+            self.selected_autoencoder,
+            match self.ppo.sampling {
+                rlenv::Sampling::Balanced => "class-balanced",
+                rlenv::Sampling::Sequential => "in-order",
+                rlenv::Sampling::Shuffled => "shuffled",
+            }
         );
         let _ = writeln!(o, "### Test split (attack class = positive)\n\n{ROW_HEAD}");
         o.pop();
@@ -174,6 +181,15 @@ impl Report {
             &mut o,
             &format!("F1-optimal on validation (>= {:.4})", e.best_f1.threshold),
             &e.best_f1.test,
+        );
+        row(
+            &mut o,
+            &format!(
+                "false alarms <= {}% of benign validation (>= {:.4})",
+                e.fpr_budget.budget * 100.0,
+                e.fpr_budget.threshold
+            ),
+            &e.fpr_budget.test,
         );
         let _ = writeln!(
             o,

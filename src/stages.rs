@@ -318,7 +318,7 @@ pub fn train_policy(
                 FlowEnvConfig {
                     rewards: config.rewards,
                     episode_length: config.episode_length,
-                    sampling: Sampling::Shuffled,
+                    sampling: config.sampling,
                     seed: seed.wrapping_add(i as u64),
                 },
             )
@@ -406,6 +406,21 @@ pub struct BestF1 {
     pub test: ThresholdRow,
 }
 
+/// The operating point within a false-alarm budget: the lowest
+/// P(malicious) threshold that flags at most the budgeted share of the
+/// benign validation flows, and what it gives on the test split.
+#[derive(Clone, Debug, Serialize)]
+pub struct FprBudget {
+    /// The budget: the largest share of benign validation flows flagged.
+    pub budget: f64,
+    /// The threshold, chosen on validation.
+    pub threshold: f64,
+    /// The false-positive rate it has on the benign validation flows.
+    pub validation_fpr: f64,
+    /// Test counts and rates at it.
+    pub test: ThresholdRow,
+}
+
 /// Mean reward of fixed-length test episodes: the reference system's yardstick.
 #[derive(Clone, Debug, Serialize)]
 pub struct EpisodeRewards {
@@ -450,6 +465,9 @@ pub struct PolicyEvaluation {
     pub thresholds: Vec<ThresholdRow>,
     /// The F1-optimal threshold from validation, applied to test.
     pub best_f1: BestF1,
+    /// The operating point within the false-alarm budget (chosen on the
+    /// benign validation flows), applied to test.
+    pub fpr_budget: FprBudget,
     /// ROC AUC of P(malicious).
     pub roc_auc: f64,
     /// Average precision of P(malicious).
@@ -531,6 +549,15 @@ pub fn evaluate_policy(
     let best_val =
         metrics::best_f1_threshold(&validation.attack_mask(), &candidate.val_probability)?;
     let best_test = metrics::threshold_sweep(&labels, &probability, &[best_val.threshold])?;
+    let benign_val: Vec<f64> = validation
+        .attack_mask()
+        .iter()
+        .zip(&candidate.val_probability)
+        .filter(|(attack, _)| !**attack)
+        .map(|(_, &p)| p)
+        .collect();
+    let budget_threshold = metrics::threshold_for_fpr(&benign_val, config.fpr_budget)?;
+    let budget_test = metrics::threshold_sweep(&labels, &probability, &[budget_threshold])?;
     let mut per_family: BTreeMap<String, FamilyRecall> = BTreeMap::new();
     for (row, family) in test.families().into_iter().enumerate() {
         if !family.is_attack() {
@@ -560,6 +587,12 @@ pub fn evaluate_policy(
             threshold: best_val.threshold,
             validation_f1: best_val.f1,
             test: best_test[0],
+        },
+        fpr_budget: FprBudget {
+            budget: config.fpr_budget,
+            threshold: budget_threshold,
+            validation_fpr: metrics::false_positive_rate(&benign_val, budget_threshold)?,
+            test: budget_test[0],
         },
         roc_auc: metrics::roc_auc(&labels, &probability)?,
         average_precision: metrics::average_precision(&labels, &probability)?,

@@ -138,6 +138,15 @@ fn tiny_run_writes_report_models_and_plots() {
         assert_eq!(r["threshold"].as_f64().unwrap(), t);
     }
     check_row(&p["best_f1"]["test"]);
+    // The false-alarm budget holds on the validation flows it was chosen on.
+    let budget = &p["fpr_budget"];
+    check_row(&budget["test"]);
+    assert_eq!(num(&json, "ppo.fpr_budget.budget"), 0.01);
+    assert!(num(&json, "ppo.fpr_budget.validation_fpr") <= 0.01);
+    assert_eq!(
+        budget["threshold"].as_f64(),
+        budget["test"]["threshold"].as_f64()
+    );
     let auc = num(&json, "ppo.roc_auc");
     assert!((0.0..=1.0).contains(&auc));
     assert!((0.0..=1.0).contains(&num(&json, "ppo.average_precision")));
@@ -230,7 +239,9 @@ fn separate_test_capture_is_used_as_test_split() {
     config.autoencoders.kinds = vec![ModelKind::FeedForward];
     config.data.test_paths = vec![test_csv];
     config.plots = false;
+    config.ppo.sampling = rlenv::Sampling::Balanced;
     let report = nids::run(&config).unwrap();
+    assert_eq!(report.ppo.sampling, rlenv::Sampling::Balanced);
     assert!(
         report
             .data
