@@ -460,6 +460,38 @@ fn parse_cell(bytes: &[u8]) -> Cell {
     }
 }
 
+/// Store a parsed cell and count what it holds; true when it is not a
+/// finite number (an empty cell becomes NaN).
+#[inline]
+fn store(cell: Cell, slot: &mut f32, counts: &mut CellCounts) -> bool {
+    match cell {
+        Cell::Value(v) if v.is_finite() => {
+            // -0.0 and 0.0 are one value (for deduplication too).
+            *slot = v + 0.0;
+            false
+        }
+        Cell::Value(v) => {
+            if v.is_nan() {
+                counts.nan += 1;
+            } else {
+                counts.infinite += 1;
+            }
+            *slot = v;
+            true
+        }
+        Cell::Empty => {
+            counts.empty += 1;
+            *slot = f32::NAN;
+            true
+        }
+        // Callers report bad cells themselves.
+        Cell::Bad => {
+            *slot = f32::NAN;
+            true
+        }
+    }
+}
+
 fn shorten(bytes: &[u8]) -> String {
     let s = String::from_utf8_lossy(bytes);
     if s.chars().count() > 40 {
@@ -613,22 +645,6 @@ impl ParseCtx<'_> {
             let cell = &text[a..b];
             match role {
                 Role::Feature(j) => match parse_cell(cell) {
-                    Cell::Value(v) => {
-                        if v.is_nan() {
-                            out.cells.nan += 1;
-                            non_finite = true;
-                        } else if v.is_infinite() {
-                            out.cells.infinite += 1;
-                            non_finite = true;
-                        }
-                        // -0.0 and 0.0 are one value (for deduplication too).
-                        row[*j] = v + 0.0;
-                    }
-                    Cell::Empty => {
-                        out.cells.empty += 1;
-                        non_finite = true;
-                        row[*j] = f32::NAN;
-                    }
                     Cell::Bad => {
                         out.values.truncate(start);
                         if p.lenient {
@@ -644,6 +660,7 @@ impl ParseCtx<'_> {
                         });
                         return false;
                     }
+                    parsed => non_finite |= store(parsed, &mut row[*j], &mut out.cells),
                 },
                 Role::OneHot { offset, index } => {
                     match self.plan.one_hot[*index].get(cell.trim_ascii()) {
@@ -694,25 +711,11 @@ impl ParseCtx<'_> {
                     } else {
                         pos = cell_end(pos);
                         match parse_cell(&line[begin..pos]) {
-                            Cell::Value(v) => {
-                                if v.is_nan() {
-                                    cells.nan += 1;
-                                    non_finite = true;
-                                } else if v.is_infinite() {
-                                    cells.infinite += 1;
-                                    non_finite = true;
-                                }
-                                row[*j] = v + 0.0;
-                            }
-                            Cell::Empty => {
-                                cells.empty += 1;
-                                non_finite = true;
-                                row[*j] = f32::NAN;
-                            }
                             Cell::Bad => {
                                 ok = false;
                                 break;
                             }
+                            parsed => non_finite |= store(parsed, &mut row[*j], &mut cells),
                         }
                     }
                 }
