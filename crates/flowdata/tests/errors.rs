@@ -285,3 +285,23 @@ fn integers_and_decimals_parse_exactly() {
         .collect();
     assert_eq!(got, want);
 }
+
+#[test]
+fn quoted_cells_are_read_as_csv() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "{HEADER}\n1,2,3,BENIGN\n\"4\",5,\"6.5\",\"Web Attack, Brute Force\"\n7,8,9,\"BENIGN\"\n10,11,12,DoS Hulk\n"
+    );
+    let p = write(dir.path(), "quoted.csv", text.as_bytes());
+    let (frame, report) = read_flows(&[&p], &options()).unwrap();
+    assert_eq!(report.rows_read(), 4);
+    assert_eq!(
+        frame.features().column(0).to_vec(),
+        vec![1.0, 4.0, 7.0, 10.0]
+    );
+    assert_eq!(frame.features()[[1, 2]], 6.5);
+    assert_eq!(frame.binary_labels(), vec![0, 1, 0, 1]);
+    let raw: Vec<&str> = (0..4).map(|r| frame.raw_label(r)).collect();
+    assert_eq!(raw[1], "Web Attack, Brute Force");
+    assert_eq!(raw[2], "BENIGN");
+}
