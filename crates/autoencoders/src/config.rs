@@ -8,49 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, invalid};
 
-/// An elementwise activation function.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Activation {
-    /// `max(x, 0)`.
-    Relu,
-    /// `1 / (1 + exp(-x))`: suits outputs scaled into `[0, 1]`.
-    Sigmoid,
-    /// `tanh(x)`.
-    Tanh,
-    /// The identity.
-    Linear,
-}
-
-impl Activation {
-    /// Applies the activation to one value.
-    #[inline]
-    pub(crate) fn apply(self, x: f32) -> f32 {
-        match self {
-            Activation::Relu => x.max(0.0),
-            Activation::Sigmoid => 1.0 / (1.0 + (-x).exp()),
-            Activation::Tanh => x.tanh(),
-            Activation::Linear => x,
-        }
-    }
-
-    /// The derivative, written in terms of the activation's output `y`.
-    #[inline]
-    pub(crate) fn derivative_from_output(self, y: f32) -> f32 {
-        match self {
-            Activation::Relu => {
-                if y > 0.0 {
-                    1.0
-                } else {
-                    0.0
-                }
-            }
-            Activation::Sigmoid => y * (1.0 - y),
-            Activation::Tanh => 1.0 - y * y,
-            Activation::Linear => 1.0,
-        }
-    }
-}
+pub use dense::Activation;
 
 /// Which of the three architectures a model is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -1,11 +1,14 @@
 //! The one-dimensional convolutional autoencoder.
 
+use std::sync::{Mutex, PoisonError};
+
 use candle_core::Tensor;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
 use crate::config::{Activation, Conv1dConfig, ModelConfig, ModelKind};
-use crate::error::Result;
+use crate::conv_train::{ConvShape, ConvWorkspace};
+use crate::error::{AutoencoderError, Result};
 use crate::layers::{ConvLayer, Dense};
 use crate::model::{Autoencoder, check_width};
 use crate::ops;
@@ -48,6 +51,8 @@ pub struct Conv1d {
     encoder_dense: Dense,
     decoder_dense: Dense,
     decoder_convs: Vec<ConvLayer>,
+    /// Buffers of the hand-written training step.
+    workspace: Box<Mutex<ConvWorkspace>>,
 }
 
 impl Conv1d {
@@ -121,7 +126,20 @@ impl Conv1d {
             encoder_dense,
             decoder_dense,
             decoder_convs,
+            workspace: Box::default(),
         })
+    }
+
+    /// The architecture as the hand-written training step sees it.
+    fn shape(&self) -> ConvShape {
+        ConvShape {
+            n_features: self.n_features,
+            padded: self.padded,
+            k: self.config.kernel_size,
+            channels: self.config.channels.clone(),
+            latent_act: self.config.latent_activation,
+            output_act: self.config.output_activation,
+        }
     }
 
     /// Number of positions after zero-padding (80 for 77 features).
@@ -210,6 +228,50 @@ impl Autoencoder for Conv1d {
 
     fn decode(&self, z: &Tensor) -> Result<Tensor> {
         self.decode_impl(&z.detach(), false)
+    }
+
+    /// The hand-written training step (see the module `conv_train`): the
+    /// same loss and gradients as candle's autograd on
+    /// [`forward_train`](Autoencoder::forward_train), without its
+    /// allocations.
+    fn loss_and_gradients(
+        &self,
+        x: &[f32],
+        rows: usize,
+        _rng: &mut StdRng,
+        grads: &mut [Vec<f32>],
+    ) -> Result<Option<f32>> {
+        if x.len() != rows * self.n_features {
+            return Err(AutoencoderError::FeatureMismatch {
+                expected: self.n_features,
+                got: x.len() / rows.max(1),
+            });
+        }
+        let entries = &self.params.entries;
+        if grads.len() != entries.len() {
+            return Err(crate::error::invalid(
+                "gradient buffers",
+                grads.len(),
+                "need one per parameter tensor",
+            ));
+        }
+        let mut ws = self
+            .workspace
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        ws.load_params(entries.len(), |i, buf| {
+            ops::with_f32(entries[i].var.as_tensor(), |s| {
+                buf.clear();
+                buf.extend_from_slice(s);
+            })?;
+            Ok(())
+        })?;
+        Ok(Some(ws.loss_and_gradients(
+            &self.shape(),
+            x,
+            rows,
+            grads,
+        )?))
     }
 
     fn forward_train(&self, x: &Tensor, _rng: &mut StdRng) -> Result<Tensor> {

@@ -1,12 +1,16 @@
 //! The deep (wider, regularised, optionally denoising) autoencoder.
 
+use std::sync::Arc;
+
 use candle_core::{DType, Device, Tensor};
+use ndarray::{Array2, ArrayView2};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand_distr::{Distribution, StandardNormal};
 
 use crate::config::{DeepConfig, ModelConfig, ModelKind};
 use crate::error::Result;
+use crate::inference::{EmbeddingTable, EngineCache, Engines, engine_batch_helpers};
 use crate::layers::DenseStack;
 use crate::model::{Autoencoder, check_width, drop_column};
 use crate::params::Parameters;
@@ -48,6 +52,7 @@ pub struct Deep {
     embedding: Option<Tensor>,
     encoder: DenseStack,
     decoder: DenseStack,
+    engines: EngineCache,
 }
 
 impl Deep {
@@ -102,6 +107,22 @@ impl Deep {
             embedding,
             encoder,
             decoder,
+            engines: EngineCache::default(),
+        })
+    }
+
+    /// The weights on the dense engine, current with the parameters.
+    fn engines(&self) -> Result<Arc<Engines>> {
+        self.engines.get(&self.params, || {
+            let embedding = match (&self.config.embedding, &self.embedding) {
+                (Some(e), Some(table)) => Some(EmbeddingTable {
+                    column: e.column,
+                    dim: e.dim,
+                    table: table.flatten_all()?.to_vec1::<f32>()?,
+                }),
+                _ => None,
+            };
+            Engines::build(&self.params, &self.encoder, &self.decoder, embedding)
         })
     }
 
@@ -176,4 +197,6 @@ impl Autoencoder for Deep {
         let z = self.encoder.forward(&input, p, rng)?;
         Ok(self.decoder.forward(&z, p, rng)?)
     }
+
+    engine_batch_helpers!();
 }

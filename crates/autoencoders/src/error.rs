@@ -168,6 +168,9 @@ pub enum AutoencoderError {
     /// An error from the tensor library.
     #[error("tensor operation failed: {0}")]
     Candle(#[from] candle_core::Error),
+    /// An error from the dense engine (an internal shape disagreement).
+    #[error("dense engine: {0}")]
+    Dense(#[from] dense::DenseError),
 }
 
 /// The crate's result type.

@@ -1,11 +1,15 @@
 //! The feedforward autoencoder.
 
+use std::sync::Arc;
+
 use candle_core::Tensor;
+use ndarray::{Array2, ArrayView2};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
 use crate::config::{FeedForwardConfig, ModelConfig, ModelKind};
 use crate::error::Result;
+use crate::inference::{EngineCache, Engines, engine_batch_helpers};
 use crate::layers::DenseStack;
 use crate::model::{Autoencoder, check_width};
 use crate::params::Parameters;
@@ -33,6 +37,7 @@ pub struct FeedForward {
     params: Parameters,
     encoder: DenseStack,
     decoder: DenseStack,
+    engines: EngineCache,
 }
 
 impl FeedForward {
@@ -68,6 +73,14 @@ impl FeedForward {
             params,
             encoder,
             decoder,
+            engines: EngineCache::default(),
+        })
+    }
+
+    /// The weights on the dense engine, current with the parameters.
+    fn engines(&self) -> Result<Arc<Engines>> {
+        self.engines.get(&self.params, || {
+            Engines::build(&self.params, &self.encoder, &self.decoder, None)
         })
     }
 }
@@ -109,4 +122,6 @@ impl Autoencoder for FeedForward {
         let z = self.encoder.forward(x, p, rng)?;
         Ok(self.decoder.forward(&z, p, rng)?)
     }
+
+    engine_batch_helpers!();
 }

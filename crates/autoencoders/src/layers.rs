@@ -64,6 +64,19 @@ impl Dense {
         }
     }
 
+    /// Appends the weight transposed to `[fan_out, fan_in]` (the engine's
+    /// layout) and then the bias to `out`; returns `fan_in`.
+    fn append_engine_params(&self, out: &mut Vec<f32>) -> Result<usize> {
+        let w = self.w.flatten_all()?.to_vec1::<f32>()?;
+        let fan_in = w.len() / self.fan_out.max(1);
+        out.reserve(w.len() + self.fan_out);
+        for j in 0..self.fan_out {
+            out.extend(w.iter().skip(j).step_by(self.fan_out));
+        }
+        out.extend(self.b.to_vec1::<f32>()?);
+        Ok(fan_in)
+    }
+
     /// Inference: no graph is recorded and the activation runs in place.
     pub(crate) fn infer(&self, x: &Tensor) -> CResult<Tensor> {
         let z = x.detach().matmul(&self.w.detach())?;
@@ -139,6 +152,23 @@ impl DenseStack {
             };
         }
         Ok(h)
+    }
+
+    /// The stack as the `dense` engine describes a network: layer sizes
+    /// (input first), one activation per layer, and the flat parameters
+    /// (per layer the weight `[out, in]`, then the bias).
+    pub(crate) fn engine_layout(&self) -> Result<(Vec<usize>, Vec<Activation>, Vec<f32>)> {
+        let mut sizes = Vec::with_capacity(self.layers.len() + 1);
+        let mut params = Vec::new();
+        for (layer, _) in &self.layers {
+            let fan_in = layer.append_engine_params(&mut params)?;
+            if sizes.is_empty() {
+                sizes.push(fan_in);
+            }
+            sizes.push(layer.fan_out);
+        }
+        let acts = self.layers.iter().map(|(l, _)| l.act).collect();
+        Ok((sizes, acts, params))
     }
 
     /// Inference pass.

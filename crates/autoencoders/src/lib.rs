@@ -3,10 +3,12 @@
 
 mod config;
 mod conv;
+mod conv_train;
 mod deep;
 mod detector;
 mod error;
 mod feedforward;
+mod inference;
 mod layers;
 mod model;
 mod ops;

@@ -73,14 +73,35 @@ pub trait Autoencoder: Send + Sync {
     /// from `rng`), recorded for backpropagation.
     fn forward_train(&self, x: &Tensor, rng: &mut StdRng) -> Result<Tensor>;
 
+    /// The training loss (mean squared error of the training-mode
+    /// reconstruction) over `rows` row-major rows `x`, with its gradient
+    /// with respect to every parameter written into `grads` (one buffer
+    /// per tensor of [`Autoencoder::parameters`], in order, each resized to
+    /// its tensor's size, values in row-major order), computed by a
+    /// hand-written backward pass. `None` when the model has none: the
+    /// [`Trainer`](crate::Trainer) then runs candle's autograd on
+    /// [`forward_train`](Autoencoder::forward_train). [`Conv1d`] has one;
+    /// the default returns `None`.
+    fn loss_and_gradients(
+        &self,
+        x: &[f32],
+        rows: usize,
+        rng: &mut StdRng,
+        grads: &mut [Vec<f32>],
+    ) -> Result<Option<f32>> {
+        let _ = (x, rows, rng, grads);
+        Ok(None)
+    }
+
     /// Number of reconstructed columns: every input column except an
     /// embedded categorical one.
     fn output_dim(&self) -> usize {
         self.n_features() - usize::from(self.categorical_column().is_some())
     }
 
-    /// Rows per forward pass in the batch helpers (and the validation
-    /// loss): enough to amortise the per-operation overhead, few enough to
+    /// Rows per forward pass in the candle batch helpers (the default
+    /// methods, which the convolutional model uses) and the validation
+    /// loss: enough to amortise the per-operation overhead, few enough to
     /// keep the activations in cache. Chunks run in parallel on rayon's
     /// current thread pool. Default [`INFERENCE_CHUNK`].
     fn inference_rows(&self) -> usize {
@@ -400,5 +421,31 @@ impl Autoencoder for Model {
 
     fn forward_train(&self, x: &Tensor, rng: &mut StdRng) -> Result<Tensor> {
         self.inner().forward_train(x, rng)
+    }
+
+    fn loss_and_gradients(
+        &self,
+        x: &[f32],
+        rows: usize,
+        rng: &mut StdRng,
+        grads: &mut [Vec<f32>],
+    ) -> Result<Option<f32>> {
+        self.inner().loss_and_gradients(x, rows, rng, grads)
+    }
+
+    fn encode_batch(&self, x: ArrayView2<'_, f32>) -> Result<Array2<f32>> {
+        self.inner().encode_batch(x)
+    }
+
+    fn decode_batch(&self, z: ArrayView2<'_, f32>) -> Result<Array2<f32>> {
+        self.inner().decode_batch(z)
+    }
+
+    fn reconstruct_batch(&self, x: ArrayView2<'_, f32>) -> Result<Array2<f32>> {
+        self.inner().reconstruct_batch(x)
+    }
+
+    fn reconstruction_errors(&self, x: ArrayView2<'_, f32>) -> Result<Vec<f32>> {
+        self.inner().reconstruction_errors(x)
     }
 }

@@ -15,6 +15,7 @@ use candle_core::{
 };
 
 use crate::config::Activation;
+use crate::conv_train::Windows;
 
 type CResult<T> = candle_core::Result<T>;
 
@@ -347,40 +348,9 @@ fn batch_of(n: usize, len: usize, ch: usize, op: &str) -> CResult<usize> {
     Ok(n / per)
 }
 
-/// The windows of a "same" convolution of odd width `k`, optionally after a
-/// nearest-neighbour upsampling by 2.
-///
-/// The input holds `batch` channels-last sequences of `len_in` positions
-/// and `ch` channels, row-major, in a tensor of any shape; the output is
-/// `(batch * len_out, k * ch)` with
-/// `out[b * len_out + p, t * ch + c] = up(x)[b, p + t - k / 2, c]` (zero
-/// outside the sequence), `len_out` being `len_in` or `2 * len_in`.
-struct Im2Col {
-    len_in: usize,
-    ch: usize,
-    k: usize,
-    upsample: bool,
-}
-
-impl Im2Col {
-    fn len_out(&self) -> usize {
-        if self.upsample {
-            2 * self.len_in
-        } else {
-            self.len_in
-        }
-    }
-
-    /// Input position feeding output position `p` through tap `t`, if any.
-    #[inline]
-    fn source(&self, p: usize, t: usize) -> Option<usize> {
-        let up = (p + t).checked_sub(self.k / 2)?;
-        if up >= self.len_out() {
-            return None;
-        }
-        Some(if self.upsample { up / 2 } else { up })
-    }
-}
+/// im2col as a custom op, with its adjoint as the backward pass (see
+/// [`Windows`]).
+struct Im2Col(Windows);
 
 impl CustomOp1 for Im2Col {
     fn name(&self) -> &'static str {
@@ -389,38 +359,17 @@ impl CustomOp1 for Im2Col {
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> CResult<(CpuStorage, Shape)> {
         let x = cpu_f32(s, l, "im2col")?;
-        let (ch, k, lo) = (self.ch, self.k, self.len_out());
-        let batch = batch_of(x.len(), self.len_in, ch, "im2col")?;
-        let mut y = Vec::with_capacity(batch * lo * k * ch);
-        for xb in x.chunks_exact(self.len_in * ch) {
-            for p in 0..lo {
-                for t in 0..k {
-                    match self.source(p, t) {
-                        Some(src) => y.extend_from_slice(&xb[src * ch..(src + 1) * ch]),
-                        None => y.extend(std::iter::repeat_n(0.0, ch)),
-                    }
-                }
-            }
-        }
-        out(y, (batch * lo, k * ch))
+        let w = &self.0;
+        let batch = batch_of(x.len(), w.len_in, w.ch, "im2col")?;
+        let mut y = Vec::with_capacity(batch * w.len_out() * w.k * w.ch);
+        w.gather(x, &mut y);
+        out(y, (batch * w.len_out(), w.k * w.ch))
     }
 
     fn bwd(&self, arg: &Tensor, _res: &Tensor, grad: &Tensor) -> CResult<Option<Tensor>> {
-        let (ch, k, lo) = (self.ch, self.k, self.len_out());
         let gx = with_f32(grad, |g| {
             let mut gx = vec![0f32; arg.elem_count()];
-            for (bi, gxb) in gx.chunks_exact_mut(self.len_in * ch).enumerate() {
-                for p in 0..lo {
-                    let row = &g[(bi * lo + p) * k * ch..][..k * ch];
-                    for (t, gt) in row.chunks_exact(ch).enumerate() {
-                        if let Some(src) = self.source(p, t) {
-                            for (d, &v) in gxb[src * ch..(src + 1) * ch].iter_mut().zip(gt) {
-                                *d += v;
-                            }
-                        }
-                    }
-                }
-            }
+            self.0.scatter(g, &mut gx);
             gx
         })?;
         Ok(Some(new_tensor(gx, arg.shape())?))
@@ -436,12 +385,12 @@ pub(crate) fn im2col(
     k: usize,
     upsample: bool,
 ) -> CResult<Tensor> {
-    x.contiguous()?.apply_op1(Im2Col {
+    x.contiguous()?.apply_op1(Im2Col(Windows {
         len_in,
         ch,
         k,
         upsample,
-    })
+    }))
 }
 
 /// `maxpool2(act(z + b))` along the positions: `z` is `(batch * len, ch)`,

@@ -33,6 +33,10 @@ pub(crate) struct AdamParams {
     pub(crate) eps: f64,
 }
 
+/// Runs a closure on one parameter's gradient: `visit(i, f)` calls `f` on
+/// the gradient of parameter `i`, if it has one.
+type GradVisitor<'a> = &'a dyn Fn(usize, &mut dyn FnMut(&[f32]) -> Result<()>) -> Result<()>;
+
 /// Optimiser state: first and second moments per parameter tensor.
 #[derive(Debug)]
 pub(crate) struct Adam {
@@ -115,22 +119,48 @@ impl Adam {
         }
     }
 
-    /// One optimisation step. Returns the global gradient norm before
-    /// clipping (summed in parameter order).
+    /// One optimisation step with the gradients of candle's autograd.
+    /// Returns the global gradient norm before clipping (summed in
+    /// parameter order).
     pub(crate) fn step(
         &mut self,
         params: &Parameters,
         grads: &GradStore,
         clip: Option<f64>,
     ) -> Result<f64> {
-        // Runs `f` on parameter `i`'s gradient, if it has one.
-        let with_grad = |i: usize, f: &mut dyn FnMut(&[f32]) -> Result<()>| -> Result<()> {
-            match grads.get(&params.entries[i].var) {
+        self.step_with(
+            params,
+            clip,
+            &|i, f| match grads.get(&params.entries[i].var) {
                 Some(g) => with_f32(g, |s| f(s))?,
                 None => Ok(()),
-            }
-        };
+            },
+        )
+    }
 
+    /// One optimisation step with one gradient buffer per parameter tensor
+    /// (in order, row-major). Returns the global gradient norm before
+    /// clipping.
+    pub(crate) fn step_flat(
+        &mut self,
+        params: &Parameters,
+        grads: &[Vec<f32>],
+        clip: Option<f64>,
+    ) -> Result<f64> {
+        self.step_with(params, clip, &|i, f| match grads.get(i) {
+            Some(g) => f(g),
+            None => Ok(()),
+        })
+    }
+
+    /// The step, given `with_grad(i, f)`, which runs `f` on parameter `i`'s
+    /// gradient if it has one.
+    fn step_with(
+        &mut self,
+        params: &Parameters,
+        clip: Option<f64>,
+        with_grad: GradVisitor<'_>,
+    ) -> Result<f64> {
         let mut sum_sq = 0f64;
         for i in 0..params.entries.len() {
             with_grad(i, &mut |s| {
@@ -170,6 +200,7 @@ impl Adam {
                 Ok(p.var.as_tensor().inplace_op1(&kernel)?)
             })?;
         }
+        params.touch();
         Ok(norm)
     }
 }

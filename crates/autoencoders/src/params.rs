@@ -1,5 +1,7 @@
 //! Named parameters in a fixed order, and their seeded initialisation.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use candle_core::{Device, Tensor, Var};
 use rand::Rng;
 use rand::rngs::StdRng;
@@ -23,6 +25,10 @@ pub(crate) struct Param {
 #[derive(Debug, Default)]
 pub struct Parameters {
     pub(crate) entries: Vec<Param>,
+    /// Counts the changes of the values (optimiser steps, restores, loads),
+    /// so that copies of the weights kept for the dense engine know when
+    /// they are stale.
+    generation: AtomicU64,
 }
 
 impl Parameters {
@@ -40,6 +46,16 @@ impl Parameters {
         let handle = var.as_tensor().clone();
         self.entries.push(Param { name, var, decay });
         Ok(handle)
+    }
+
+    /// The number of changes of the values so far.
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Records a change of the values; every write to a variable calls it.
+    pub(crate) fn touch(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
     }
 
     /// Number of parameter tensors.
@@ -79,6 +95,7 @@ impl Parameters {
             let t = Tensor::from_slice(v, p.var.shape(), &Device::Cpu)?;
             p.var.set(&t)?;
         }
+        self.touch();
         Ok(())
     }
 }

@@ -303,6 +303,7 @@ pub(crate) fn load(dir: &Path) -> Result<(Model, ModelMetadata)> {
             .set(&Tensor::from_vec(values, p.var.shape(), &Device::Cpu)?)?;
         seen.insert(p.name.as_str());
     }
+    model.parameters().touch();
     if let Some(extra) = file.names().into_iter().find(|n| !seen.contains(n)) {
         return Err(AutoencoderError::UnexpectedTensor {
             path: weights_path,

@@ -441,6 +441,8 @@ impl Trainer {
         let mut since_plateau_best = 0usize;
         let started = Instant::now();
         let mut batch_data = Vec::with_capacity(cfg.batch_size * width);
+        // Gradients of a hand-written training step, one buffer per tensor.
+        let mut flat_grads = vec![Vec::new(); model.parameters().len()];
 
         for epoch in 1..=cfg.epochs {
             let epoch_start = Instant::now();
@@ -453,10 +455,19 @@ impl Trainer {
                 for &r in rows {
                     batch_data.extend_from_slice(&train_slice[r * width..(r + 1) * width]);
                 }
-                let x = Tensor::from_slice(&batch_data, (rows.len(), width), &Device::Cpu)?;
-                let recon = model.forward_train(&x, &mut rng)?;
-                let loss = ops::mse(&recon, &model.target(&x)?)?;
-                let value = loss.to_scalar::<f32>()?;
+                // The model's hand-written step when it has one, otherwise
+                // candle's autograd.
+                let fast =
+                    model.loss_and_gradients(&batch_data, rows.len(), &mut rng, &mut flat_grads)?;
+                let (value, loss) = match fast {
+                    Some(value) => (value, None),
+                    None => {
+                        let x = Tensor::from_slice(&batch_data, (rows.len(), width), &Device::Cpu)?;
+                        let recon = model.forward_train(&x, &mut rng)?;
+                        let loss = ops::mse(&recon, &model.target(&x)?)?;
+                        (loss.to_scalar::<f32>()?, Some(loss))
+                    }
+                };
                 if !value.is_finite() {
                     if let Some(w) = best_weights.as_ref().filter(|_| cfg.restore_best_weights) {
                         model.parameters().restore(w)?;
@@ -467,8 +478,12 @@ impl Trainer {
                         value,
                     });
                 }
-                let grads = loss.backward()?;
-                norm_sum += adam.step(model.parameters(), &grads, cfg.grad_clip_norm)?;
+                norm_sum += match loss {
+                    Some(loss) => {
+                        adam.step(model.parameters(), &loss.backward()?, cfg.grad_clip_norm)?
+                    }
+                    None => adam.step_flat(model.parameters(), &flat_grads, cfg.grad_clip_norm)?,
+                };
                 loss_sum += f64::from(value) * rows.len() as f64;
                 progress(&Progress {
                     epoch,

@@ -89,5 +89,31 @@ pub enum PpoError {
     Callback(String),
 }
 
+impl From<dense::DenseError> for PpoError {
+    fn from(e: dense::DenseError) -> Self {
+        match e {
+            dense::DenseError::InvalidSizes { sizes, reason } => PpoError::InvalidConfig {
+                name: "layer sizes",
+                value: format!("{sizes:?}"),
+                reason,
+            },
+            dense::DenseError::Length {
+                what,
+                expected,
+                got,
+            } => PpoError::Shape {
+                what: what.into(),
+                expected: expected.to_string(),
+                got: got.to_string(),
+            },
+            other => PpoError::Shape {
+                what: "network pass".into(),
+                expected: "consistent shapes".into(),
+                got: other.to_string(),
+            },
+        }
+    }
+}
+
 /// Shorthand for results of this crate.
 pub type Result<T, E = PpoError> = std::result::Result<T, E>;

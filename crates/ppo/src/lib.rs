@@ -5,7 +5,6 @@ mod buffer;
 mod callback;
 mod config;
 mod distribution;
-pub mod engine;
 mod error;
 mod learner;
 pub mod loss;
@@ -14,6 +13,8 @@ mod persist;
 pub use buffer::{RolloutBuffer, compute_gae};
 pub use callback::{Callback, CheckpointCallback, Control, IterationRecord, StopOnMeanReturn};
 pub use config::{LrSchedule, NetArch, PpoConfig};
+/// The dense-network engine the learner runs on (the `dense` crate).
+pub use dense as engine;
 pub use distribution::{ActionDistribution, Categorical, distribution_for};
 pub use error::{PpoError, Result};
 pub use learner::Ppo;

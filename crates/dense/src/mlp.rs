@@ -1,11 +1,12 @@
-//! A tanh multilayer perceptron over one flat parameter buffer.
+//! A multilayer perceptron over one flat parameter buffer.
 
 use rand::Rng;
 
-use super::gemm::{MatRef, gemm};
-use super::init::orthogonal;
-use super::kernels;
-use crate::error::{PpoError, Result};
+use crate::activation::Activation;
+use crate::error::{DenseError, Result};
+use crate::gemm::{MatRef, gemm};
+use crate::init::orthogonal;
+use crate::kernels;
 
 /// Up to this many rows, forward passes use row kernels instead of a packed
 /// GEMM (packing the weights costs more than the product itself).
@@ -26,7 +27,8 @@ struct LayerSpan {
 }
 
 /// A fully connected network `sizes[0] -> sizes[1] -> ... -> sizes[L]` with
-/// tanh after every layer but the last (which is linear).
+/// an [`Activation`] after every layer: by default tanh after every layer
+/// but the last, which is linear (see [`Mlp::with_activations`]).
 ///
 /// All parameters live in one flat buffer, layer after layer, each layer as
 /// its weight matrix (`n_out x n_in`, row-major: PyTorch's `nn.Linear`
@@ -34,7 +36,7 @@ struct LayerSpan {
 /// optimisers and gradient clipping work on plain slices.
 ///
 /// ```
-/// use ppo::engine::{Mlp, MlpWorkspace};
+/// use dense::{Mlp, MlpWorkspace};
 /// use rand::{SeedableRng, rngs::StdRng};
 ///
 /// let mut rng = StdRng::seed_from_u64(0);
@@ -49,12 +51,14 @@ struct LayerSpan {
 /// let mut grad = vec![0.0f32; net.n_params()];
 /// net.backward(&x, 2, &mut ws, &d_out, &mut grad)?;
 /// assert!(grad.iter().any(|&g| g != 0.0));
-/// # Ok::<(), ppo::PpoError>(())
+/// # Ok::<(), dense::DenseError>(())
 /// ```
 #[derive(Clone, Debug)]
 pub struct Mlp {
     sizes: Vec<usize>,
     layers: Vec<LayerSpan>,
+    /// The activation after each layer.
+    activations: Vec<Activation>,
     params: Vec<f32>,
     /// Transposed weights of every layer (`n_in x n_out`, layer after layer),
     /// valid only while `transposed_fresh`.
@@ -64,7 +68,9 @@ pub struct Mlp {
 
 impl PartialEq for Mlp {
     fn eq(&self, other: &Self) -> bool {
-        self.sizes == other.sizes && self.params == other.params
+        self.sizes == other.sizes
+            && self.activations == other.activations
+            && self.params == other.params
     }
 }
 
@@ -73,8 +79,8 @@ impl PartialEq for Mlp {
 /// reused, so steady-state passes do not allocate.
 #[derive(Clone, Debug, Default)]
 pub struct MlpWorkspace {
-    /// Output of each layer for the last forward pass (tanh applied for the
-    /// hidden layers).
+    /// Output of each layer for the last forward pass (after its
+    /// activation).
     acts: Vec<Vec<f32>>,
     delta: Vec<f32>,
     delta_prev: Vec<f32>,
@@ -89,16 +95,16 @@ fn grow(buf: &mut Vec<f32>, len: usize) {
 }
 
 impl Mlp {
-    /// A network with all parameters zero.
+    /// A network with all parameters zero, tanh after every layer but the
+    /// last, which is linear.
     ///
     /// # Errors
-    /// [`PpoError::InvalidConfig`] when fewer than two sizes are given or a
+    /// [`DenseError::InvalidSizes`] when fewer than two sizes are given or a
     /// size is zero.
     pub fn zeros(sizes: &[usize]) -> Result<Self> {
         if sizes.len() < 2 || sizes.contains(&0) {
-            return Err(PpoError::InvalidConfig {
-                name: "layer sizes",
-                value: format!("{sizes:?}"),
+            return Err(DenseError::InvalidSizes {
+                sizes: sizes.to_vec(),
                 reason: "need at least an input and an output size, all positive".into(),
             });
         }
@@ -116,9 +122,12 @@ impl Mlp {
             offset += n_in * n_out + n_out;
             t_offset += n_in * n_out;
         }
+        let mut activations = vec![Activation::Tanh; layers.len()];
+        activations[layers.len() - 1] = Activation::Linear;
         let mut net = Self {
             sizes: sizes.to_vec(),
             layers,
+            activations,
             params: vec![0.0; offset],
             transposed: vec![0.0; t_offset],
             transposed_fresh: false,
@@ -153,20 +162,54 @@ impl Mlp {
     /// documentation).
     ///
     /// # Errors
-    /// As [`Mlp::zeros`], and [`PpoError::Shape`] when `params` has the
+    /// As [`Mlp::zeros`], and [`DenseError::Length`] when `params` has the
     /// wrong length.
     pub fn from_params(sizes: &[usize], params: Vec<f32>) -> Result<Self> {
         let mut net = Self::zeros(sizes)?;
         if params.len() != net.params.len() {
-            return Err(PpoError::Shape {
-                what: format!("parameters of an MLP {sizes:?}"),
-                expected: net.params.len().to_string(),
-                got: params.len().to_string(),
+            return Err(DenseError::Length {
+                what: "MLP parameters",
+                expected: net.params.len(),
+                got: params.len(),
             });
         }
         net.params = params;
         net.prepare_small_batches();
         Ok(net)
+    }
+
+    /// The same network with `activations[l]` after layer `l` (one per
+    /// layer).
+    ///
+    /// ```
+    /// use dense::{Activation, Mlp, MlpWorkspace};
+    ///
+    /// let net = Mlp::from_params(&[2, 2], vec![1.0, 0.0, 0.0, 1.0, -1.0, 0.5])?
+    ///     .with_activations(&[Activation::Relu])?;
+    /// let mut ws = MlpWorkspace::default();
+    /// let y = net.forward(&[0.5, 0.25], 1, &mut ws)?;
+    /// assert_eq!(y, &[0.0, 0.75]);
+    /// # Ok::<(), dense::DenseError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`DenseError::Length`] when the number of activations differs from
+    /// the number of layers.
+    pub fn with_activations(mut self, activations: &[Activation]) -> Result<Self> {
+        if activations.len() != self.layers.len() {
+            return Err(DenseError::Length {
+                what: "activations (one per layer)",
+                expected: self.layers.len(),
+                got: activations.len(),
+            });
+        }
+        self.activations = activations.to_vec();
+        Ok(self)
+    }
+
+    /// The activation after each layer.
+    pub fn activations(&self) -> &[Activation] {
+        &self.activations
     }
 
     /// Layer sizes, input first.
@@ -242,14 +285,10 @@ impl Mlp {
 
     fn check_input(&self, x: &[f32], batch: usize) -> Result<()> {
         if x.len() != batch * self.n_inputs() {
-            return Err(PpoError::Shape {
-                what: "MLP input".into(),
-                expected: format!(
-                    "{batch} rows x {} = {}",
-                    self.n_inputs(),
-                    batch * self.n_inputs()
-                ),
-                got: format!("{} values", x.len()),
+            return Err(DenseError::Length {
+                what: "MLP input",
+                expected: batch * self.n_inputs(),
+                got: x.len(),
             });
         }
         Ok(())
@@ -260,7 +299,7 @@ impl Mlp {
     /// [`Mlp::backward`].
     ///
     /// # Errors
-    /// [`PpoError::Shape`] when `x.len() != batch * n_inputs`.
+    /// [`DenseError::Length`] when `x.len() != batch * n_inputs`.
     pub fn forward<'w>(
         &self,
         x: &[f32],
@@ -272,7 +311,7 @@ impl Mlp {
             ws.acts.resize_with(self.layers.len(), Vec::new);
         }
         let last = self.layers.len() - 1;
-        for (l, span) in self.layers.iter().enumerate() {
+        for (l, (span, &act)) in self.layers.iter().zip(&self.activations).enumerate() {
             let (before, rest) = ws.acts.split_at_mut(l);
             let input: &[f32] = if l == 0 {
                 x
@@ -292,9 +331,7 @@ impl Mlp {
                 } else {
                     kernels::linear_rows(input, span.n_in, w, b, out);
                 }
-                if l != last {
-                    kernels::tanh_in_place(out);
-                }
+                kernels::act_in_place(out, act);
             } else {
                 gemm(
                     1.0,
@@ -303,11 +340,7 @@ impl Mlp {
                     0.0,
                     out,
                 );
-                if l == last {
-                    kernels::add_bias(out, b);
-                } else {
-                    kernels::add_bias_tanh(out, b);
-                }
+                kernels::add_bias_act(out, b, act);
             }
         }
         match &mut ws.last {
@@ -323,8 +356,9 @@ impl Mlp {
     /// as [`Mlp::params`]).
     ///
     /// # Errors
-    /// [`PpoError::Shape`] when a length disagrees or `ws` holds no forward
-    /// pass of this network over `batch` rows.
+    /// [`DenseError::Length`] when a length disagrees,
+    /// [`DenseError::NoForwardPass`] when `ws` holds no forward pass of this
+    /// network over `batch` rows.
     pub fn backward(
         &self,
         x: &[f32],
@@ -334,10 +368,10 @@ impl Mlp {
         grad: &mut [f32],
     ) -> Result<()> {
         self.check_input(x, batch)?;
-        let shape_err = |what: &str, expected: usize, got: usize| PpoError::Shape {
-            what: what.into(),
-            expected: expected.to_string(),
-            got: got.to_string(),
+        let shape_err = |what: &'static str, expected: usize, got: usize| DenseError::Length {
+            what,
+            expected,
+            got,
         };
         if d_out.len() != batch * self.n_outputs() {
             return Err(shape_err(
@@ -356,11 +390,7 @@ impl Mlp {
         match &ws.last {
             Some((b, sizes)) if *b == batch && sizes == &self.sizes => {}
             _ => {
-                return Err(PpoError::Shape {
-                    what: "workspace of the last forward pass".into(),
-                    expected: format!("a forward pass of {:?} over {batch} rows", self.sizes),
-                    got: format!("{:?}", ws.last),
-                });
+                return Err(DenseError::NoForwardPass { batch });
             }
         }
         let max_width = self.sizes.iter().copied().max().unwrap_or(0);
@@ -368,6 +398,12 @@ impl Mlp {
         grow(&mut ws.delta_prev, batch * max_width);
         let top = self.layers.len() - 1;
         ws.delta[..d_out.len()].copy_from_slice(d_out);
+        // Back through the output layer's own activation, if any.
+        kernels::mul_act_grad(
+            &mut ws.delta[..d_out.len()],
+            &ws.acts[top][..d_out.len()],
+            self.activations[top],
+        );
         for l in (0..=top).rev() {
             let span = self.layers[l];
             let delta = &ws.delta[..batch * span.n_out];
@@ -392,7 +428,7 @@ impl Mlp {
             }
             kernels::column_sums(delta, gb);
             if l > 0 {
-                // d(input) = delta . W, then back through tanh.
+                // d(input) = delta . W, then back through the activation.
                 let w = &self.params[span.weight..span.weight + span.n_in * span.n_out];
                 let prev = &mut ws.delta_prev[..batch * span.n_in];
                 gemm(
@@ -402,7 +438,7 @@ impl Mlp {
                     0.0,
                     prev,
                 );
-                kernels::mul_tanh_grad(prev, input);
+                kernels::mul_act_grad(prev, input, self.activations[l - 1]);
                 std::mem::swap(&mut ws.delta, &mut ws.delta_prev);
             }
         }

@@ -1,14 +1,21 @@
-//! A safe wrapper over `matrixmultiply::sgemm` for the three products a
-//! dense layer needs.
+//! A safe wrapper over `matrixmultiply::sgemm`: products of strided views
+//! into a row-major output.
+
+use crate::error::{DenseError, Result};
 
 /// A read-only matrix view: `rows x cols` elements of `data` at
 /// `data[r * row_stride + c * col_stride]`.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct MatRef<'a> {
+pub struct MatRef<'a> {
+    /// The elements.
     pub data: &'a [f32],
+    /// Number of rows.
     pub rows: usize,
+    /// Number of columns.
     pub cols: usize,
+    /// Distance between the starts of two consecutive rows.
     pub row_stride: usize,
+    /// Distance between two consecutive elements of a row.
     pub col_stride: usize,
 }
 
@@ -25,6 +32,7 @@ impl<'a> MatRef<'a> {
     }
 
     /// The transpose, as a view of the same data.
+    #[must_use]
     pub fn t(self) -> Self {
         Self {
             data: self.data,
@@ -44,16 +52,73 @@ impl<'a> MatRef<'a> {
     }
 }
 
-/// `c = alpha * a * b + beta * c` where `c` is row-major `a.rows x b.cols`.
+fn check(a: &MatRef<'_>, b: &MatRef<'_>, c: &[f32]) -> Result<()> {
+    if b.rows != a.cols {
+        return Err(DenseError::Length {
+            what: "inner dimension of a product",
+            expected: a.cols,
+            got: b.rows,
+        });
+    }
+    for v in [a, b] {
+        if !v.fits() {
+            return Err(DenseError::ViewOutOfBounds {
+                rows: v.rows,
+                cols: v.cols,
+                row_stride: v.row_stride,
+                col_stride: v.col_stride,
+                len: v.data.len(),
+            });
+        }
+    }
+    if c.len() < a.rows * b.cols {
+        return Err(DenseError::Length {
+            what: "product output",
+            expected: a.rows * b.cols,
+            got: c.len(),
+        });
+    }
+    Ok(())
+}
+
+/// `c = alpha * a * b + beta * c` where `c` is row-major `a.rows x b.cols`
+/// (its first `a.rows * b.cols` values). With `beta == 0`, `c` is only
+/// written.
+///
+/// ```
+/// use dense::{MatRef, matmul};
+/// let a = [1.0f32, 2.0, 3.0, 4.0]; // [[1, 2], [3, 4]]
+/// let mut c = [0.0f32; 4];
+/// // a * a^T
+/// matmul(1.0, MatRef::row_major(&a, 2, 2), MatRef::row_major(&a, 2, 2).t(), 0.0, &mut c)?;
+/// assert_eq!(c, [5.0, 11.0, 11.0, 25.0]);
+/// # Ok::<(), dense::DenseError>(())
+/// ```
+///
+/// # Errors
+/// [`DenseError::Length`] when the inner dimensions differ or `c` is too
+/// small, [`DenseError::ViewOutOfBounds`] when a view reaches past its
+/// slice.
+pub fn matmul(alpha: f32, a: MatRef<'_>, b: MatRef<'_>, beta: f32, c: &mut [f32]) -> Result<()> {
+    check(&a, &b, c)?;
+    run(alpha, a, b, beta, c);
+    Ok(())
+}
+
+/// [`matmul`] for shapes the engine has already checked.
 ///
 /// # Panics
-/// When the shapes disagree or a view reaches past its slice (an internal
-/// invariant of the engine, never a consequence of user input).
+/// When the shapes disagree (an internal invariant of the engine, never a
+/// consequence of user input).
 pub(crate) fn gemm(alpha: f32, a: MatRef<'_>, b: MatRef<'_>, beta: f32, c: &mut [f32]) {
+    if let Err(e) = check(&a, &b, c) {
+        panic!("{e}");
+    }
+    run(alpha, a, b, beta, c);
+}
+
+fn run(alpha: f32, a: MatRef<'_>, b: MatRef<'_>, beta: f32, c: &mut [f32]) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
-    assert_eq!(b.rows, k, "inner dimensions differ");
-    assert!(a.fits() && b.fits(), "matrix view out of bounds");
-    assert!(c.len() >= m * n, "output too small");
     if m == 0 || n == 0 {
         return;
     }

@@ -1,5 +1,5 @@
-//! Element-wise kernels: the tanh approximation, dot products, sums of
-//! squares and Adam's update.
+//! Element-wise kernels: the tanh approximation, activations and their
+//! gradients, dot products, sums of squares and Adam's update.
 //!
 //! Every kernel is written once as a plain, branch-free loop that the compiler
 //! can vectorise, and compiled twice: for the baseline target and with AVX2 +
@@ -19,6 +19,8 @@ const LN2_LO: f32 = 1.428_606_8e-6;
 /// 2^22 to the nearest integer, and leaves that integer in the low mantissa
 /// bits.
 const ROUND_MAGIC: f32 = 12_582_912.0;
+
+use crate::activation::Activation;
 
 /// `a * b + c`, fused when `FMA` (only instantiated where the CPU has FMA).
 #[inline(always)]
@@ -120,53 +122,122 @@ dispatch! {
     avx = tanh_avx;
 }
 
+/// `sigmoid(x) = (1 + tanh(x / 2)) / 2`, through the tanh approximation.
 #[inline(always)]
-fn bias_tanh_body<const FMA: bool>(z: &mut [f32], bias: &[f32]) {
-    let width = bias.len();
-    for row in z.chunks_exact_mut(width) {
-        for (v, &b) in row.iter_mut().zip(bias) {
-            *v = tanh_core::<FMA>(*v + b);
+fn sigmoid_core<const FMA: bool>(x: f32) -> f32 {
+    madd::<FMA>(0.5, tanh_core::<FMA>(0.5 * x), 0.5)
+}
+
+/// Runs `$body` with `$f` bound to the activation's vectorisable form,
+/// matched once outside the loops.
+macro_rules! with_act {
+    ($act:expr, $fma:ident, |$f:ident| $body:expr) => {
+        match $act {
+            Activation::Tanh => {
+                let $f = |x: f32| tanh_core::<$fma>(x);
+                $body
+            }
+            Activation::Relu => {
+                let $f = |x: f32| x.max(0.0);
+                $body
+            }
+            Activation::Sigmoid => {
+                let $f = |x: f32| sigmoid_core::<$fma>(x);
+                $body
+            }
+            Activation::Linear => {
+                let $f = |x: f32| x;
+                $body
+            }
         }
-    }
-}
-
-dispatch! {
-    /// `z[r, j] = tanh(z[r, j] + bias[j])` over a row-major matrix whose
-    /// width is `bias.len()`.
-    pub(crate) fn add_bias_tanh(z: &mut [f32], bias: &[f32]);
-    body = bias_tanh_body;
-    avx = bias_tanh_avx;
+    };
 }
 
 #[inline(always)]
-fn bias_body<const FMA: bool>(z: &mut [f32], bias: &[f32]) {
-    let width = bias.len();
-    for row in z.chunks_exact_mut(width) {
-        for (v, &b) in row.iter_mut().zip(bias) {
-            *v += b;
+fn act_body<const FMA: bool>(xs: &mut [f32], act: Activation) {
+    with_act!(act, FMA, |f| {
+        for x in xs.iter_mut() {
+            *x = f(*x);
         }
-    }
+    });
 }
 
 dispatch! {
-    /// `z[r, j] += bias[j]` over a row-major matrix whose width is `bias.len()`.
-    pub(crate) fn add_bias(z: &mut [f32], bias: &[f32]);
-    body = bias_body;
-    avx = bias_avx;
+    /// [`act_in_place`] for any activation.
+    fn act_any(xs: &mut [f32], act: Activation);
+    body = act_body;
+    avx = act_avx;
+}
+
+/// Applies `act` to every value in place (tanh and sigmoid through the
+/// approximation of [`tanh_scalar`]).
+pub fn act_in_place(xs: &mut [f32], act: Activation) {
+    match act {
+        Activation::Linear => {}
+        Activation::Tanh => tanh_in_place(xs),
+        other => act_any(xs, other),
+    }
 }
 
 #[inline(always)]
-fn tanh_grad_body<const FMA: bool>(delta: &mut [f32], h: &[f32]) {
-    for (d, &a) in delta.iter_mut().zip(h) {
-        *d *= madd::<FMA>(-a, a, 1.0);
+fn bias_act_body<const FMA: bool>(z: &mut [f32], bias: &[f32], act: Activation) {
+    let width = bias.len();
+    if width == 0 {
+        return;
+    }
+    with_act!(act, FMA, |f| {
+        for row in z.chunks_exact_mut(width) {
+            for (v, &b) in row.iter_mut().zip(bias) {
+                *v = f(*v + b);
+            }
+        }
+    });
+}
+
+dispatch! {
+    /// `z[r, j] = act(z[r, j] + bias[j])` over a row-major matrix whose
+    /// width is `bias.len()` (a trailing partial row is left alone).
+    pub fn add_bias_act(z: &mut [f32], bias: &[f32], act: Activation);
+    body = bias_act_body;
+    avx = bias_act_avx;
+}
+
+#[inline(always)]
+fn act_grad_body<const FMA: bool>(delta: &mut [f32], h: &[f32], act: Activation) {
+    match act {
+        Activation::Tanh => {
+            for (d, &a) in delta.iter_mut().zip(h) {
+                *d *= madd::<FMA>(-a, a, 1.0);
+            }
+        }
+        Activation::Relu => {
+            for (d, &a) in delta.iter_mut().zip(h) {
+                *d = if a > 0.0 { *d } else { 0.0 };
+            }
+        }
+        Activation::Sigmoid => {
+            for (d, &a) in delta.iter_mut().zip(h) {
+                *d *= a - a * a;
+            }
+        }
+        Activation::Linear => {}
     }
 }
 
 dispatch! {
-    /// `delta *= 1 - h^2`: back through tanh given its output `h`.
-    pub(crate) fn mul_tanh_grad(delta: &mut [f32], h: &[f32]);
-    body = tanh_grad_body;
-    avx = tanh_grad_avx;
+    /// [`mul_act_grad`] for any activation.
+    fn act_grad_any(delta: &mut [f32], h: &[f32], act: Activation);
+    body = act_grad_body;
+    avx = act_grad_avx;
+}
+
+/// `delta *= act'`: back through the activation given its output `h`
+/// (`1 - h^2` for tanh, `h (1 - h)` for sigmoid, `h > 0` for ReLU, nothing
+/// for the identity).
+pub fn mul_act_grad(delta: &mut [f32], h: &[f32], act: Activation) {
+    if act != Activation::Linear {
+        act_grad_any(delta, h, act);
+    }
 }
 
 const LANES: usize = 16;
@@ -315,7 +386,7 @@ fn sum_squares_body<const FMA: bool>(xs: &[f32]) -> f32 {
 
 dispatch! {
     /// Sum of squares, in a fixed summation order.
-    pub(crate) fn sum_squares(xs: &[f32]) -> f32;
+    pub fn sum_squares(xs: &[f32]) -> f32;
     body = sum_squares_body;
     avx = sum_squares_avx;
 }
@@ -329,7 +400,7 @@ fn scale_body<const FMA: bool>(xs: &mut [f32], s: f32) {
 
 dispatch! {
     /// Multiplies every value by `s`.
-    pub(crate) fn scale(xs: &mut [f32], s: f32);
+    pub fn scale(xs: &mut [f32], s: f32);
     body = scale_body;
     avx = scale_avx;
 }
@@ -384,7 +455,7 @@ fn column_sums_body<const FMA: bool>(src: &[f32], dst: &mut [f32]) {
 dispatch! {
     /// `dst[j] = sum over rows r of src[r, j]` for a row-major `src` whose
     /// width is `dst.len()`.
-    pub(crate) fn column_sums(src: &[f32], dst: &mut [f32]);
+    pub fn column_sums(src: &[f32], dst: &mut [f32]);
     body = column_sums_body;
     avx = column_sums_avx;
 }
@@ -466,53 +537,79 @@ mod tests {
     }
 
     #[test]
-    fn transposed_and_outer_kernels_match_direct_formulas() {
-        let (n_in, n_out, rows) = (11, 6, 3);
-        let x: Vec<f32> = (0..rows * n_in).map(|i| (i as f32 * 0.37).sin()).collect();
-        let w: Vec<f32> = (0..n_out * n_in).map(|i| (i as f32 * 0.11).cos()).collect();
-        let wt: Vec<f32> = (0..n_in * n_out)
-            .map(|k| w[(k % n_out) * n_in + k / n_out])
-            .collect();
-        let b: Vec<f32> = (0..n_out).map(|i| i as f32 * 0.1).collect();
-        let mut out = vec![0.0; rows * n_out];
-        linear_rows_t(&x, n_in, &wt, &b, &mut out);
-        for r in 0..rows {
-            for j in 0..n_out {
-                let e: f32 = (0..n_in)
-                    .map(|i| x[r * n_in + i] * w[j * n_in + i])
-                    .sum::<f32>()
-                    + b[j];
-                assert!((out[r * n_out + j] - e).abs() < 1e-5);
+    fn row_and_outer_kernels_match_direct_formulas() {
+        for (n_in, n_out, rows) in [(11, 6, 3), (19, 7, 3)] {
+            let x: Vec<f32> = (0..rows * n_in).map(|i| (i as f32 * 0.37).sin()).collect();
+            let w: Vec<f32> = (0..n_out * n_in).map(|i| (i as f32 * 0.11).cos()).collect();
+            let wt: Vec<f32> = (0..n_in * n_out)
+                .map(|k| w[(k % n_out) * n_in + k / n_out])
+                .collect();
+            let b: Vec<f32> = (0..n_out).map(|i| i as f32 * 0.1).collect();
+            let mut out_t = vec![0.0; rows * n_out];
+            linear_rows_t(&x, n_in, &wt, &b, &mut out_t);
+            let mut out = vec![0.0; rows * n_out];
+            linear_rows(&x, n_in, &w, &b, &mut out);
+            for r in 0..rows {
+                for j in 0..n_out {
+                    let e: f32 = (0..n_in)
+                        .map(|i| x[r * n_in + i] * w[j * n_in + i])
+                        .sum::<f32>()
+                        + b[j];
+                    assert!((out_t[r * n_out + j] - e).abs() < 1e-5);
+                    assert!((out[r * n_out + j] - e).abs() < 1e-5);
+                }
             }
-        }
-        let delta: Vec<f32> = (0..rows * n_out).map(|i| (i as f32 * 0.5).cos()).collect();
-        let mut gw = vec![1.0; n_out * n_in];
-        outer_sum(&delta, &x, n_in, &mut gw);
-        for j in 0..n_out {
-            for i in 0..n_in {
-                let e: f32 = (0..rows)
-                    .map(|r| delta[r * n_out + j] * x[r * n_in + i])
-                    .sum();
-                assert!((gw[j * n_in + i] - e).abs() < 1e-5);
+            let delta: Vec<f32> = (0..rows * n_out).map(|i| (i as f32 * 0.5).cos()).collect();
+            let mut gw = vec![1.0; n_out * n_in];
+            outer_sum(&delta, &x, n_in, &mut gw);
+            for j in 0..n_out {
+                for i in 0..n_in {
+                    let e: f32 = (0..rows)
+                        .map(|r| delta[r * n_out + j] * x[r * n_in + i])
+                        .sum();
+                    assert!((gw[j * n_in + i] - e).abs() < 1e-5);
+                }
             }
         }
     }
 
     #[test]
-    fn linear_rows_matches_direct_formula() {
-        let (n_in, n_out, rows) = (19, 7, 3);
-        let x: Vec<f32> = (0..rows * n_in).map(|i| (i as f32 * 0.37).sin()).collect();
-        let w: Vec<f32> = (0..n_out * n_in).map(|i| (i as f32 * 0.11).cos()).collect();
-        let b: Vec<f32> = (0..n_out).map(|i| i as f32 * 0.1).collect();
-        let mut out = vec![0.0; rows * n_out];
-        linear_rows(&x, n_in, &w, &b, &mut out);
-        for r in 0..rows {
-            for j in 0..n_out {
-                let e: f32 = (0..n_in)
-                    .map(|i| x[r * n_in + i] * w[j * n_in + i])
-                    .sum::<f32>()
-                    + b[j];
-                assert!((out[r * n_out + j] - e).abs() < 1e-5);
+    fn activation_kernels_match_the_exact_functions() {
+        let xs: Vec<f32> = (-3000..=3000).map(|i| i as f32 * 7e-3).collect();
+        let bias = [0.25f32, -0.5, 0.0];
+        let xs = &xs[..xs.len() / 3 * 3];
+        for act in [
+            Activation::Relu,
+            Activation::Sigmoid,
+            Activation::Tanh,
+            Activation::Linear,
+        ] {
+            let mut z = xs.to_vec();
+            add_bias_act(&mut z, &bias, act);
+            let mut plain: Vec<f32> = xs
+                .iter()
+                .zip(bias.iter().cycle())
+                .map(|(x, b)| x + b)
+                .collect();
+            act_in_place(&mut plain, act);
+            for ((&x, &b), (&y, &p)) in xs.iter().zip(bias.iter().cycle()).zip(z.iter().zip(&plain))
+            {
+                let exact = act.apply(x + b);
+                assert!(
+                    (y - exact).abs() <= 1e-6,
+                    "{act:?}({}) = {y}, not {exact}",
+                    x + b
+                );
+                assert_eq!(y, p, "{act:?}");
+            }
+            let mut delta = vec![2.0f32; z.len()];
+            mul_act_grad(&mut delta, &z, act);
+            for (&d, &y) in delta.iter().zip(&z) {
+                let exact = 2.0 * act.derivative_from_output(y);
+                assert!(
+                    (d - exact).abs() <= 1e-6,
+                    "{act:?}'({y}) = {d}, not {exact}"
+                );
             }
         }
     }

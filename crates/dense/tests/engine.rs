@@ -2,13 +2,28 @@
 //! (in f64) and central finite differences of an f64 forward pass.
 
 use candle_core::{Device, Tensor, Var};
-use ppo::engine::{Mlp, MlpWorkspace, tanh_in_place};
+use dense::{Activation, Mlp, MlpWorkspace, tanh_in_place};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rand_distr::StandardNormal;
 
-/// Reference forward in f64 with the exact tanh; layout as `Mlp`.
-fn forward_f64(sizes: &[usize], p: &[f64], x: &[f64], batch: usize) -> Vec<f64> {
+fn act_f64(act: Activation, z: f64) -> f64 {
+    match act {
+        Activation::Tanh => z.tanh(),
+        Activation::Relu => z.max(0.0),
+        Activation::Sigmoid => 1.0 / (1.0 + (-z).exp()),
+        Activation::Linear => z,
+    }
+}
+
+/// Reference forward in f64 with the exact activations; layout as `Mlp`.
+fn forward_acts_f64(
+    sizes: &[usize],
+    acts: &[Activation],
+    p: &[f64],
+    x: &[f64],
+    batch: usize,
+) -> Vec<f64> {
     let mut h = x.to_vec();
     let mut off = 0;
     for (l, w) in sizes.windows(2).enumerate() {
@@ -20,13 +35,21 @@ fn forward_f64(sizes: &[usize], p: &[f64], x: &[f64], batch: usize) -> Vec<f64> 
                 for i in 0..n_in {
                     z += h[r * n_in + i] * p[off + j * n_in + i];
                 }
-                out[r * n_out + j] = if l + 2 < sizes.len() { z.tanh() } else { z };
+                out[r * n_out + j] = act_f64(acts[l], z);
             }
         }
         off += n_in * n_out + n_out;
         h = out;
     }
     h
+}
+
+/// Reference forward in f64 with the exact tanh (linear output); layout as
+/// `Mlp`.
+fn forward_f64(sizes: &[usize], p: &[f64], x: &[f64], batch: usize) -> Vec<f64> {
+    let mut acts = vec![Activation::Tanh; sizes.len() - 1];
+    acts[sizes.len() - 2] = Activation::Linear;
+    forward_acts_f64(sizes, &acts, p, x, batch)
 }
 
 fn random_case(sizes: &[usize], batch: usize, seed: u64) -> (Mlp, Vec<f32>, Vec<f32>) {
@@ -64,9 +87,15 @@ fn candle_gradient(net: &Mlp, x: &[f32], c: &[f32], batch: usize) -> Vec<f64> {
             .unwrap()
             .broadcast_add(b.as_tensor())
             .unwrap();
-        if l + 1 < net.n_layers() {
-            h = h.tanh().unwrap();
-        }
+        h = match net.activations()[l] {
+            Activation::Tanh => h.tanh().unwrap(),
+            Activation::Relu => h.relu().unwrap(),
+            Activation::Sigmoid => candle_core::Tensor::ones_like(&h)
+                .unwrap()
+                .broadcast_div(&(h.neg().unwrap().exp().unwrap() + 1.0).unwrap())
+                .unwrap(),
+            Activation::Linear => h,
+        };
         vars.push((w, b, wr, br));
     }
     let c = Tensor::from_slice(&f64s(c), (batch, net.n_outputs()), &dev).unwrap();
@@ -225,4 +254,45 @@ fn tanh_approximation_is_within_1e6_of_libm() {
         .map(|(x, y)| (x.tanh() - y).abs())
         .fold(0.0f32, f32::max);
     assert!(worst <= 1e-6, "worst difference from libm: {worst}");
+}
+
+#[test]
+fn every_activation_matches_candle_autograd_and_the_f64_reference() {
+    use Activation::{Linear, Relu, Sigmoid, Tanh};
+    let cases: &[(&[usize], &[Activation], usize)] = &[
+        (&[7, 16, 8, 7], &[Relu, Relu, Sigmoid], 40),
+        (&[5, 12, 3], &[Sigmoid, Tanh], 3),
+        (&[6, 20, 4, 6], &[Relu, Linear, Linear], 17),
+        (&[9, 2], &[Sigmoid], 11),
+    ];
+    for (k, &(sizes, acts, batch)) in cases.iter().enumerate() {
+        let (net, x, c) = random_case(sizes, batch, 100 + k as u64);
+        let net = net.with_activations(acts).unwrap();
+        assert_eq!(net.activations(), acts);
+        let mut ws = MlpWorkspace::default();
+        let y = net.forward(&x, batch, &mut ws).unwrap().to_vec();
+        let p: Vec<f64> = net.params().iter().map(|&v| v as f64).collect();
+        let xf: Vec<f64> = x.iter().map(|&v| v as f64).collect();
+        let reference = forward_acts_f64(sizes, acts, &p, &xf, batch);
+        for (a, r) in y.iter().zip(&reference) {
+            assert!((*a as f64 - r).abs() < 2e-6, "{sizes:?}: {a} vs {r}");
+        }
+        let mut grad = vec![f32::NAN; net.n_params()];
+        net.backward(&x, batch, &mut ws, &c, &mut grad).unwrap();
+        let candle = candle_gradient(&net, &x, &c, batch);
+        let scale = candle.iter().fold(0.0f64, |m, g| m.max(g.abs()));
+        assert!(scale > 1e-2, "{sizes:?}: degenerate gradient");
+        for (i, (&g, &e)) in grad.iter().zip(&candle).enumerate() {
+            assert!(
+                (g as f64 - e).abs() <= 1e-5 * scale.max(1.0),
+                "{acts:?} [{i}]: {g} vs candle {e}"
+            );
+        }
+    }
+    assert!(
+        Mlp::zeros(&[3, 4, 2])
+            .unwrap()
+            .with_activations(&[Relu])
+            .is_err()
+    );
 }

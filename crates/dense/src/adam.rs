@@ -1,6 +1,6 @@
 //! Adam on a flat parameter buffer, and global gradient-norm clipping.
 
-use super::kernels::{self, AdamStep};
+use crate::kernels::{self, AdamStep};
 
 /// Adam (Kingma and Ba) with PyTorch's formulation:
 ///
@@ -13,7 +13,7 @@ use super::kernels::{self, AdamStep};
 /// allocate.
 ///
 /// ```
-/// use ppo::engine::Adam;
+/// use dense::Adam;
 ///
 /// let mut params = vec![1.0f32, -2.0];
 /// let mut adam = Adam::new(params.len(), 0.1, 1e-8);
@@ -123,7 +123,7 @@ pub fn global_norm(grads: &[&[f32]]) -> f32 {
 /// before clipping.
 ///
 /// ```
-/// use ppo::engine::{clip_grad_norm, global_norm};
+/// use dense::{clip_grad_norm, global_norm};
 ///
 /// let mut a = vec![3.0f32, 0.0];
 /// let mut b = vec![4.0f32];
@@ -143,8 +143,14 @@ pub fn clip_grad_norm(grads: &mut [&mut [f32]], max_norm: f32) -> f32 {
     norm
 }
 
-/// The factor `min(1, max_norm / (norm + 1e-6))` that clipping applies.
-pub(crate) fn clip_coefficient(norm: f32, max_norm: f32) -> f32 {
+/// The factor `min(1, max_norm / (norm + 1e-6))` that clipping applies to
+/// gradients of global norm `norm`.
+///
+/// ```
+/// assert_eq!(dense::clip_coefficient(0.5, 1.0), 1.0);
+/// assert!((dense::clip_coefficient(4.0, 1.0) - 0.25).abs() < 1e-6);
+/// ```
+pub fn clip_coefficient(norm: f32, max_norm: f32) -> f32 {
     (max_norm / (norm + 1e-6)).min(1.0)
 }
 
