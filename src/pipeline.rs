@@ -6,6 +6,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use metrics::ConfusionMatrix;
+use rayon::prelude::*;
 
 use crate::config::PipelineConfig;
 use crate::error::{PipelineError, Result};
@@ -59,21 +60,27 @@ pub fn run(config: &PipelineConfig) -> Result<Report> {
     bar.finish_and_clear();
     tick("ingest", &mut timings);
 
-    let mut trained: Vec<TrainedAutoencoder> = Vec::new();
-    for &kind in &config.autoencoders.kinds {
-        trained.push(train_autoencoder(
-            kind,
-            &config.autoencoders,
-            config.seed,
-            &data.train,
-            &data.validation,
-            &data.test,
-            &data.schema,
-            &data.bounds,
-            &models_dir,
-            bars,
-        )?);
-    }
+    // The models train on one thread each, side by side; each has its own
+    // seed and data, so the results do not depend on the order.
+    let trained: Vec<TrainedAutoencoder> = config
+        .autoencoders
+        .kinds
+        .par_iter()
+        .map(|&kind| {
+            train_autoencoder(
+                kind,
+                &config.autoencoders,
+                config.seed,
+                &data.train,
+                &data.validation,
+                &data.test,
+                &data.schema,
+                &data.bounds,
+                &models_dir,
+                &bars,
+            )
+        })
+        .collect::<Result<_>>()?;
     tick("autoencoders", &mut timings);
 
     let mut candidates: Vec<PolicyCandidate> = Vec::new();
@@ -86,7 +93,7 @@ pub fn run(config: &PipelineConfig) -> Result<Report> {
             &data.validation,
             &data.test,
             &models_dir,
-            bars,
+            &bars,
         )?);
     }
     tick("ppo", &mut timings);

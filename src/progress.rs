@@ -1,25 +1,29 @@
 //! Progress bars on standard error, or none at all (tests, `--quiet`).
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
-/// Makes progress bars, all hidden when disabled.
-#[derive(Clone, Copy, Debug)]
+/// Makes progress bars, all hidden when disabled. Bars of stages that run
+/// at the same time (the autoencoders) share the terminal without
+/// overwriting each other.
+#[derive(Clone, Debug)]
 pub struct Bars {
-    enabled: bool,
+    multi: Option<MultiProgress>,
 }
 
 impl Bars {
     /// Bars that draw when `enabled`.
     pub fn new(enabled: bool) -> Self {
-        Bars { enabled }
+        Bars {
+            multi: enabled.then(MultiProgress::new),
+        }
     }
 
     /// A bar of `len` units, labelled `message`; `unit` is `steps`, `bytes`
     /// or any other word.
     pub fn bar(&self, len: u64, message: &str, unit: &str) -> ProgressBar {
-        if !self.enabled {
+        let Some(multi) = &self.multi else {
             return ProgressBar::hidden();
-        }
+        };
         let template = if unit == "bytes" {
             "{msg:28} {bar:36} {bytes}/{total_bytes} {elapsed_precise}".to_string()
         } else {
@@ -32,6 +36,6 @@ impl Bars {
                 .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         bar.set_message(message.to_string());
-        bar
+        multi.add(bar)
     }
 }

@@ -110,7 +110,7 @@ pub fn train_autoencoder(
     schema: &Schema,
     bounds: &Bounds,
     models_dir: &Path,
-    bars: Bars,
+    bars: &Bars,
 ) -> Result<TrainedAutoencoder> {
     let n_features = train.n_features();
     let mut model = Model::new(&ModelConfig::default_for(kind), n_features, seed)?;
@@ -300,7 +300,7 @@ pub fn train_policy(
     validation: &FlowFrame,
     test: &FlowFrame,
     models_dir: &Path,
-    bars: Bars,
+    bars: &Bars,
 ) -> Result<PolicyCandidate> {
     let model = ae.detector.model();
     let raw_train = model.encode_batch(train.features())?;

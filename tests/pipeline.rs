@@ -311,3 +311,38 @@ fn real_sample_runs_end_to_end_with_a_shifted_benign_capture() {
     assert!(g.benign_rows > 9_000, "{}", g.benign_rows);
     assert!(g.drift.len() == 10 && g.mean_ks > 0.0);
 }
+
+/// The report without what depends on the clock or the output folder.
+fn without_clock_and_paths(v: &Value) -> Value {
+    match v {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .filter(|(k, _)| {
+                    !(k.contains("seconds") || k.contains("per_second") || *k == "timings")
+                })
+                .filter(|(_, v)| !v.as_str().is_some_and(|s| s.contains('/')))
+                .map(|(k, v)| (k.clone(), without_clock_and_paths(v)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(without_clock_and_paths).collect()),
+        other => other.clone(),
+    }
+}
+
+#[test]
+fn the_same_seed_gives_the_same_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let reports: Vec<Value> = ["a", "b"]
+        .iter()
+        .map(|name| {
+            let mut config = tiny(&dir.path().join(name));
+            config.autoencoders.kinds =
+                vec![ModelKind::FeedForward, ModelKind::Conv1d, ModelKind::Deep];
+            config.plots = false;
+            let report = nids::run(&config).unwrap();
+            without_clock_and_paths(&serde_json::to_value(&report).unwrap())
+        })
+        .collect();
+    assert_eq!(reports[0]["autoencoders"].as_array().unwrap().len(), 3);
+    assert_eq!(reports[0], reports[1]);
+}
