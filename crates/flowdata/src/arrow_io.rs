@@ -15,6 +15,7 @@ use arrow::array::{
 };
 use arrow::datatypes::{DataType, Field, Schema as ArrowSchema};
 use ndarray::Array2;
+use rayon::prelude::*;
 
 use crate::error::{FlowDataError, Result};
 use crate::frame::{FlowFrame, intern_class};
@@ -89,119 +90,12 @@ impl FlowFrame {
         let first = batches
             .first()
             .ok_or_else(|| FlowDataError::arrow("record batches", "no batches"))?;
-        let aschema = first.schema();
-        let schema = match aschema.metadata().get(SCHEMA_METADATA_KEY) {
-            Some(json) => serde_json::from_str::<Schema>(json)
-                .map_err(|e| FlowDataError::arrow("schema metadata", e))?,
-            None => Schema {
-                name: "arrow".into(),
-                features: aschema
-                    .fields()
-                    .iter()
-                    .filter(|f| {
-                        !RESERVED.contains(&f.name().as_str())
-                            && matches!(f.data_type(), DataType::Float32 | DataType::Float64)
-                    })
-                    .map(|f| FeatureSpec {
-                        name: f.name().clone(),
-                        kind: FeatureKind::Continuous,
-                        nonnegative: false,
-                        sentinel: None,
-                    })
-                    .collect(),
-                label_column: "label".into(),
-                family_column: None,
-                one_hot: Vec::new(),
-                use_aliases: false,
-            },
-        };
-        let nf = schema.n_features();
-        let n: usize = batches.iter().map(RecordBatch::num_rows).sum();
-        let mut x = Array2::<f32>::zeros((n, nf));
-        let mut classes: Vec<ClassInfo> = Vec::new();
-        let mut class_ids = Vec::with_capacity(n);
-        let mut offset = 0;
+        let rows = batches.iter().map(RecordBatch::num_rows).sum();
+        let mut builder = FrameBuilder::new(&first.schema(), rows)?;
         for batch in batches {
-            // Columns as f32 slices (converted when stored as f64 or with nulls).
-            let cols: Vec<std::borrow::Cow<'_, [f32]>> = schema
-                .features
-                .iter()
-                .map(|f| {
-                    let col = batch.column_by_name(&f.name).ok_or_else(|| {
-                        FlowDataError::arrow("record batch", format!("no column '{}'", f.name))
-                    })?;
-                    if let Some(a) = col.as_any().downcast_ref::<Float32Array>() {
-                        if a.null_count() == 0 {
-                            return Ok(std::borrow::Cow::Borrowed(a.values().as_ref()));
-                        }
-                        return Ok(std::borrow::Cow::Owned(
-                            a.iter().map(|v| v.unwrap_or(f32::NAN)).collect(),
-                        ));
-                    }
-                    if let Some(a) = col.as_any().downcast_ref::<Float64Array>() {
-                        return Ok(std::borrow::Cow::Owned(
-                            a.iter().map(|v| v.map_or(f32::NAN, |v| v as f32)).collect(),
-                        ));
-                    }
-                    Err(FlowDataError::arrow(
-                        "record batch",
-                        format!(
-                            "column '{}' is {}, expected Float32",
-                            f.name,
-                            col.data_type()
-                        ),
-                    ))
-                })
-                .collect::<Result<_>>()?;
-            for r in 0..batch.num_rows() {
-                let mut dst = x.row_mut(offset + r);
-                for (d, c) in dst.iter_mut().zip(&cols) {
-                    *d = c[r];
-                }
-            }
-            let labels = batch
-                .column_by_name("label")
-                .and_then(|c| c.as_any().downcast_ref::<StringArray>())
-                .ok_or_else(|| FlowDataError::arrow("record batch", "no Utf8 column 'label'"))?;
-            let families = batch
-                .column_by_name("family")
-                .and_then(|c| c.as_any().downcast_ref::<StringArray>());
-            let attack = batch
-                .column_by_name("attack")
-                .and_then(|c| c.as_any().downcast_ref::<BooleanArray>());
-            let mut class_of: HashMap<(&str, Option<&str>, Option<bool>), u32> = HashMap::new();
-            for r in 0..batch.num_rows() {
-                let raw = if labels.is_null(r) {
-                    ""
-                } else {
-                    labels.value(r)
-                };
-                let family = families.filter(|f| !f.is_null(r)).map(|f| f.value(r));
-                let is_attack = attack.filter(|a| !a.is_null(r)).map(|a| a.value(r));
-                let key = (raw, family, is_attack);
-                let id = match class_of.get(&key) {
-                    Some(&id) => id,
-                    None => {
-                        let mut class = ClassInfo::from_label(raw);
-                        if let Some(f) = family {
-                            class.family = Family::ALL
-                                .into_iter()
-                                .find(|x| x.name() == f)
-                                .unwrap_or(class.family);
-                        }
-                        if let Some(a) = is_attack {
-                            class.attack = a;
-                        }
-                        let id = intern_class(&mut classes, &class);
-                        class_of.insert(key, id);
-                        id
-                    }
-                };
-                class_ids.push(id);
-            }
-            offset += batch.num_rows();
+            builder.push(batch)?;
         }
-        FlowFrame::new(schema, x, class_ids, classes)
+        builder.finish()
     }
 
     /// Write as a Parquet file (atomically: temp file + rename).
@@ -243,11 +137,12 @@ impl FlowFrame {
         let builder = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
             .map_err(|e| FlowDataError::arrow(&ctx, e))?;
         let schema = builder.schema().clone();
+        let rows = usize::try_from(builder.metadata().file_metadata().num_rows()).unwrap_or(0);
         let reader = builder
             .with_batch_size(BATCH_ROWS)
             .build()
             .map_err(|e| FlowDataError::arrow(&ctx, e))?;
-        collect_with_schema(reader, &schema, &ctx)
+        collect_with_schema(reader, &schema, rows, &ctx)
     }
 
     /// Write as an Arrow IPC file (atomically).
@@ -269,23 +164,176 @@ impl FlowFrame {
         let reader = arrow::ipc::reader::FileReader::try_new(file, None)
             .map_err(|e| FlowDataError::arrow(&ctx, e))?;
         let schema = reader.schema();
-        collect_with_schema(reader, &schema, &ctx)
+        // Room for batches of the size this crate writes; untouched
+        // capacity costs no memory.
+        let rows = reader.num_batches() * BATCH_ROWS;
+        collect_with_schema(reader, &schema, rows, &ctx)
     }
 }
 
-/// Collect batches, re-attaching the file's schema (with its metadata).
+/// Builds a frame from record batches one at a time, so that a file is
+/// never held twice in memory (as decoded columns and as the matrix).
+struct FrameBuilder {
+    schema: Schema,
+    values: Vec<f32>,
+    classes: Vec<ClassInfo>,
+    class_ids: Vec<u32>,
+}
+
+impl FrameBuilder {
+    /// A builder for batches of `aschema`, with room for `rows` rows.
+    fn new(aschema: &ArrowSchema, rows: usize) -> Result<FrameBuilder> {
+        let schema = match aschema.metadata().get(SCHEMA_METADATA_KEY) {
+            Some(json) => serde_json::from_str::<Schema>(json)
+                .map_err(|e| FlowDataError::arrow("schema metadata", e))?,
+            None => Schema {
+                name: "arrow".into(),
+                features: aschema
+                    .fields()
+                    .iter()
+                    .filter(|f| {
+                        !RESERVED.contains(&f.name().as_str())
+                            && matches!(f.data_type(), DataType::Float32 | DataType::Float64)
+                    })
+                    .map(|f| FeatureSpec {
+                        name: f.name().clone(),
+                        kind: FeatureKind::Continuous,
+                        nonnegative: false,
+                        sentinel: None,
+                    })
+                    .collect(),
+                label_column: "label".into(),
+                family_column: None,
+                one_hot: Vec::new(),
+                use_aliases: false,
+            },
+        };
+        Ok(FrameBuilder {
+            values: Vec::with_capacity(rows * schema.n_features()),
+            class_ids: Vec::with_capacity(rows),
+            classes: Vec::new(),
+            schema,
+        })
+    }
+
+    /// Append the rows of one batch.
+    fn push(&mut self, batch: &RecordBatch) -> Result<()> {
+        // Columns as f32 slices (converted when stored as f64 or with nulls).
+        let cols: Vec<std::borrow::Cow<'_, [f32]>> = self
+            .schema
+            .features
+            .iter()
+            .map(|f| {
+                let col = batch.column_by_name(&f.name).ok_or_else(|| {
+                    FlowDataError::arrow("record batch", format!("no column '{}'", f.name))
+                })?;
+                if let Some(a) = col.as_any().downcast_ref::<Float32Array>() {
+                    if a.null_count() == 0 {
+                        return Ok(std::borrow::Cow::Borrowed(a.values().as_ref()));
+                    }
+                    return Ok(std::borrow::Cow::Owned(
+                        a.iter().map(|v| v.unwrap_or(f32::NAN)).collect(),
+                    ));
+                }
+                if let Some(a) = col.as_any().downcast_ref::<Float64Array>() {
+                    return Ok(std::borrow::Cow::Owned(
+                        a.iter().map(|v| v.map_or(f32::NAN, |v| v as f32)).collect(),
+                    ));
+                }
+                Err(FlowDataError::arrow(
+                    "record batch",
+                    format!(
+                        "column '{}' is {}, expected Float32",
+                        f.name,
+                        col.data_type()
+                    ),
+                ))
+            })
+            .collect::<Result<_>>()?;
+        // Columns to rows, in parallel blocks of rows that stay in cache.
+        const BLOCK: usize = 1024;
+        let nf = self.schema.n_features();
+        let start = self.values.len();
+        self.values.resize(start + batch.num_rows() * nf, 0.0);
+        if nf > 0 {
+            self.values[start..]
+                .par_chunks_mut(BLOCK * nf)
+                .enumerate()
+                .for_each(|(block, dst)| {
+                    let first = block * BLOCK;
+                    for (j, col) in cols.iter().enumerate() {
+                        let src = &col[first..first + dst.len() / nf];
+                        for (d, &v) in dst.iter_mut().skip(j).step_by(nf).zip(src) {
+                            *d = v;
+                        }
+                    }
+                });
+        }
+        let labels = batch
+            .column_by_name("label")
+            .and_then(|c| c.as_any().downcast_ref::<StringArray>())
+            .ok_or_else(|| FlowDataError::arrow("record batch", "no Utf8 column 'label'"))?;
+        let families = batch
+            .column_by_name("family")
+            .and_then(|c| c.as_any().downcast_ref::<StringArray>());
+        let attack = batch
+            .column_by_name("attack")
+            .and_then(|c| c.as_any().downcast_ref::<BooleanArray>());
+        let mut class_of: HashMap<(&str, Option<&str>, Option<bool>), u32> = HashMap::new();
+        for r in 0..batch.num_rows() {
+            let raw = if labels.is_null(r) {
+                ""
+            } else {
+                labels.value(r)
+            };
+            let family = families.filter(|f| !f.is_null(r)).map(|f| f.value(r));
+            let is_attack = attack.filter(|a| !a.is_null(r)).map(|a| a.value(r));
+            let key = (raw, family, is_attack);
+            let id = match class_of.get(&key) {
+                Some(&id) => id,
+                None => {
+                    let mut class = ClassInfo::from_label(raw);
+                    if let Some(f) = family {
+                        class.family = Family::ALL
+                            .into_iter()
+                            .find(|x| x.name() == f)
+                            .unwrap_or(class.family);
+                    }
+                    if let Some(a) = is_attack {
+                        class.attack = a;
+                    }
+                    let id = intern_class(&mut self.classes, &class);
+                    class_of.insert(key, id);
+                    id
+                }
+            };
+            self.class_ids.push(id);
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> Result<FlowFrame> {
+        let n = self.class_ids.len();
+        let x = Array2::from_shape_vec((n, self.schema.n_features()), self.values)
+            .map_err(|e| FlowDataError::Shape(e.to_string()))?;
+        FlowFrame::new(self.schema, x, self.class_ids, self.classes)
+    }
+}
+
+/// Build a frame from a file's batches as they are decoded, re-attaching
+/// the file's schema (with its metadata); `rows` sizes the matrix.
 fn collect_with_schema(
     batches: impl Iterator<Item = std::result::Result<RecordBatch, arrow::error::ArrowError>>,
     schema: &Arc<ArrowSchema>,
+    rows: usize,
     ctx: &str,
 ) -> Result<FlowFrame> {
-    let batches = batches
-        .map(|b| b.and_then(|b| b.with_schema(schema.clone())))
-        .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(|e| FlowDataError::arrow(ctx, e))?;
-    if batches.is_empty() {
-        let empty = RecordBatch::new_empty(schema.clone());
-        return FlowFrame::from_record_batches(&[empty]);
+    let mut builder = FrameBuilder::new(schema, rows)?;
+    for batch in batches {
+        let batch = batch
+            .and_then(|b| b.with_schema(schema.clone()))
+            .map_err(|e| FlowDataError::arrow(ctx, e))?;
+        builder.push(&batch)?;
     }
-    FlowFrame::from_record_batches(&batches)
+    builder.finish()
 }
