@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
 
+use autoencoders::ModelKind;
 use metrics::ConfusionMatrix;
 use rayon::prelude::*;
 
@@ -60,13 +61,20 @@ pub fn run(config: &PipelineConfig) -> Result<Report> {
     bar.finish_and_clear();
     tick("ingest", &mut timings);
 
-    // The models train on one thread each, side by side; each has its own
-    // seed and data, so the results do not depend on the order.
-    let trained: Vec<TrainedAutoencoder> = config
-        .autoencoders
-        .kinds
+    // The models train side by side; each has its own seed and data, so the
+    // results do not depend on the order. The dense models train fastest on
+    // one thread each; the convolutional one, the slowest, gets the cores
+    // left over.
+    let kinds = &config.autoencoders.kinds;
+    let spare = rayon::current_num_threads().saturating_sub(kinds.len().saturating_sub(1));
+    let trained: Vec<TrainedAutoencoder> = kinds
         .par_iter()
         .map(|&kind| {
+            let threads = if kind == ModelKind::Conv1d {
+                spare.max(1)
+            } else {
+                1
+            };
             train_autoencoder(
                 kind,
                 &config.autoencoders,
@@ -78,6 +86,7 @@ pub fn run(config: &PipelineConfig) -> Result<Report> {
                 &data.bounds,
                 &models_dir,
                 &bars,
+                threads,
             )
         })
         .collect::<Result<_>>()?;

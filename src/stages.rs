@@ -98,7 +98,7 @@ pub struct TrainedAutoencoder {
 /// Train one autoencoder on the training split (benign rows only, or all
 /// rows), with early stopping on the validation loss; calibrate its
 /// detector on the benign validation errors; score the test split; save it
-/// to `models/<kind>/`.
+/// to `models/<kind>/`. `threads` sizes the trainer's thread pool.
 #[allow(clippy::too_many_arguments)]
 pub fn train_autoencoder(
     kind: ModelKind,
@@ -111,6 +111,7 @@ pub fn train_autoencoder(
     bounds: &Bounds,
     models_dir: &Path,
     bars: &Bars,
+    threads: usize,
 ) -> Result<TrainedAutoencoder> {
     let n_features = train.n_features();
     let mut model = Model::new(&ModelConfig::default_for(kind), n_features, seed)?;
@@ -124,6 +125,7 @@ pub fn train_autoencoder(
             min_delta: 0.0,
         }),
         benign_only: config.benign_only,
+        threads,
         ..TrainerConfig::default()
     })?;
     let (x_train, x_val) = if config.benign_only {

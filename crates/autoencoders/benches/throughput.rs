@@ -1,8 +1,9 @@
 //! Training and encoding throughput of the three models at 77 features.
 //!
 //! Training: one epoch of the real trainer (shuffling, minibatches of 256,
-//! forward, backward, Adam) over 8,192 rows; encoding: `encode_batch` on
-//! 4,096 rows. Throughput is reported in rows (samples) per second.
+//! forward, backward, Adam) over 8,192 rows, on one thread and, for the
+//! convolutional model, also on two; encoding: `encode_batch` on 4,096
+//! rows. Throughput is reported in rows (samples) per second.
 
 use autoencoders::{Autoencoder, Model, ModelConfig, ModelKind, Trainer, TrainerConfig};
 use criterion::{Criterion, Throughput, criterion_group};
@@ -28,22 +29,36 @@ fn bench(c: &mut Criterion) {
         group.sample_size(10);
 
         let mut model = Model::new(&cfg, FEATURES, 0).unwrap();
-        let trainer = Trainer::new(TrainerConfig {
-            epochs: 1,
-            batch_size: 256,
-            early_stopping: None,
-            reduce_lr: None,
-            ..TrainerConfig::default()
-        })
-        .unwrap();
-        group.throughput(Throughput::Elements(TRAIN_ROWS as u64));
-        group.bench_function("train_epoch_batch256", |b| {
-            b.iter(|| {
-                trainer
-                    .fit(&mut model, train.view(), val.view(), &mut |_| {})
-                    .unwrap()
+        // The convolutional model's hand-written step also runs on two
+        // threads, sharing each minibatch's slices.
+        let threads: &[usize] = if kind == ModelKind::Conv1d {
+            &[1, 2]
+        } else {
+            &[1]
+        };
+        for &threads in threads {
+            let trainer = Trainer::new(TrainerConfig {
+                epochs: 1,
+                batch_size: 256,
+                early_stopping: None,
+                reduce_lr: None,
+                threads,
+                ..TrainerConfig::default()
             })
-        });
+            .unwrap();
+            let name = match threads {
+                1 => "train_epoch_batch256".to_string(),
+                t => format!("train_epoch_batch256_threads{t}"),
+            };
+            group.throughput(Throughput::Elements(TRAIN_ROWS as u64));
+            group.bench_function(name, |b| {
+                b.iter(|| {
+                    trainer
+                        .fit(&mut model, train.view(), val.view(), &mut |_| {})
+                        .unwrap()
+                })
+            });
+        }
 
         group.throughput(Throughput::Elements(ENCODE_ROWS as u64));
         group.bench_function("encode_batch4096", |b| {

@@ -7,7 +7,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 
 use crate::config::{Activation, Conv1dConfig, ModelConfig, ModelKind};
-use crate::conv_train::{ConvShape, ConvWorkspace};
+use crate::conv_train::{ConvShape, ConvStep};
 use crate::error::{AutoencoderError, Result};
 use crate::layers::{ConvLayer, Dense};
 use crate::model::{Autoencoder, check_width};
@@ -51,8 +51,8 @@ pub struct Conv1d {
     encoder_dense: Dense,
     decoder_dense: Dense,
     decoder_convs: Vec<ConvLayer>,
-    /// Buffers of the hand-written training step.
-    workspace: Box<Mutex<ConvWorkspace>>,
+    /// Parameters and per-worker buffers of the hand-written training step.
+    step: Box<Mutex<ConvStep>>,
 }
 
 impl Conv1d {
@@ -126,12 +126,12 @@ impl Conv1d {
             encoder_dense,
             decoder_dense,
             decoder_convs,
-            workspace: Box::default(),
+            step: Box::default(),
         })
     }
 
     /// The architecture as the hand-written training step sees it.
-    fn shape(&self) -> ConvShape {
+    pub(crate) fn shape(&self) -> ConvShape {
         ConvShape {
             n_features: self.n_features,
             padded: self.padded,
@@ -233,7 +233,12 @@ impl Autoencoder for Conv1d {
     /// The hand-written training step (see the module `conv_train`): the
     /// same loss and gradients as candle's autograd on
     /// [`forward_train`](Autoencoder::forward_train), without its
-    /// allocations.
+    /// allocations. On a rayon pool of several threads (the trainer's, of
+    /// [`TrainerConfig::threads`](crate::TrainerConfig::threads)) the
+    /// minibatch's 32-row slices are shared out among the threads in fixed
+    /// contiguous ranges and their gradients summed in a fixed order: the
+    /// result is the same from run to run for a given thread count, and
+    /// within rounding of the one-thread result.
     fn loss_and_gradients(
         &self,
         x: &[f32],
@@ -255,18 +260,15 @@ impl Autoencoder for Conv1d {
                 "need one per parameter tensor",
             ));
         }
-        let mut ws = self
-            .workspace
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        ws.load_params(entries.len(), |i, buf| {
+        let mut step = self.step.lock().unwrap_or_else(PoisonError::into_inner);
+        step.load_params(entries.len(), |i, buf| {
             ops::with_f32(entries[i].var.as_tensor(), |s| {
                 buf.clear();
                 buf.extend_from_slice(s);
             })?;
             Ok(())
         })?;
-        Ok(Some(ws.loss_and_gradients(
+        Ok(Some(step.loss_and_gradients(
             &self.shape(),
             x,
             rows,

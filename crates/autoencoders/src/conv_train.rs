@@ -8,10 +8,15 @@
 //! `ops.rs` (which remain the reference and the path of the tensor methods),
 //! up to rounding; the minibatch runs in slices of [`SLICE_ROWS`] rows whose
 //! activations stay in cache, the gradients accumulating over the slices.
+//! On a rayon pool of several threads the slices are shared out among
+//! workers, each with its own buffers and gradients, summed in a fixed order.
+
+use std::ops::Range;
 
 use dense::{Activation, MatRef, add_bias_act, column_sums, matmul, mul_act_grad};
+use rayon::prelude::*;
 
-use crate::error::Result;
+use crate::error::{Result, invalid};
 
 /// Rows per slice of a minibatch: the activations of 32 rows of the default
 /// model (80 positions, 32 channels) take about 2 MB.
@@ -280,11 +285,14 @@ fn linear_backward(
     Ok(())
 }
 
-/// Buffers of one slice, reused from minibatch to minibatch.
+/// The buffers of one worker: the activations of one slice and, for every
+/// worker but the first, its own gradients; reused from minibatch to
+/// minibatch.
 #[derive(Debug, Default)]
-pub(crate) struct ConvWorkspace {
-    /// Every parameter, copied from the model at the start of a step.
-    params: Vec<Vec<f32>>,
+struct ConvWorkspace {
+    /// This worker's gradient sums (unused by the first worker, which adds
+    /// into the caller's buffers).
+    grads: Vec<Vec<f32>>,
     /// Padded input.
     x: Vec<f32>,
     /// Per encoder level: windows, activations, pooled output.
@@ -331,7 +339,26 @@ fn layer_grads(grads: &mut [Vec<f32>], (w, b): (usize, usize)) -> (&mut [f32], &
     (&mut lo[w], &mut hi[0])
 }
 
-impl ConvWorkspace {
+/// The hand-written training step: the parameters, copied from the model
+/// at the start of each step, and one [`ConvWorkspace`] per worker, kept
+/// between minibatches.
+#[derive(Debug, Default)]
+pub(crate) struct ConvStep {
+    /// Every parameter, in the model's order.
+    params: Vec<Vec<f32>>,
+    /// Worker `w` runs the `w`-th contiguous range of slices.
+    workers: Vec<ConvWorkspace>,
+}
+
+/// Zeroes `grads` to one buffer per parameter, each of its length.
+fn zero_like(grads: &mut [Vec<f32>], params: &[Vec<f32>]) {
+    for (g, p) in grads.iter_mut().zip(params) {
+        g.clear();
+        g.resize(p.len(), 0.0);
+    }
+}
+
+impl ConvStep {
     /// Copies the parameters in (`read(i, buf)` fills parameter `i`).
     pub(crate) fn load_params(
         &mut self,
@@ -349,6 +376,13 @@ impl ConvWorkspace {
     /// (`rows x n_features`), and its gradients with respect to every
     /// parameter written into `grads` (one buffer per parameter, resized
     /// and overwritten).
+    ///
+    /// With `W = min(threads of the current rayon pool, slices)` workers
+    /// above one, worker `w` takes slices `w * S / W .. (w + 1) * S / W` of
+    /// the `S` slices; the first adds its gradients straight into `grads`,
+    /// the others' are added after it in worker order, so the result
+    /// depends on the thread count but not on scheduling. One worker runs
+    /// every slice in order on the calling thread.
     pub(crate) fn loss_and_gradients(
         &mut self,
         shape: &ConvShape,
@@ -356,24 +390,95 @@ impl ConvWorkspace {
         rows: usize,
         grads: &mut [Vec<f32>],
     ) -> Result<f32> {
-        for (g, p) in grads.iter_mut().zip(&self.params) {
-            g.clear();
-            g.resize(p.len(), 0.0);
-        }
         let n = shape.n_features;
-        let scale = 2.0 / (rows * n).max(1) as f32;
-        let mut sum = 0f64;
-        for (start, chunk) in (0..rows).step_by(SLICE_ROWS).zip(x.chunks(SLICE_ROWS * n)) {
-            let slice_rows = (rows - start).min(SLICE_ROWS);
-            self.forward(shape, chunk, slice_rows)?;
-            sum += self.output_gradient(shape, chunk, slice_rows, scale);
-            self.backward(shape, slice_rows, grads)?;
+        if x.len() != rows * n {
+            return Err(invalid(
+                "training slice length",
+                x.len(),
+                "must be rows x features",
+            ));
         }
+        zero_like(grads, &self.params);
+        let scale = 2.0 / (rows * n).max(1) as f32;
+        let slices = rows.div_ceil(SLICE_ROWS);
+        let workers = rayon::current_num_threads().min(slices).max(1);
+        if self.workers.len() < workers {
+            self.workers.resize_with(workers, ConvWorkspace::default);
+        }
+        let params = &self.params;
+        let sum = if workers == 1 {
+            self.workers[0].run(params, shape, x, rows, 0..slices, scale, grads)?
+        } else {
+            let range = |w: usize| w * slices / workers..(w + 1) * slices / workers;
+            let (first, rest) = self.workers.split_at_mut(1);
+            let rest = &mut rest[..workers - 1];
+            let (head, tail) = rayon::join(
+                || first[0].run(params, shape, x, rows, range(0), scale, grads),
+                || {
+                    rest.par_iter_mut()
+                        .enumerate()
+                        .map(|(i, ws)| {
+                            let mut own = std::mem::take(&mut ws.grads);
+                            own.resize_with(params.len(), Vec::new);
+                            zero_like(&mut own, params);
+                            let sum = ws.run(params, shape, x, rows, range(i + 1), scale, &mut own);
+                            ws.grads = own;
+                            sum
+                        })
+                        .collect::<Result<Vec<f64>>>()
+                },
+            );
+            let mut sum = head?;
+            for (part, ws) in tail?.into_iter().zip(rest.iter()) {
+                sum += part;
+                for (g, own) in grads.iter_mut().zip(&ws.grads) {
+                    for (a, b) in g.iter_mut().zip(own) {
+                        *a += b;
+                    }
+                }
+            }
+            sum
+        };
         Ok((sum / (rows * n).max(1) as f64) as f32)
+    }
+}
+
+impl ConvWorkspace {
+    /// Runs `slices` (indices of [`SLICE_ROWS`]-row slices of the `rows`
+    /// rows of `x`) forward and backward in order, adding their gradients
+    /// into `grads`; returns their sum of squared errors.
+    #[allow(clippy::too_many_arguments)]
+    fn run(
+        &mut self,
+        params: &[Vec<f32>],
+        shape: &ConvShape,
+        x: &[f32],
+        rows: usize,
+        slices: Range<usize>,
+        scale: f32,
+        grads: &mut [Vec<f32>],
+    ) -> Result<f64> {
+        let n = shape.n_features;
+        let mut sum = 0f64;
+        for slice in slices {
+            let start = slice * SLICE_ROWS;
+            let slice_rows = (rows - start).min(SLICE_ROWS);
+            let chunk = &x[start * n..(start + slice_rows) * n];
+            self.forward(params, shape, chunk, slice_rows)?;
+            sum += self.output_gradient(shape, chunk, slice_rows, scale);
+            self.backward(params, shape, slice_rows, grads)?;
+        }
+        Ok(sum)
     }
 
     /// The forward pass of one slice; activations stay in the buffers.
-    fn forward(&mut self, shape: &ConvShape, x: &[f32], rows: usize) -> Result<()> {
+    fn forward(
+        &mut self,
+        params: &[Vec<f32>],
+        shape: &ConvShape,
+        x: &[f32],
+        rows: usize,
+    ) -> Result<()> {
         let (n, padded, k) = (shape.n_features, shape.padded, shape.k);
         let idx = Index {
             levels: shape.channels.len(),
@@ -395,7 +500,7 @@ impl ConvWorkspace {
                 &self.enc_pool[i - 1]
             };
             let (col, act) = (&mut self.enc_col[i], &mut self.enc_act[i]);
-            conv_forward(level, k, input, rows, &self.params, idx.enc(i), col, act)?;
+            conv_forward(level, k, input, rows, params, idx.enc(i), col, act)?;
             let (a, pool) = (&self.enc_act[i], &mut self.enc_pool[i]);
             let ch = level.c_out;
             pool.clear();
@@ -407,7 +512,7 @@ impl ConvWorkspace {
         linear_forward(
             &self.enc_pool[levels - 1],
             rows,
-            &self.params,
+            params,
             idx.enc_dense(),
             shape.latent_act,
             &mut self.latent,
@@ -415,7 +520,7 @@ impl ConvWorkspace {
         linear_forward(
             &self.latent,
             rows,
-            &self.params,
+            params,
             idx.dec_dense(),
             Activation::Relu,
             &mut self.dec_dense,
@@ -428,16 +533,7 @@ impl ConvWorkspace {
             let (done, rest) = self.dec_act.split_at_mut(j);
             let input = done.last().unwrap_or(&self.dec_dense);
             let col = &mut self.dec_col[j];
-            conv_forward(
-                level,
-                k,
-                input,
-                rows,
-                &self.params,
-                idx.dec(j),
-                col,
-                &mut rest[0],
-            )?;
+            conv_forward(level, k, input, rows, params, idx.dec(j), col, &mut rest[0])?;
         }
         Ok(())
     }
@@ -469,7 +565,13 @@ impl ConvWorkspace {
 
     /// The backward pass of the last forward slice, from `d_out`, adding
     /// every parameter's gradient into `grads`.
-    fn backward(&mut self, shape: &ConvShape, rows: usize, grads: &mut [Vec<f32>]) -> Result<()> {
+    fn backward(
+        &mut self,
+        params: &[Vec<f32>],
+        shape: &ConvShape,
+        rows: usize,
+        grads: &mut [Vec<f32>],
+    ) -> Result<()> {
         let k = shape.k;
         let idx = Index {
             levels: shape.channels.len(),
@@ -483,7 +585,7 @@ impl ConvWorkspace {
             linear_backward(
                 &self.dec_col[j],
                 rows * level.len_out(),
-                &self.params,
+                params,
                 (w, b),
                 &self.d_out,
                 grads,
@@ -512,7 +614,7 @@ impl ConvWorkspace {
         for (output, act, input, layer) in dense_layers {
             mul_act_grad(&mut self.d_out, output, act);
             let d_in = Some(&mut self.d_in);
-            let (params, sums) = (&self.params, &mut self.sums);
+            let sums = &mut self.sums;
             linear_backward(input, rows, params, layer, &self.d_out, grads, sums, d_in)?;
             std::mem::swap(&mut self.d_out, &mut self.d_in);
         }
@@ -541,7 +643,7 @@ impl ConvWorkspace {
             linear_backward(
                 &self.enc_col[i],
                 rows * level.len_in,
-                &self.params,
+                params,
                 (w, b),
                 &self.d_in,
                 grads,
@@ -561,12 +663,15 @@ mod tests {
     //! The hand-written step against candle's autograd through the fused
     //! ops (the model's `forward_train`).
     use candle_core::{Device, Tensor};
+    use ndarray::{Array2, s};
     use rand::{Rng, SeedableRng, rngs::StdRng};
 
+    use super::ConvStep;
     use crate::config::{Activation, Conv1dConfig};
     use crate::conv::Conv1d;
     use crate::model::Autoencoder;
     use crate::ops;
+    use crate::trainer::{Trainer, TrainerConfig, TrainingHistory};
 
     fn check(n: usize, config: Conv1dConfig, rows: usize, seed: u64) {
         let model = Conv1d::new(n, config.clone(), seed).unwrap();
@@ -656,5 +761,151 @@ mod tests {
                 .loss_and_gradients(&[0.0; 16], 2, &mut rng, &mut grads[1..])
                 .is_err()
         );
+    }
+
+    fn pool(threads: usize) -> rayon::ThreadPool {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+    }
+
+    /// The step's loss and gradients for `model` on `rows` rows of `x`, run
+    /// on a pool of `threads` threads.
+    fn step_on(
+        step: &mut ConvStep,
+        model: &Conv1d,
+        x: &[f32],
+        rows: usize,
+        threads: usize,
+    ) -> (f32, Vec<Vec<f32>>) {
+        let entries = &model.parameters().entries;
+        step.load_params(entries.len(), |i, buf| {
+            *buf = entries[i].var.as_tensor().flatten_all()?.to_vec1()?;
+            Ok(())
+        })
+        .unwrap();
+        let mut grads = vec![Vec::new(); entries.len()];
+        let shape = model.shape();
+        let loss = pool(threads)
+            .install(|| {
+                step.loss_and_gradients(&shape, &x[..rows * shape.n_features], rows, &mut grads)
+            })
+            .unwrap();
+        (loss, grads)
+    }
+
+    fn assert_grads_close(a: &[Vec<f32>], b: &[Vec<f32>], what: &str) {
+        assert_eq!(a.len(), b.len(), "{what}");
+        for (ga, gb) in a.iter().zip(b) {
+            assert_eq!(ga.len(), gb.len(), "{what}");
+            let scale = gb.iter().fold(0f32, |m, v| m.max(v.abs()));
+            assert!(scale > 0.0, "{what}: zero gradient");
+            for (u, v) in ga.iter().zip(gb) {
+                assert!(
+                    (u - v).abs() <= 1e-5 * scale,
+                    "{what}: {u} vs {v} (largest {scale})"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn workers_share_the_slices_and_match_one_thread() {
+        let model = Conv1d::new(77, Conv1dConfig::default(), 4).unwrap();
+        let mut rng = StdRng::seed_from_u64(5);
+        // 7 slices, the last one of 8 rows.
+        let rows = 200;
+        let x: Vec<f32> = (0..rows * 77).map(|_| rng.random_range(0.0..1.0)).collect();
+        let mut one = ConvStep::default();
+        let (loss1, grads1) = step_on(&mut one, &model, &x, rows, 1);
+        assert_eq!(one.workers.len(), 1);
+        for threads in [2, 3] {
+            let mut step = ConvStep::default();
+            let (loss, grads) = step_on(&mut step, &model, &x, rows, threads);
+            // Every worker ran, and the others than the first kept
+            // gradients of their own.
+            assert_eq!(step.workers.len(), threads);
+            for ws in &step.workers[1..] {
+                assert!(ws.grads.iter().flatten().any(|&g| g != 0.0));
+            }
+            assert!(
+                (loss - loss1).abs() <= 1e-5 * loss1,
+                "{threads} threads: {loss} vs {loss1}"
+            );
+            let what = format!("{threads} threads");
+            assert_grads_close(&grads, &grads1, &what);
+            // The same again, with the buffers of the previous call.
+            let again = step_on(&mut step, &model, &x, rows, threads);
+            assert_eq!(again, (loss, grads), "{what}");
+        }
+        // Buffers left by more workers, and fewer slices than threads.
+        let mut step = ConvStep::default();
+        step_on(&mut step, &model, &x, rows, 3);
+        assert_eq!(step_on(&mut step, &model, &x, rows, 1), (loss1, grads1));
+        let small = step_on(&mut ConvStep::default(), &model, &x, 20, 1);
+        assert_eq!(step_on(&mut step, &model, &x, 20, 2), small);
+        // An input of the wrong length is an error, not a panic.
+        let mut grads = vec![Vec::new(); model.parameters().len()];
+        assert!(
+            step.loss_and_gradients(&model.shape(), &x[..100], 2, &mut grads)
+                .is_err()
+        );
+    }
+
+    /// One short training run of a small convolutional model on `threads`
+    /// threads: the history and the final weights.
+    fn train(threads: usize) -> (TrainingHistory, Vec<Vec<f32>>) {
+        let config = Conv1dConfig {
+            channels: vec![8, 4],
+            latent_dim: 6,
+            ..Conv1dConfig::default()
+        };
+        let mut model = Conv1d::new(20, config, 5).unwrap();
+        let mut rng = StdRng::seed_from_u64(6);
+        let x = Array2::from_shape_simple_fn((360, 20), || rng.random_range(0.0..1.0f32));
+        let trainer = Trainer::new(TrainerConfig {
+            epochs: 3,
+            // Minibatches of 4 slices, and a last one of 2.
+            batch_size: 128,
+            learning_rate: 3e-3,
+            early_stopping: None,
+            threads,
+            ..TrainerConfig::default()
+        })
+        .unwrap();
+        let history = trainer
+            .fit(
+                &mut model,
+                x.slice(s![..320, ..]),
+                x.slice(s![320.., ..]),
+                &mut |_| {},
+            )
+            .unwrap();
+        (history, model.parameters().snapshot().unwrap())
+    }
+
+    #[test]
+    fn two_thread_training_is_reproducible_and_matches_one_thread() {
+        let (one, _) = train(1);
+        let (two, weights) = train(2);
+        assert_eq!(one.epochs.len(), two.epochs.len());
+        for (a, b) in one.epochs.iter().zip(&two.epochs) {
+            for (u, v) in [
+                (a.train_loss, b.train_loss),
+                (a.val_loss, b.val_loss),
+                (a.grad_norm, b.grad_norm),
+            ] {
+                assert!(
+                    (u - v).abs() <= 1e-5 * u.abs(),
+                    "epoch {}: {u} vs {v}",
+                    a.epoch
+                );
+            }
+        }
+        let (again, weights_again) = train(2);
+        assert_eq!(two.train_losses(), again.train_losses());
+        assert_eq!(two.val_losses(), again.val_losses());
+        assert_eq!(weights, weights_again);
     }
 }

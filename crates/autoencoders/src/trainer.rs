@@ -109,9 +109,12 @@ pub struct TrainerConfig {
     /// [`Trainer::fit_labelled`] trains on the benign rows (label 0) only.
     /// Default true, as an anomaly detector should be trained.
     pub benign_only: bool,
-    /// Threads for the matrix products while training (at least 1). At
-    /// minibatch sizes of a few hundred rows the products are too small to
-    /// gain from a second thread, and one is faster. Default 1.
+    /// Threads of the pool that training runs on (at least 1). With
+    /// candle's autograd, minibatches of a few hundred rows make matrix
+    /// products too small to gain from a second thread, and one is faster;
+    /// the convolutional model's hand-written step shares each minibatch's
+    /// 32-row slices among the threads, deterministically for a given
+    /// count. Default 1.
     pub threads: usize,
 }
 
