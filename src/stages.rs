@@ -548,11 +548,10 @@ pub fn evaluate_policy(
     let actions = candidate.policy.predict(candidate.test_obs.view(), true)?;
     let flags: Vec<bool> = actions.iter().map(|&a| a == 1).collect();
     let cm = ConfusionMatrix::from_predictions(&labels, &flags)?;
-    let best_val =
-        metrics::best_f1_threshold(&validation.attack_mask(), &candidate.val_probability)?;
+    let val_labels = validation.attack_mask();
+    let best_val = metrics::best_f1_threshold(&val_labels, &candidate.val_probability)?;
     let best_test = metrics::threshold_sweep(&labels, &probability, &[best_val.threshold])?;
-    let benign_val: Vec<f64> = validation
-        .attack_mask()
+    let benign_val: Vec<f64> = val_labels
         .iter()
         .zip(&candidate.val_probability)
         .filter(|(attack, _)| !**attack)

@@ -66,20 +66,12 @@ impl Engines {
 
     /// Latent codes of every row.
     pub(crate) fn encode(&self, x: ArrayView2<'_, f32>) -> Result<Array2<f32>> {
-        let net = &self.encoder;
-        self.run_inputs(x, net.n_outputs(), |input, rows, ws, out| {
-            out.copy_from_slice(net.forward(input, rows, ws)?);
-            Ok(())
-        })
+        self.forward_inputs(&self.encoder, x)
     }
 
     /// Reconstructions of every row.
     pub(crate) fn reconstruct(&self, x: ArrayView2<'_, f32>) -> Result<Array2<f32>> {
-        let net = &self.full;
-        self.run_inputs(x, net.n_outputs(), |input, rows, ws, out| {
-            out.copy_from_slice(net.forward(input, rows, ws)?);
-            Ok(())
-        })
+        self.forward_inputs(&self.full, x)
     }
 
     /// Decoded rows of latent codes.
@@ -121,18 +113,14 @@ impl Engines {
         Ok(errors.into_raw_vec_and_offset().0)
     }
 
-    /// Runs `f` on the encoder's input of every chunk of `x` (the rows
-    /// themselves, or with an embedding the continuous columns followed by
-    /// the category's vector).
-    fn run_inputs(
-        &self,
-        x: ArrayView2<'_, f32>,
-        out_cols: usize,
-        f: impl Fn(&[f32], usize, &mut MlpWorkspace, &mut [f32]) -> Result<()> + Sync,
-    ) -> Result<Array2<f32>> {
-        run_chunks(x, out_cols, |chunk, rows, scratch, out| {
+    /// The outputs of `net` (which starts at the encoder) on every chunk of
+    /// `x`, fed the encoder's input: the rows themselves, or with an
+    /// embedding the continuous columns followed by the category's vector.
+    fn forward_inputs(&self, net: &Mlp, x: ArrayView2<'_, f32>) -> Result<Array2<f32>> {
+        run_chunks(x, net.n_outputs(), |chunk, rows, scratch, out| {
             let input = self.engine_input(chunk, rows, &mut scratch.input);
-            f(input.unwrap_or(chunk), rows, &mut scratch.ws, out)
+            out.copy_from_slice(net.forward(input.unwrap_or(chunk), rows, &mut scratch.ws)?);
+            Ok(())
         })
     }
 

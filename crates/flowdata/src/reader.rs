@@ -926,7 +926,6 @@ struct OpenFile {
 /// ```
 pub struct FlowReader {
     schema: Schema,
-    policy: CleaningPolicy,
     plans: Vec<FilePlan>,
     template: Vec<f32>,
     hash_a: hashbrown::DefaultHashBuilder,
@@ -975,8 +974,6 @@ struct ParsedBlock {
 /// duplicate set and the report.
 struct Merger {
     policy: CleaningPolicy,
-    has_family: bool,
-    n_features: usize,
     classes: Vec<ClassInfo>,
     class_index: HashMap<Vec<u8>, u32>,
     seen: HashSet<u128>,
@@ -989,10 +986,12 @@ impl Merger {
         &mut self,
         block: &mut ParsedBlock,
         plans: &[FilePlan],
+        schema: &Schema,
         values: &mut Vec<f32>,
         class_ids: &mut Vec<u32>,
     ) -> Result<usize> {
-        let nf = self.n_features;
+        let nf = schema.n_features();
+        let has_family = schema.family_column.is_some();
         let before = class_ids.len();
         let file_report = &mut self.report.files[block.plan_index];
         for part in &mut block.parts {
@@ -1009,7 +1008,7 @@ impl Merger {
                     Some(&id) => id,
                     None => {
                         let id = self.classes.len() as u32;
-                        self.classes.push(class_of(k, self.has_family));
+                        self.classes.push(class_of(k, has_family));
                         self.class_index.insert(k.clone(), id);
                         id
                     }
@@ -1068,8 +1067,6 @@ impl FlowReader {
         };
         let merger = Merger {
             policy: options.cleaning,
-            has_family: schema.family_column.is_some(),
-            n_features: schema.n_features(),
             classes: Vec::new(),
             class_index: HashMap::new(),
             seen: HashSet::new(),
@@ -1077,7 +1074,6 @@ impl FlowReader {
         };
         Ok(FlowReader {
             schema,
-            policy: options.cleaning,
             plans,
             template,
             source: Source {
@@ -1164,9 +1160,9 @@ impl FlowReader {
                 };
             }
             let read_more = self.deferred.is_none();
+            let policy = self.merger.policy;
             let FlowReader {
                 schema,
-                policy,
                 plans,
                 template,
                 hash_a,
@@ -1180,7 +1176,7 @@ impl FlowReader {
             let ((merged, read), parsed) = rayon::join(
                 || {
                     let merged = pending.map(|mut p| {
-                        let rows = merger.merge(&mut p, plans, values, class_ids);
+                        let rows = merger.merge(&mut p, plans, schema, values, class_ids);
                         (rows, p.parts)
                     });
                     let read = read_more.then(|| source.read_next(plans, &mut merger.report));
@@ -1191,7 +1187,7 @@ impl FlowReader {
                         let ctx = ParseCtx {
                             plan: &plans[block.plan_index],
                             schema,
-                            policy: *policy,
+                            policy,
                             template,
                             hash_a,
                             hash_b,
