@@ -8,7 +8,8 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use flowdata::synth::{SynthConfig, generate};
 use flowdata::{Bounds, FeatureKind, ScalingMethod};
 use nids::config::reference_ppo_config;
-use nids::stages::{LatentScaler, Scorer};
+use nids::policy::{LatentScaler, PolicyInput};
+use nids::stages::Scorer;
 use ppo::Ppo;
 use rlenv::{FlowDetectionEnv, FlowEnvConfig, VecEnv};
 
@@ -32,7 +33,7 @@ fn scoring(c: &mut Criterion) {
     let model = Model::new(&ModelConfig::default_for(kind), frame.n_features(), 1).expect("model");
     let scaled = bounds.transform(frame.features()).expect("scaled").data;
     let z = model.encode_batch(scaled.view()).expect("latents");
-    let scaler = LatentScaler::fit(z.view());
+    let scaler = LatentScaler::fit(PolicyInput::Latent, z.view());
     let env = VecEnv::new(vec![
         FlowDetectionEnv::new(z, frame.binary_labels(), FlowEnvConfig::default()).expect("env"),
     ])

@@ -5,10 +5,12 @@ use std::path::PathBuf;
 use autoencoders::ModelKind;
 use flowdata::synth::SynthConfig;
 use flowdata::{ScalingMethod, SplitConfig};
-use ppo::PpoConfig;
+use ppo::{LrSchedule, PpoConfig};
 use rlenv::{RewardTable, Sampling};
+use serde::Serialize;
 
 use crate::error::{PipelineError, Result};
+use crate::policy::PolicyInput;
 
 /// Where the flows come from and how they are read.
 #[derive(Clone, Debug, PartialEq)]
@@ -89,14 +91,58 @@ impl Default for AutoencoderStageConfig {
     }
 }
 
+/// A named set of PPO settings.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PpoPreset {
+    /// The reference system's settings: 120,000 steps, gamma 0.995,
+    /// entropy 0.02, lr 5e-4 (see [`reference_ppo_config`]).
+    Reference,
+    /// This project's defaults, chosen by ablation on validation data:
+    /// the task is a contextual bandit (the action never changes the next
+    /// flow), so gamma 0 makes each step's advantage its own reward against
+    /// the value baseline; more steps, a larger rollout and a decaying
+    /// learning rate let the policy settle on the cost-optimal boundary.
+    #[default]
+    Tuned,
+}
+
+impl PpoPreset {
+    /// `reference` or `tuned`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PpoPreset::Reference => "reference",
+            PpoPreset::Tuned => "tuned",
+        }
+    }
+}
+
+impl std::str::FromStr for PpoPreset {
+    type Err = PipelineError;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "reference" => Ok(PpoPreset::Reference),
+            "tuned" => Ok(PpoPreset::Tuned),
+            _ => Err(PipelineError::config(
+                "ppo_preset",
+                s,
+                "expected reference or tuned",
+            )),
+        }
+    }
+}
+
 /// PPO training and evaluation.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PpoStageConfig {
-    /// Environment steps per autoencoder. Default 120,000 (the reference).
+    /// The preset these settings started from. Default [`PpoPreset::Tuned`].
+    pub preset: PpoPreset,
+    /// Environment steps per candidate policy. Default 1,000,000 (the
+    /// reference preset: 120,000).
     pub timesteps: u64,
-    /// Hyperparameters. Default: the reference system's (lr 5e-4, n_steps
-    /// 512, batch 256, 10 epochs, gamma 0.995, GAE 0.95, clip 0.2, entropy
-    /// 0.02, value coefficient 1, gradient norm 0.5, [128, 128] tanh).
+    /// Hyperparameters. Default: the tuned preset's (see
+    /// [`tuned_ppo_config`]); the reference preset: [`reference_ppo_config`].
     pub ppo: PpoConfig,
     /// Parallel environments. Default 4.
     pub n_envs: usize,
@@ -109,27 +155,57 @@ pub struct PpoStageConfig {
     /// shares); [`Sampling::Balanced`] draws benign and attack flows
     /// equally often, for training sets dominated by one class.
     pub sampling: Sampling,
+    /// What the policies read: one candidate per autoencoder and input.
+    /// `latent` (the reference design) is always trained, so that its row
+    /// stands beside the selected one. Default: all three inputs.
+    pub inputs: Vec<PolicyInput>,
     /// P(malicious) thresholds of the evaluation table. Default 0.25, 0.30, 0.35.
     pub thresholds: Vec<f64>,
-    /// False-alarm budget: the evaluation adds the operating point whose
-    /// P(malicious) threshold flags at most this share of the benign
-    /// validation flows, in [0, 1). Default 0.01.
+    /// The headline false-alarm budget: the operating point whose
+    /// threshold flags at most this share of the benign validation flows,
+    /// in [0, 1); candidates are selected by their validation recall at it.
+    /// Default 0.01.
     pub fpr_budget: f64,
+    /// Further false-alarm budgets reported as operating points. Default
+    /// 0.001 and 0.01.
+    pub fpr_budgets: Vec<f64>,
+    /// The recall-target operating point: the highest threshold whose
+    /// validation recall reaches it, in (0, 1]. Default 0.99.
+    pub recall_target: f64,
+    /// Share of benign flows in deployment, in (0, 1): validation is
+    /// reweighted to it for the cost-optimal operating point. Default 0.99.
+    pub benign_prior: f64,
     /// Test episodes of 3,000 steps for the mean-reward yardstick. Default 5.
     pub eval_episodes: usize,
 }
 
 impl Default for PpoStageConfig {
     fn default() -> Self {
+        PpoStageConfig::preset(PpoPreset::Tuned)
+    }
+}
+
+impl PpoStageConfig {
+    /// The settings of a preset (the evaluation settings are the same).
+    pub fn preset(preset: PpoPreset) -> Self {
+        let (timesteps, ppo) = match preset {
+            PpoPreset::Reference => (120_000, reference_ppo_config()),
+            PpoPreset::Tuned => (1_000_000, tuned_ppo_config()),
+        };
         PpoStageConfig {
-            timesteps: 120_000,
-            ppo: reference_ppo_config(),
+            preset,
+            timesteps,
+            ppo,
             n_envs: 4,
             episode_length: 3000,
             rewards: RewardTable::default(),
             sampling: Sampling::Shuffled,
+            inputs: PolicyInput::ALL.to_vec(),
             thresholds: metrics::REFERENCE_THRESHOLDS.to_vec(),
             fpr_budget: 0.01,
+            fpr_budgets: vec![0.001, 0.01],
+            recall_target: 0.99,
+            benign_prior: 0.99,
             eval_episodes: 5,
         }
     }
@@ -148,6 +224,24 @@ pub fn reference_ppo_config() -> PpoConfig {
         vf_coef: 1.0,
         max_grad_norm: 0.5,
         learning_rate: 5e-4,
+        ..PpoConfig::default()
+    }
+}
+
+/// This project's PPO hyperparameters (see [`PpoPreset::Tuned`]).
+pub fn tuned_ppo_config() -> PpoConfig {
+    PpoConfig {
+        n_steps: 1024,
+        batch_size: 512,
+        n_epochs: 10,
+        gamma: 0.0,
+        gae_lambda: 0.95,
+        clip_range: 0.2,
+        ent_coef: 0.0,
+        vf_coef: 0.5,
+        max_grad_norm: 0.5,
+        learning_rate: 5e-4,
+        lr_schedule: LrSchedule::Linear,
         ..PpoConfig::default()
     }
 }
@@ -267,6 +361,34 @@ impl PipelineConfig {
                 "fpr_budget",
                 p.fpr_budget,
                 "a false-alarm budget must lie in [0, 1)",
+            ));
+        }
+        if let Some(b) = p.fpr_budgets.iter().find(|b| !(0.0..1.0).contains(*b)) {
+            return Err(PipelineError::config(
+                "fpr_budgets",
+                b,
+                "a false-alarm budget must lie in [0, 1)",
+            ));
+        }
+        if !(p.recall_target > 0.0 && p.recall_target <= 1.0) {
+            return Err(PipelineError::config(
+                "recall_target",
+                p.recall_target,
+                "a recall target must lie in (0, 1]",
+            ));
+        }
+        if !(p.benign_prior > 0.0 && p.benign_prior < 1.0) {
+            return Err(PipelineError::config(
+                "benign_prior",
+                p.benign_prior,
+                "a share of benign flows must lie in (0, 1)",
+            ));
+        }
+        if p.inputs.is_empty() {
+            return Err(PipelineError::config(
+                "policy_input",
+                "[]",
+                "at least one policy input is needed",
             ));
         }
         self.data.split.validate()?;

@@ -20,9 +20,8 @@ use serde::Serialize;
 
 use crate::config::{AutoencoderStageConfig, PpoStageConfig};
 use crate::error::{PipelineError, Result};
-use crate::stages::{
-    LatentScaler, PolicyCandidate, kind_name, malicious_probability, policy_input, rows_where,
-};
+use crate::policy::{LatentScaler, PolicyCandidate, policy_input, policy_margins};
+use crate::stages::{kind_name, rows_where};
 
 /// Drift of one feature between the training benign rows and the new
 /// capture's benign rows (both scaled by the training bounds).
@@ -91,7 +90,7 @@ pub struct Trained<'a> {
     pub detector: &'a ReconstructionDetector<Model>,
     /// The selected policy.
     pub candidate: &'a PolicyCandidate,
-    /// The validation-chosen P(malicious) threshold.
+    /// The validation-chosen threshold on the policy's logit margin.
     pub policy_threshold: f64,
     /// The model-input schema.
     pub schema: &'a Schema,
@@ -124,11 +123,10 @@ fn policy_fpr(
     threshold: f64,
 ) -> Result<(f64, f64)> {
     let obs = policy_input(model, scaler, x.view())?;
-    let p = malicious_probability(policy, obs.view())?;
-    let actions = policy.predict(obs.view(), true)?;
+    let margins = policy_margins(policy, obs.view())?;
     Ok((
-        share(p.iter().map(|&v| v >= threshold), x.nrows()),
-        share(actions.iter().map(|&a| a == 1), x.nrows()),
+        share(margins.iter().map(|&m| m >= threshold), x.nrows()),
+        share(margins.iter().map(|&m| m > 0.0), x.nrows()),
     ))
 }
 
@@ -283,7 +281,7 @@ fn finetune(
         &rest,
         trained.policy_threshold,
     )?;
-    let mut policy = Ppo::load(models_dir.join(format!("ppo_{}", kind_name(kind))))?;
+    let mut policy = Ppo::load(models_dir.join(cand.input.model_dir(kind)))?;
     let train_obs = policy_input(encoder, &cand.scaler, trained.train.features())?;
     let tune_obs = policy_input(encoder, &cand.scaler, tune.view())?;
     let obs = concatenate(Axis(0), &[train_obs.view(), tune_obs.view()])

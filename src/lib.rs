@@ -9,10 +9,12 @@
 
 pub mod config;
 pub mod error;
+pub mod evaluate;
 pub mod generalization;
 pub mod ingest;
 pub mod pipeline;
 pub mod plots;
+pub mod policy;
 pub mod progress;
 pub mod report;
 pub mod stages;

@@ -11,14 +11,15 @@ use rayon::prelude::*;
 
 use crate::config::PipelineConfig;
 use crate::error::{PipelineError, Result};
+use crate::evaluate::{EvalSplits, ScoreEvaluation};
 use crate::generalization::{Trained, check_source};
 use crate::plots::{self, LegendPosition, Series};
-use crate::progress::Bars;
-use crate::report::{PpoReport, Report, write_json};
-use crate::stages::{
-    PolicyCandidate, TrainedAutoencoder, evaluate_policy, kind_name, train_autoencoder,
-    train_policy,
+use crate::policy::{
+    CandidateSummary, PolicyCandidate, PolicyInput, evaluate_policy, select, train_policy,
 };
+use crate::progress::Bars;
+use crate::report::{LatentInputRow, PpoReport, Report, SELECTION, write_json};
+use crate::stages::{TrainedAutoencoder, kind_name, train_autoencoder};
 
 /// Run the pipeline, writing everything into `config.out_dir`; returns the
 /// report (also written as `report.json` and `report.md`).
@@ -92,37 +93,87 @@ pub fn run(config: &PipelineConfig) -> Result<Report> {
         .collect::<Result<_>>()?;
     tick("autoencoders", &mut timings);
 
+    // One policy per autoencoder and input; the latent input (the
+    // reference design) always, so that its row stands beside the selected.
+    let mut inputs = config.ppo.inputs.clone();
+    if !inputs.contains(&PolicyInput::Latent) {
+        inputs.insert(0, PolicyInput::Latent);
+    }
     let mut candidates: Vec<PolicyCandidate> = Vec::new();
     for ae in &trained {
-        candidates.push(train_policy(
-            ae,
-            &config.ppo,
-            config.seed,
-            &data.train,
-            &data.validation,
-            &data.test,
-            &models_dir,
-            &bars,
-        )?);
+        for &input in &inputs {
+            candidates.push(train_policy(
+                ae,
+                input,
+                &config.ppo,
+                config.seed,
+                &data.train,
+                &data.validation,
+                &data.test,
+                &models_dir,
+                &bars,
+            )?);
+        }
     }
     tick("ppo", &mut timings);
-    let best = candidates
+    let val_labels = data.validation.attack_mask();
+    let test_labels = data.test.attack_mask();
+    let test_families = data.test.families();
+    let summaries: Vec<CandidateSummary> = candidates
         .iter()
-        .enumerate()
-        .max_by(|a, b| a.1.val_f1.total_cmp(&b.1.val_f1).then(b.0.cmp(&a.0)))
-        .map(|(i, _)| i)
+        .map(|c| c.summary(&val_labels, config.ppo.fpr_budget))
+        .collect::<Result<_>>()?;
+    let best = select(&summaries)
         .ok_or_else(|| PipelineError::Unsupported("no policy was trained".into()))?;
     let selected = &candidates[best];
-    let selected_ae = &trained[best];
+    let ae_of = |c: &PolicyCandidate| {
+        trained
+            .iter()
+            .find(|t| t.kind == c.kind)
+            .ok_or_else(|| PipelineError::Unsupported(format!("no autoencoder for {}", c.name())))
+    };
+    let selected_ae = ae_of(selected)?;
+    let splits = EvalSplits {
+        val_labels: &val_labels,
+        test_labels: &test_labels,
+        test_families: &test_families,
+        config: &config.ppo,
+    };
     let bar = bars.bar(1, "evaluating", "stages");
-    let (evaluation, test_probability, per_family_recall) = evaluate_policy(
+    let (evaluation, test_margin) = evaluate_policy(
         selected,
-        &data.validation,
+        splits,
         &data.test,
-        &config.ppo,
-        config.seed,
         selected_ae.detector.model(),
+        config.seed,
     )?;
+    let latent_best = select(
+        &summaries
+            .iter()
+            .map(|s| CandidateSummary {
+                val_recall_at_budget: if s.input == PolicyInput::Latent {
+                    s.val_recall_at_budget
+                } else {
+                    f64::NEG_INFINITY
+                },
+                ..s.clone()
+            })
+            .collect::<Vec<_>>(),
+    )
+    .unwrap_or(best);
+    let latent = &candidates[latent_best];
+    let latent_input = LatentInputRow {
+        candidate: latent.name(),
+        evaluation: evaluate_policy(
+            latent,
+            splits,
+            &data.test,
+            ae_of(latent)?.detector.model(),
+            config.seed,
+        )?
+        .0
+        .scores,
+    };
     bar.finish_and_clear();
     tick("evaluation", &mut timings);
 
@@ -131,7 +182,7 @@ pub fn run(config: &PipelineConfig) -> Result<Report> {
         let ctx = Trained {
             detector: &selected_ae.detector,
             candidate: selected,
-            policy_threshold: evaluation.best_f1.threshold,
+            policy_threshold: evaluation.scores.best_f1.score_threshold,
             schema: &data.schema,
             train: &data.train,
             validation: &data.validation,
@@ -173,8 +224,8 @@ pub fn run(config: &PipelineConfig) -> Result<Report> {
             &candidates,
             best,
             &data.test,
-            &test_probability,
-            &evaluation,
+            &test_margin,
+            &evaluation.scores,
         )?;
         tick("plots", &mut timings);
     }
@@ -187,13 +238,19 @@ pub fn run(config: &PipelineConfig) -> Result<Report> {
         data: data.summary,
         autoencoders: trained.iter().map(|t| t.result.clone()).collect(),
         selected_autoencoder: kind_name(selected.kind).to_string(),
+        per_family_recall: evaluation.scores.per_family_recall.clone(),
         ppo: PpoReport {
             autoencoder: kind_name(selected.kind).to_string(),
+            policy_input: selected.input,
+            preset: config.ppo.preset,
             sampling: config.ppo.sampling,
+            selection: SELECTION.to_string(),
             evaluation,
-            candidates: candidates.iter().map(PolicyCandidate::summary).collect(),
+            latent_input,
+            candidates: summaries,
         },
-        per_family_recall,
+        ceiling: None,
+        baselines: Vec::new(),
         generalization,
         plots: plot_files,
         notes,
@@ -210,8 +267,8 @@ fn draw_plots(
     candidates: &[PolicyCandidate],
     best: usize,
     test: &flowdata::FlowFrame,
-    test_probability: &[f64],
-    evaluation: &crate::stages::PolicyEvaluation,
+    test_margin: &[f64],
+    evaluation: &ScoreEvaluation,
 ) -> Result<Vec<String>> {
     let dir = out.join("plots");
     std::fs::create_dir_all(&dir).map_err(|e| PipelineError::io(&dir, e))?;
@@ -268,7 +325,7 @@ fn draw_plots(
         )?;
     }
 
-    let sel = kind_name(candidates[best].kind);
+    let sel = candidates[best].name();
     let mut roc = Vec::new();
     let mut pr = Vec::new();
     for t in trained {
@@ -290,14 +347,14 @@ fn draw_plots(
     }
     roc.push(Series {
         name: format!("ppo[{sel}] (AUC {:.3})", evaluation.roc_auc),
-        points: metrics::roc_curve(&labels, test_probability)?
+        points: metrics::roc_curve(&labels, test_margin)?
             .iter()
             .map(|p| (p.fpr, p.tpr))
             .collect(),
     });
     pr.push(Series {
         name: format!("ppo[{sel}] (AP {:.3})", evaluation.average_precision),
-        points: metrics::precision_recall_curve(&labels, test_probability)?
+        points: metrics::precision_recall_curve(&labels, test_margin)?
             .iter()
             .map(|p| (p.recall, p.precision))
             .collect(),
@@ -340,7 +397,7 @@ fn draw_plots(
     let curves: Vec<Series> = candidates
         .iter()
         .map(|c| Series {
-            name: format!("latents of {}", kind_name(c.kind)),
+            name: c.name(),
             points: c
                 .log
                 .iter()

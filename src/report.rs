@@ -8,10 +8,16 @@ use std::path::Path;
 use metrics::ThresholdRow;
 use serde::Serialize;
 
+use crate::config::PpoPreset;
 use crate::error::{PipelineError, Result};
+use crate::evaluate::{FamilyRecall, ScoreEvaluation};
 use crate::generalization::GeneralizationResult;
 use crate::ingest::DataSummary;
-use crate::stages::{AutoencoderResult, CandidateSummary, FamilyRecall, PolicyEvaluation};
+use crate::policy::{CandidateSummary, PolicyEvaluation, PolicyInput};
+use crate::stages::AutoencoderResult;
+
+/// How candidates are compared, as the report says it.
+pub const SELECTION: &str = "Selection: the highest recall on validation at the headline false-alarm budget (ties: validation ROC AUC). An analyst fixes how many false alarms are bearable; argmax F1 on a sample that is mostly attacks would reward flagging benign traffic.";
 
 /// Write a value as pretty JSON.
 pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
@@ -27,13 +33,44 @@ pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
 pub struct PpoReport {
     /// The autoencoder whose latents the selected policy reads.
     pub autoencoder: String,
+    /// What the selected policy reads.
+    pub policy_input: PolicyInput,
+    /// The PPO settings' preset.
+    pub preset: PpoPreset,
     /// How the training environments drew flows.
     pub sampling: rlenv::Sampling,
+    /// How the candidate was selected.
+    pub selection: String,
     /// The evaluation on the test split.
     #[serde(flatten)]
     pub evaluation: PolicyEvaluation,
-    /// One policy per autoencoder, with its validation F1.
+    /// The best policy reading the latent alone (the reference design),
+    /// on the test split.
+    pub latent_input: LatentInputRow,
+    /// One policy per autoencoder and input, with its validation numbers.
     pub candidates: Vec<CandidateSummary>,
+}
+
+/// The best latent-only policy's test evaluation.
+#[derive(Clone, Debug, Serialize)]
+pub struct LatentInputRow {
+    /// `ff/latent`, ...
+    pub candidate: String,
+    /// Its test rows.
+    #[serde(flatten)]
+    pub evaluation: ScoreEvaluation,
+}
+
+/// A supervised scorer beside the policy: the ceiling or a baseline.
+#[derive(Clone, Debug, Serialize)]
+pub struct ScorerReport {
+    /// What it is and what it reads.
+    pub description: String,
+    /// Training wall-clock seconds.
+    pub train_seconds: f64,
+    /// Its test rows.
+    #[serde(flatten)]
+    pub evaluation: ScoreEvaluation,
 }
 
 /// Everything a run measured.
@@ -57,6 +94,11 @@ pub struct Report {
     pub ppo: PpoReport,
     /// Recall of each attack family on the test split (argmax policy).
     pub per_family_recall: BTreeMap<String, FamilyRecall>,
+    /// A cost-sensitive supervised classifier of the policy's shape on the
+    /// selected policy's inputs: what those inputs allow.
+    pub ceiling: Option<ScorerReport>,
+    /// Classifiers a user would otherwise pick, on the scaled features.
+    pub baselines: Vec<ScorerReport>,
     /// Benign traffic of other captures.
     pub generalization: Vec<GeneralizationResult>,
     /// Plot files, relative to the output directory.
@@ -71,6 +113,106 @@ fn row(out: &mut String, name: &str, r: &ThresholdRow) {
         "| {name} | {} | {} | {} | {} | {:.4} | {:.4} | {:.4} | {:.4} |",
         r.tn, r.fp, r.fn_, r.tp, r.precision, r.recall, r.f1, r.fpr
     );
+}
+
+/// The policy's rows: argmax, the probability thresholds, best F1 and the
+/// headline budget, each on the test split.
+fn score_rows(o: &mut String, s: &ScoreEvaluation) {
+    row(o, "argmax", &s.argmax);
+    for r in &s.thresholds {
+        row(o, &format!("P(malicious) >= {}", r.threshold), r);
+    }
+    row(
+        o,
+        &format!(
+            "F1-optimal on validation (margin >= {:.4})",
+            s.best_f1.score_threshold
+        ),
+        &s.best_f1.test,
+    );
+    row(
+        o,
+        &format!(
+            "false alarms <= {}% of benign validation (margin >= {:.4})",
+            s.fpr_budget.budget * 100.0,
+            s.fpr_budget.point.score_threshold
+        ),
+        &s.fpr_budget.point.test,
+    );
+}
+
+/// The operating points chosen on validation, with intervals, and the
+/// deployment-prior point.
+fn operating_points(o: &mut String, s: &ScoreEvaluation) {
+    let _ = writeln!(
+        o,
+        "### Operating points (chosen on validation, measured on test)\n\n| rule | score threshold | val FPR (benign) | val recall | test FPR (fp/benign) [95% CI] | test recall | precision | F1 |\n|---|---:|---:|---:|---:|---:|---:|---:|"
+    );
+    for p in &s.operating_points {
+        let name = if p.supported {
+            p.name.clone()
+        } else {
+            format!(
+                "{} (unsupported: fewer than 1 / budget benign validation flows; holds 0 false alarms on validation)",
+                p.name
+            )
+        };
+        let _ = writeln!(
+            o,
+            "| {name} | {:.4} | {:.4} ({}) | {:.4} | {:.4} ({}/{}) [{:.4}, {:.4}] | {:.4} | {:.4} | {:.4} |",
+            p.score_threshold,
+            p.validation_fpr,
+            p.validation_benign,
+            p.validation_recall,
+            p.test.fpr,
+            p.test.fp,
+            p.test_benign,
+            p.test_fpr_interval[0],
+            p.test_fpr_interval[1],
+            p.test.recall,
+            p.test.precision,
+            p.test.f1
+        );
+    }
+    let d = &s.deployment;
+    let _ = writeln!(
+        o,
+        "\nAt a deployment share of {:.1} % benign flows, the cost-optimal threshold on reweighted validation (margin >= {:.4}) gives test recall {:.4}, precision {:.4} at that share (raw sample: {:.4}), and {:.1} false alarms per 10,000 benign flows; the argmax decision: precision {:.4} at that share, {:.1} false alarms per 10,000 benign flows.\n",
+        100.0 * d.benign_prior,
+        d.score_threshold,
+        d.test.recall,
+        d.precision_at_prior,
+        d.test.precision,
+        d.alerts_per_10k_benign,
+        d.argmax_precision_at_prior,
+        d.argmax_alerts_per_10k_benign
+    );
+}
+
+/// Scorers side by side on the test split.
+fn comparison(o: &mut String, scorers: &[(String, &ScoreEvaluation)]) {
+    let _ = writeln!(
+        o,
+        "### Side by side (test split, thresholds from validation)\n\n| scorer | argmax F1 | argmax FPR (fp/benign) [95% CI] | argmax recall | recall at budget | FPR at budget | ROC AUC | AP |\n|---|---:|---:|---:|---:|---:|---:|---:|"
+    );
+    for (name, s) in scorers {
+        let b = &s.fpr_budget.point.test;
+        let _ = writeln!(
+            o,
+            "| {name} | {:.4} | {:.4} ({}/{}) [{:.4}, {:.4}] | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} |",
+            s.argmax.f1,
+            s.argmax.fpr,
+            s.argmax.fp,
+            s.test_benign,
+            s.argmax_fpr_interval[0],
+            s.argmax_fpr_interval[1],
+            s.argmax.recall,
+            b.recall,
+            b.fpr,
+            s.roc_auc,
+            s.average_precision
+        );
+    }
 }
 
 const ROW_HEAD: &str = "| | TN | FP | FN | TP | precision | recall | F1 | FPR |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n";
@@ -144,62 +286,82 @@ impl Report {
 
         let p = &self.ppo;
         let e = &p.evaluation;
+        let s = &e.scores;
         let _ = writeln!(o, "\n## PPO policies\n");
         let _ = writeln!(
             o,
-            "| latents of | validation F1 (argmax) | timesteps | steps/s | final mean episode return |\n|---|---:|---:|---:|---:|"
+            "Preset `{}`; one policy per autoencoder and input. {}\n",
+            p.preset.as_str(),
+            p.selection
+        );
+        let _ = writeln!(
+            o,
+            "| candidate | val recall at {}% FPR | val ROC AUC | val F1 (argmax) | timesteps | steps/s | train s | dead latent units |\n|---|---:|---:|---:|---:|---:|---:|---:|",
+            100.0 * s.fpr_budget.budget
         );
         for c in &p.candidates {
             let _ = writeln!(
                 o,
-                "| {} | {:.4} | {} | {:.0} | {} |",
+                "| {}/{} | {:.4} | {:.4} | {:.4} | {} | {:.0} | {:.1} | {}/{} |",
                 c.autoencoder,
+                c.input,
+                c.val_recall_at_budget,
+                c.val_roc_auc,
                 c.val_f1,
                 c.timesteps,
                 c.steps_per_second,
-                c.final_mean_episode_return
-                    .map_or("-".to_string(), |r| format!("{r:.1}"))
+                c.train_seconds,
+                c.latent_health.constant,
+                c.latent_health.units,
             );
         }
         let _ = writeln!(
             o,
-            "\nSelected: the policy on **{}** latents (best validation F1), trained on {} flows.\n",
+            "\nSelected: the policy on **{}** latents reading **{}**, trained on {} flows.\n",
             self.selected_autoencoder,
+            p.policy_input,
             match self.ppo.sampling {
                 rlenv::Sampling::Balanced => "class-balanced",
                 rlenv::Sampling::Sequential => "in-order",
                 rlenv::Sampling::Shuffled => "shuffled",
             }
         );
-        let _ = writeln!(o, "### Test split (attack class = positive)\n\n{ROW_HEAD}");
-        o.pop();
-        row(&mut o, "argmax", &e.argmax);
-        for r in &e.thresholds {
-            row(&mut o, &format!("P(malicious) >= {}", r.threshold), r);
-        }
-        row(
-            &mut o,
-            &format!("F1-optimal on validation (>= {:.4})", e.best_f1.threshold),
-            &e.best_f1.test,
-        );
-        row(
-            &mut o,
-            &format!(
-                "false alarms <= {}% of benign validation (>= {:.4})",
-                e.fpr_budget.budget * 100.0,
-                e.fpr_budget.threshold
+        let mut scorers: Vec<(String, &ScoreEvaluation)> = vec![(
+            format!(
+                "ppo {}/{} (selected)",
+                self.selected_autoencoder, p.policy_input
             ),
-            &e.fpr_budget.test,
-        );
+            s,
+        )];
+        if p.latent_input.candidate != format!("{}/{}", self.selected_autoencoder, p.policy_input) {
+            scorers.push((
+                format!("ppo {} (reference input)", p.latent_input.candidate),
+                &p.latent_input.evaluation,
+            ));
+        }
+        if let Some(c) = &self.ceiling {
+            scorers.push((format!("ceiling: {}", c.description), &c.evaluation));
+        }
+        for b in &self.baselines {
+            scorers.push((format!("baseline: {}", b.description), &b.evaluation));
+        }
+        comparison(&mut o, &scorers);
         let _ = writeln!(
             o,
-            "\nROC AUC {:.4}, average precision {:.4} (from P(malicious), not from hard labels). Weighted averages over both classes (argmax): precision {:.4}, recall {:.4}, F1 {:.4}.\n",
-            e.roc_auc,
-            e.average_precision,
+            "\n### Selected policy, test split (attack class = positive)\n\n{ROW_HEAD}"
+        );
+        o.pop();
+        score_rows(&mut o, s);
+        let _ = writeln!(
+            o,
+            "\nROC AUC {:.4}, average precision {:.4} (from the logit margin, not from hard labels). Weighted averages over both classes (argmax): precision {:.4}, recall {:.4}, F1 {:.4}.\n",
+            s.roc_auc,
+            s.average_precision,
             e.weighted_avg.precision,
             e.weighted_avg.recall,
             e.weighted_avg.f1
         );
+        operating_points(&mut o, s);
         let r = &e.episode_reward;
         let _ = writeln!(
             o,
@@ -213,13 +375,20 @@ impl Report {
         );
         let _ = writeln!(
             o,
-            "### Recall per attack family (argmax)\n\n| family | test rows | detected | recall |\n|---|---:|---:|---:|"
+            "### Recall per attack family\n\n| family | test rows | detected (argmax) | recall (argmax) | recall at {}% FPR |\n|---|---:|---:|---:|---:|",
+            100.0 * s.fpr_budget.budget
         );
         for (f, fr) in &self.per_family_recall {
+            let at_budget = s
+                .fpr_budget
+                .point
+                .per_family_recall
+                .get(f)
+                .map_or(0.0, |r| r.recall);
             let _ = writeln!(
                 o,
-                "| {f} | {} | {} | {:.4} |",
-                fr.support, fr.detected, fr.recall
+                "| {f} | {} | {} | {:.4} | {:.4} |",
+                fr.support, fr.detected, fr.recall, at_budget
             );
         }
 
@@ -318,7 +487,7 @@ impl Report {
                 a.roc_auc
             );
         }
-        let e = &self.ppo.evaluation;
+        let e = &self.ppo.evaluation.scores;
         let mut line = |name: String, r: &ThresholdRow| {
             let _ = writeln!(
                 o,
@@ -343,10 +512,19 @@ impl Report {
             ),
             &e.best_f1.test,
         );
+        line(
+            format!(
+                "ppo[{}] fpr <= {}% (val)",
+                self.selected_autoencoder,
+                100.0 * e.fpr_budget.budget
+            ),
+            &e.fpr_budget.point.test,
+        );
+        let r = &self.ppo.evaluation.episode_reward;
         let _ = writeln!(
             o,
             "mean reward of {}-step test episodes: {:.0} / {:.0}",
-            e.episode_reward.episode_length, e.episode_reward.mean, e.episode_reward.possible
+            r.episode_length, r.mean, r.possible
         );
         for g in &self.generalization {
             let _ = writeln!(

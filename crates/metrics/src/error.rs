@@ -78,6 +78,14 @@ pub enum MetricsError {
     #[error("beta must be finite and >= 0, but is {0}")]
     InvalidBeta(f64),
 
+    /// A cost of an error is negative, infinite or NaN.
+    #[error("{what} must be a finite non-negative cost, but is {value}")]
+    InvalidCost {
+        /// Which parameter held the value.
+        what: &'static str,
+        /// The offending value.
+        value: f64,
+    },
     /// A rate (a target false-positive rate) is outside `[0, 1]` or NaN.
     #[error("{what} must be in [0, 1], but is {value}")]
     InvalidRate {

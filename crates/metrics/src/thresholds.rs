@@ -255,9 +255,158 @@ pub fn false_positive_rate(benign_scores: &[f64], threshold: f64) -> Result<f64,
     Ok(flagged as f64 / benign_scores.len() as f64)
 }
 
+/// The operating point of least expected cost: the threshold that minimises
+/// `cost_fp * fp + cost_fn * fn` over every distinct score (ties at the
+/// lowest cost go to the higher threshold, which flags less). Weigh the
+/// classes for a deployment prior by scaling the costs: with benign share
+/// `pi` in deployment and `n`/`p` benign/attack rows in the sample, use
+/// `cost_fp * pi / n` and `cost_fn * (1 - pi) / p`.
+///
+/// Errors: as [`best_f1_threshold`], and [`MetricsError::InvalidCost`] for
+/// a negative or non-finite cost.
+///
+/// ```
+/// // Missing an attack costs twice a false alarm.
+/// let labels = [false, false, true, true];
+/// let scores = [0.1, 0.6, 0.5, 0.9];
+/// let row = metrics::min_cost_threshold(&labels, &scores, 1.0, 2.0).unwrap();
+/// assert_eq!((row.threshold, row.tp, row.fp), (0.5, 2, 1));
+/// ```
+pub fn min_cost_threshold(
+    labels: &[bool],
+    scores: &[f64],
+    cost_fp: f64,
+    cost_fn: f64,
+) -> Result<ThresholdRow, MetricsError> {
+    for (what, c) in [("cost_fp", cost_fp), ("cost_fn", cost_fn)] {
+        if !(c.is_finite() && c >= 0.0) {
+            return Err(MetricsError::InvalidCost { what, value: c });
+        }
+    }
+    let sorted = SortedBinary::new(labels, scores)?;
+    sorted.require_both("the least-cost threshold")?;
+    let (p, n) = (sorted.n_positives(), sorted.n_negatives());
+    // Start from flagging nothing: every attack missed.
+    let mut best = (cost_fn * p as f64, f64::INFINITY, 0u64, 0u64);
+    for pt in sorted.sweep() {
+        let cost = cost_fp * pt.fp as f64 + cost_fn * (p - pt.tp) as f64;
+        if cost < best.0 {
+            best = (cost, pt.threshold, pt.tp, pt.fp);
+        }
+    }
+    let (_, threshold, tp, fp) = best;
+    Ok(ThresholdRow::new(
+        threshold,
+        &ConfusionMatrix::new(tp, fp, n - fp, p - tp),
+    ))
+}
+
+/// The highest threshold whose recall on `attack_scores` is at least
+/// `target_recall`: the `ceil(target * n)`-th largest attack score (at
+/// least one attack is flagged for any positive target).
+///
+/// Errors: [`MetricsError::InvalidRate`] for a target outside `[0, 1]`,
+/// [`MetricsError::EmptyInput`] and [`MetricsError::NonFiniteScore`].
+///
+/// ```
+/// let attacks = [0.9, 0.2, 0.5, 0.7];
+/// assert_eq!(metrics::threshold_for_recall(&attacks, 0.75).unwrap(), 0.5);
+/// assert_eq!(metrics::threshold_for_recall(&attacks, 1.0).unwrap(), 0.2);
+/// ```
+pub fn threshold_for_recall(
+    attack_scores: &[f64],
+    target_recall: f64,
+) -> Result<f64, MetricsError> {
+    check_rate("target_recall", target_recall)?;
+    check_sample("attack_scores", attack_scores)?;
+    let n = attack_scores.len();
+    let need = ((target_recall * n as f64).ceil() as usize).clamp(1, n);
+    // `need` may round up past an exact product (0.29 * 100): step back
+    // while fewer rows still reach the target.
+    let need = (1..=need)
+        .rev()
+        .take_while(|&k| k as f64 / n as f64 >= target_recall)
+        .last()
+        .unwrap_or(need);
+    let mut keys: Vec<u64> = attack_scores.iter().map(|&s| key(s)).collect();
+    let (_, &mut kth, _) = keys.select_nth_unstable(n - need);
+    Ok(score(kth))
+}
+
+/// The Wilson score interval of a binomial proportion `successes / n` at
+/// the normal quantile `z` (1.959964 for 95 %); `(0, 1)` when `n` is 0.
+///
+/// ```
+/// let (lo, hi) = metrics::wilson_interval(0, 250, 1.959964);
+/// assert_eq!(lo, 0.0);
+/// assert!((hi - 0.01513).abs() < 1e-4);
+/// ```
+pub fn wilson_interval(successes: u64, n: u64, z: f64) -> (f64, f64) {
+    if n == 0 {
+        return (0.0, 1.0);
+    }
+    let n_f = n as f64;
+    let p = successes.min(n) as f64 / n_f;
+    let z2 = z * z;
+    let denom = 1.0 + z2 / n_f;
+    let centre = (p + z2 / (2.0 * n_f)) / denom;
+    let half = z * (p * (1.0 - p) / n_f + z2 / (4.0 * n_f * n_f)).sqrt() / denom;
+    // The bounds are exactly 0 and 1 at the ends, where rounding would
+    // leave a speck.
+    let lo = if successes == 0 {
+        0.0
+    } else {
+        (centre - half).max(0.0)
+    };
+    let hi = if successes >= n {
+        1.0
+    } else {
+        (centre + half).min(1.0)
+    };
+    (lo, hi)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wilson_interval_matches_statsmodels() {
+        // Wilson's closed form evaluated independently in f64 (Python), as
+        // statsmodels' proportion_confint(5, 100, method="wilson") does.
+        let (lo, hi) = wilson_interval(5, 100, 1.959963984540054);
+        assert!((lo - 0.021543679).abs() < 1e-8, "{lo}");
+        assert!((hi - 0.111750469).abs() < 1e-8, "{hi}");
+        assert_eq!(wilson_interval(0, 0, 1.96), (0.0, 1.0));
+        let (lo, hi) = wilson_interval(10, 10, 1.96);
+        assert!(lo > 0.7 && hi == 1.0);
+    }
+
+    #[test]
+    fn recall_targets_are_met_exactly() {
+        let attacks: Vec<f64> = (0..100).map(f64::from).collect();
+        // 0.29 * 100 rounds up past 29 in floating point; 29 of 100 suffice.
+        let t = threshold_for_recall(&attacks, 0.29).unwrap();
+        assert_eq!(t, 71.0);
+        assert_eq!(threshold_for_recall(&attacks, 0.0).unwrap(), 99.0);
+        assert_eq!(threshold_for_recall(&attacks, 1.0).unwrap(), 0.0);
+        assert!(threshold_for_recall(&attacks, 1.5).is_err());
+        assert!(threshold_for_recall(&[], 0.5).is_err());
+    }
+
+    #[test]
+    fn least_cost_threshold_follows_the_costs() {
+        let labels = [false, false, false, true, true, true];
+        let scores = [0.1, 0.4, 0.7, 0.3, 0.6, 0.9];
+        // Misses cheap: flag only the top score.
+        let r = min_cost_threshold(&labels, &scores, 10.0, 1.0).unwrap();
+        assert_eq!((r.threshold, r.tp, r.fp), (0.9, 1, 0));
+        // Misses dear: flag everything above the lowest benign.
+        let r = min_cost_threshold(&labels, &scores, 1.0, 10.0).unwrap();
+        assert_eq!((r.tp, r.fp), (3, 2));
+        assert!(min_cost_threshold(&labels, &scores, -1.0, 1.0).is_err());
+        assert!(min_cost_threshold(&[true], &[0.5], 1.0, 1.0).is_err());
+    }
 
     #[test]
     fn threshold_for_fpr_extremes() {

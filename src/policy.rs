@@ -1,0 +1,596 @@
+//! The policy stage: what the PPO policy reads ([`PolicyInput`]), the
+//! standardisation of its inputs, training one policy per (autoencoder,
+//! input) candidate, and the policy's scores.
+//!
+//! Scores are the f64 logit margin `log P(1) - log P(0)` of the policy's
+//! two actions, never the f32 probability: a confident policy saturates
+//! P(malicious) to exactly 1.0 for many flows, and no threshold can then
+//! tell them apart. Thresholds, curves and the false-alarm budget all work
+//! on the margin; P(malicious) is [`probability`] of it.
+
+use std::fmt;
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use autoencoders::{Autoencoder, Model, ModelKind};
+use flowdata::FlowFrame;
+use ndarray::{Array2, ArrayView2, Axis, concatenate};
+use ppo::{Control, IterationRecord, Ppo};
+use rlenv::{FlowDataset, FlowDetectionEnv, FlowEnvConfig, VecEnv};
+use serde::{Deserialize, Serialize};
+
+use crate::config::PpoStageConfig;
+use crate::error::{PipelineError, Result};
+use crate::evaluate::{EvalSplits, ScoreEvaluation, ScoreScale, evaluate_scores, recall_at_budget};
+use crate::progress::Bars;
+use crate::stages::{EpisodeRewards, TrainedAutoencoder, episode_rewards, kind_name};
+
+/// What the policy observes for each flow.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum PolicyInput {
+    /// The autoencoder's latent code (the reference system's design).
+    #[default]
+    Latent,
+    /// The latent code and the log of the flow's reconstruction error.
+    LatentError,
+    /// The latent code and the scaled flow features themselves.
+    LatentFeatures,
+}
+
+impl PolicyInput {
+    /// Every input, in report order.
+    pub const ALL: [PolicyInput; 3] = [
+        PolicyInput::Latent,
+        PolicyInput::LatentError,
+        PolicyInput::LatentFeatures,
+    ];
+
+    /// The name in flags, reports and files: `latent`, `latent+error`,
+    /// `latent+features`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PolicyInput::Latent => "latent",
+            PolicyInput::LatentError => "latent+error",
+            PolicyInput::LatentFeatures => "latent+features",
+        }
+    }
+
+    /// The directory of a policy on `kind`'s latents with this input:
+    /// `ppo_<kind>` for the latent alone (the layout of earlier releases),
+    /// `ppo_<kind>_error` and `ppo_<kind>_features` for the others.
+    pub fn model_dir(self, kind: ModelKind) -> String {
+        match self {
+            PolicyInput::Latent => format!("ppo_{}", kind_name(kind)),
+            PolicyInput::LatentError => format!("ppo_{}_error", kind_name(kind)),
+            PolicyInput::LatentFeatures => format!("ppo_{}_features", kind_name(kind)),
+        }
+    }
+}
+
+impl fmt::Display for PolicyInput {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for PolicyInput {
+    type Err = PipelineError;
+
+    fn from_str(s: &str) -> Result<Self> {
+        let t = s.trim().to_ascii_lowercase();
+        PolicyInput::ALL
+            .into_iter()
+            .find(|i| i.as_str() == t)
+            .ok_or_else(|| {
+                PipelineError::config(
+                    "policy_input",
+                    s,
+                    "expected latent, latent+error or latent+features",
+                )
+            })
+    }
+}
+
+impl Serialize for PolicyInput {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for PolicyInput {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// The unstandardised policy input of scaled flows.
+pub fn raw_policy_input(
+    model: &Model,
+    input: PolicyInput,
+    x: ArrayView2<'_, f32>,
+) -> Result<Array2<f32>> {
+    let z = model.encode_batch(x)?;
+    Ok(match input {
+        PolicyInput::Latent => z,
+        PolicyInput::LatentError => {
+            let errors = model.reconstruction_errors(x)?;
+            // The error spans orders of magnitude; its log is what separates.
+            let column =
+                Array2::from_shape_fn((errors.len(), 1), |(r, _)| (errors[r] + 1e-12).ln());
+            concatenate(Axis(1), &[z.view(), column.view()]).map_err(shape_error)?
+        }
+        PolicyInput::LatentFeatures => concatenate(Axis(1), &[z.view(), x]).map_err(shape_error)?,
+    })
+}
+
+fn shape_error(e: ndarray::ShapeError) -> PipelineError {
+    PipelineError::Unsupported(format!("policy input: {e}"))
+}
+
+/// Per-column standardisation of the policy's inputs, fitted on the
+/// training rows, so that every autoencoder and input kind hands the policy
+/// values of one scale. Saved as `latent_scaler.json` beside the policy.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LatentScaler {
+    /// What the columns are (files of earlier releases: the latent alone).
+    #[serde(default)]
+    pub input: PolicyInput,
+    /// Mean per column.
+    pub mean: Vec<f32>,
+    /// Standard deviation per column (1 where constant).
+    pub std: Vec<f32>,
+}
+
+impl LatentScaler {
+    /// Fit on training inputs.
+    pub fn fit(input: PolicyInput, z: ArrayView2<'_, f32>) -> Self {
+        let n = z.nrows().max(1) as f64;
+        let mut mean = Vec::with_capacity(z.ncols());
+        let mut std = Vec::with_capacity(z.ncols());
+        for col in z.columns() {
+            let m = col.iter().map(|&v| f64::from(v)).sum::<f64>() / n;
+            let var = col.iter().map(|&v| (f64::from(v) - m).powi(2)).sum::<f64>() / n;
+            let s = var.sqrt();
+            mean.push(m as f32);
+            std.push(if s > 1e-6 { s as f32 } else { 1.0 });
+        }
+        LatentScaler { input, mean, std }
+    }
+
+    /// Standardise in place.
+    pub fn transform(&self, z: &mut Array2<f32>) {
+        for mut row in z.rows_mut() {
+            for ((v, m), s) in row.iter_mut().zip(&self.mean).zip(&self.std) {
+                *v = (*v - m) / s;
+            }
+        }
+    }
+}
+
+/// The policy's input of scaled flows: encode, add what `scaler.input`
+/// asks for, standardise.
+pub fn policy_input(
+    model: &Model,
+    scaler: &LatentScaler,
+    x: ArrayView2<'_, f32>,
+) -> Result<Array2<f32>> {
+    let mut z = raw_policy_input(model, scaler.input, x)?;
+    scaler.transform(&mut z);
+    Ok(z)
+}
+
+/// The policy's logit margin `log P(1) - log P(0)` for each row, in f64:
+/// positive exactly where the argmax action is 1 (malicious).
+pub fn policy_margins(policy: &Ppo, obs: ArrayView2<'_, f32>) -> Result<Vec<f64>> {
+    let logits = policy.policy_outputs(obs)?;
+    if logits.ncols() != 2 {
+        return Err(PipelineError::Unsupported(format!(
+            "the policy has {} outputs; a detection policy has two actions",
+            logits.ncols()
+        )));
+    }
+    Ok(logits
+        .rows()
+        .into_iter()
+        .map(|r| f64::from(r[1]) - f64::from(r[0]))
+        .collect())
+}
+
+/// P(malicious) of a logit margin: `1 / (1 + exp(-margin))`.
+pub fn probability(margin: f64) -> f64 {
+    1.0 / (1.0 + (-margin).exp())
+}
+
+/// The margin of a probability: `ln(p / (1 - p))` (infinite at 0 and 1).
+pub fn margin_of(p: f64) -> f64 {
+    (p / (1.0 - p)).ln()
+}
+
+/// Health of the policy's latent inputs on the training rows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct LatentHealth {
+    /// Latent units.
+    pub units: usize,
+    /// Units whose training values never vary (dead ReLUs or constants).
+    pub constant: usize,
+    /// Units that are zero on more than 99 % of the training rows.
+    pub mostly_zero: usize,
+}
+
+impl LatentHealth {
+    /// Measure unstandardised latent codes.
+    pub fn of(z: ArrayView2<'_, f32>) -> Self {
+        let n = z.nrows().max(1);
+        let mut health = LatentHealth {
+            units: z.ncols(),
+            ..LatentHealth::default()
+        };
+        for col in z.columns() {
+            let (lo, hi) = col
+                .iter()
+                .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| {
+                    (lo.min(v), hi.max(v))
+                });
+            if hi - lo <= 1e-6 * hi.abs().max(1.0) {
+                health.constant += 1;
+            }
+            let zeros = col.iter().filter(|&&v| v == 0.0).count();
+            if zeros * 100 > n * 99 {
+                health.mostly_zero += 1;
+            }
+        }
+        health
+    }
+}
+
+/// A PPO policy trained on one autoencoder's latents with one input kind.
+#[derive(Debug)]
+pub struct PolicyCandidate {
+    /// The autoencoder it reads.
+    pub kind: ModelKind,
+    /// What it reads.
+    pub input: PolicyInput,
+    /// The policy.
+    pub policy: Ppo,
+    /// The input standardisation.
+    pub scaler: LatentScaler,
+    /// Health of the latent codes it reads.
+    pub latent_health: LatentHealth,
+    /// The training log.
+    pub log: Vec<IterationRecord>,
+    /// Training wall-clock seconds.
+    pub train_seconds: f64,
+    /// Policy inputs of the training rows.
+    pub train_obs: Array2<f32>,
+    /// Policy inputs of the validation rows.
+    pub val_obs: Array2<f32>,
+    /// Policy inputs of the test rows.
+    pub test_obs: Array2<f32>,
+    /// Logit margins on the validation rows.
+    pub val_margin: Vec<f64>,
+}
+
+impl PolicyCandidate {
+    /// `ff/latent`, `conv/latent+features`, ...: the candidate's name.
+    pub fn name(&self) -> String {
+        format!("{}/{}", kind_name(self.kind), self.input)
+    }
+}
+
+/// The policy inputs of the three splits for one autoencoder and input
+/// kind, standardised with a scaler fitted on the training rows.
+pub struct PolicyData {
+    /// The fitted standardisation.
+    pub scaler: LatentScaler,
+    /// Health of the training latents.
+    pub latent_health: LatentHealth,
+    /// Training inputs.
+    pub train: Array2<f32>,
+    /// Validation inputs.
+    pub validation: Array2<f32>,
+    /// Test inputs.
+    pub test: Array2<f32>,
+}
+
+impl PolicyData {
+    /// Build the inputs of `train`, `validation` and `test` (all scaled).
+    pub fn new(
+        model: &Model,
+        input: PolicyInput,
+        train: &FlowFrame,
+        validation: &FlowFrame,
+        test: &FlowFrame,
+    ) -> Result<Self> {
+        let mut train_obs = raw_policy_input(model, input, train.features())?;
+        let latent_health =
+            LatentHealth::of(train_obs.slice(ndarray::s![.., ..model.latent_dim()]));
+        let scaler = LatentScaler::fit(input, train_obs.view());
+        scaler.transform(&mut train_obs);
+        Ok(PolicyData {
+            validation: policy_input(model, &scaler, validation.features())?,
+            test: policy_input(model, &scaler, test.features())?,
+            train: train_obs,
+            scaler,
+            latent_health,
+        })
+    }
+}
+
+/// Train PPO on [`FlowDetectionEnv`]s over training inputs `obs` with
+/// binary `labels`; `on_iteration` sees each iteration's record.
+pub fn train_ppo(
+    obs: Array2<f32>,
+    labels: Vec<u8>,
+    config: &PpoStageConfig,
+    seed: u64,
+    on_iteration: &mut dyn FnMut(&IterationRecord),
+) -> Result<(Ppo, Vec<IterationRecord>)> {
+    let data = Arc::new(FlowDataset::new(obs, labels)?);
+    let envs = (0..config.n_envs)
+        .map(|i| {
+            FlowDetectionEnv::from_dataset(
+                data.clone(),
+                FlowEnvConfig {
+                    rewards: config.rewards,
+                    episode_length: config.episode_length,
+                    sampling: config.sampling,
+                    seed: seed.wrapping_add(i as u64),
+                },
+            )
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let mut venv = VecEnv::new(envs)?;
+    // Episode statistics over the latest episode of each environment, so
+    // that the learning curve follows training instead of averaging over it.
+    let ppo_config = ppo::PpoConfig {
+        stats_window_size: config.n_envs,
+        ..config.ppo.clone()
+    };
+    let mut policy = Ppo::new(ppo_config, &venv, seed)?;
+    let log = policy.learn(&mut venv, config.timesteps, &mut |r: &IterationRecord| {
+        on_iteration(r);
+        Control::Continue
+    })?;
+    Ok((policy, log))
+}
+
+/// Train one candidate: PPO on `input` built from `ae`'s model, scored on
+/// the validation split, saved to `models/<input.model_dir(kind)>/`.
+#[allow(clippy::too_many_arguments)]
+pub fn train_policy(
+    ae: &TrainedAutoencoder,
+    input: PolicyInput,
+    config: &PpoStageConfig,
+    seed: u64,
+    train: &FlowFrame,
+    validation: &FlowFrame,
+    test: &FlowFrame,
+    models_dir: &Path,
+    bars: &Bars,
+) -> Result<PolicyCandidate> {
+    let model = ae.detector.model();
+    let data = PolicyData::new(model, input, train, validation, test)?;
+    let bar = bars.bar(
+        config.timesteps,
+        &format!("ppo on {}/{}", kind_name(ae.kind), input),
+        "steps",
+    );
+    let started = Instant::now();
+    let (policy, log) = train_ppo(
+        data.train.clone(),
+        train.binary_labels(),
+        config,
+        seed,
+        &mut |r| bar.set_position(r.timesteps),
+    )?;
+    bar.finish_and_clear();
+    let train_seconds = started.elapsed().as_secs_f64();
+    let dir = models_dir.join(input.model_dir(ae.kind));
+    policy.save(&dir)?;
+    crate::report::write_json(&dir.join("latent_scaler.json"), &data.scaler)?;
+    let val_margin = policy_margins(&policy, data.validation.view())?;
+    Ok(PolicyCandidate {
+        kind: ae.kind,
+        input,
+        policy,
+        scaler: data.scaler,
+        latent_health: data.latent_health,
+        log,
+        train_seconds,
+        train_obs: data.train,
+        val_obs: data.validation,
+        test_obs: data.test,
+        val_margin,
+    })
+}
+
+/// One row of the candidate table: a policy per (autoencoder, input).
+#[derive(Clone, Debug, Serialize)]
+pub struct CandidateSummary {
+    /// The autoencoder.
+    pub autoencoder: String,
+    /// What the policy reads.
+    pub input: PolicyInput,
+    /// Argmax attack-class F1 on the validation split.
+    pub val_f1: f64,
+    /// Validation recall at the headline false-alarm budget (the
+    /// selection criterion).
+    pub val_recall_at_budget: f64,
+    /// ROC AUC of the margin on the validation split.
+    pub val_roc_auc: f64,
+    /// Environment steps trained.
+    pub timesteps: u64,
+    /// Training steps per second (updates included).
+    pub steps_per_second: f64,
+    /// Training wall-clock seconds.
+    pub train_seconds: f64,
+    /// Mean return of the last training episodes.
+    pub final_mean_episode_return: Option<f64>,
+    /// Health of the latent codes.
+    pub latent_health: LatentHealth,
+}
+
+impl PolicyCandidate {
+    /// The row of the candidate table; `budget` is the headline false-alarm
+    /// budget.
+    pub fn summary(&self, val_labels: &[bool], budget: f64) -> Result<CandidateSummary> {
+        let last = self.log.last();
+        let flags: Vec<bool> = self.val_margin.iter().map(|&m| m > 0.0).collect();
+        Ok(CandidateSummary {
+            autoencoder: kind_name(self.kind).to_string(),
+            input: self.input,
+            val_f1: metrics::ConfusionMatrix::from_predictions(val_labels, &flags)?.f1(),
+            val_recall_at_budget: recall_at_budget(val_labels, &self.val_margin, budget)?,
+            val_roc_auc: metrics::roc_auc(val_labels, &self.val_margin)?,
+            timesteps: last.map_or(0, |r| r.timesteps),
+            steps_per_second: last.map_or(0.0, |r| r.steps_per_second),
+            train_seconds: self.train_seconds,
+            final_mean_episode_return: last.and_then(|r| r.mean_episode_return),
+            latent_health: self.latent_health,
+        })
+    }
+}
+
+/// The index of the candidate to deploy: the highest validation recall at
+/// the false-alarm budget (deployment is budget-bound: an analyst fixes how
+/// many false alarms per day are bearable, then wants the most attacks
+/// caught), ties broken by validation ROC AUC, then by order.
+pub fn select(summaries: &[CandidateSummary]) -> Option<usize> {
+    summaries
+        .iter()
+        .enumerate()
+        .max_by(|(i, a), (j, b)| {
+            a.val_recall_at_budget
+                .total_cmp(&b.val_recall_at_budget)
+                .then(a.val_roc_auc.total_cmp(&b.val_roc_auc))
+                .then(j.cmp(i))
+        })
+        .map(|(i, _)| i)
+}
+
+/// The selected policy on the untouched test split.
+#[derive(Clone, Debug, Serialize)]
+pub struct PolicyEvaluation {
+    /// Environment steps trained.
+    pub timesteps: u64,
+    /// Training steps per second (rollouts and updates).
+    pub steps_per_second: f64,
+    /// Training wall-clock seconds.
+    pub train_seconds: f64,
+    /// The test rows, thresholds chosen on validation.
+    #[serde(flatten)]
+    pub scores: ScoreEvaluation,
+    /// Weighted averages over both classes (argmax), beside the
+    /// attack-class numbers only.
+    pub weighted_avg: metrics::AverageMetrics,
+    /// Mean reward of 3,000-step test episodes (argmax actions).
+    pub episode_reward: EpisodeRewards,
+    /// Scoring throughput on the test split (encode + policy), flows per second.
+    pub scoring_flows_per_second: f64,
+}
+
+/// Evaluate a candidate on the test split; returns the evaluation and the
+/// test margins.
+pub fn evaluate_policy(
+    candidate: &PolicyCandidate,
+    splits: EvalSplits<'_>,
+    test: &FlowFrame,
+    encoder: &Model,
+    seed: u64,
+) -> Result<(PolicyEvaluation, Vec<f64>)> {
+    let started = Instant::now();
+    let obs = policy_input(encoder, &candidate.scaler, test.features())?;
+    let margins = policy_margins(&candidate.policy, obs.view())?;
+    let scoring_seconds = started.elapsed().as_secs_f64();
+    let scores = evaluate_scores(splits, ScoreScale::Margin, &candidate.val_margin, &margins)?;
+    let actions: Vec<usize> = margins.iter().map(|&m| usize::from(m > 0.0)).collect();
+    let last = candidate.log.last();
+    let eval = PolicyEvaluation {
+        timesteps: last.map_or(0, |r| r.timesteps),
+        steps_per_second: last.map_or(0.0, |r| r.steps_per_second),
+        train_seconds: candidate.train_seconds,
+        weighted_avg: scores
+            .argmax
+            .confusion()
+            .classification_report()
+            .weighted_avg,
+        episode_reward: episode_rewards(
+            &candidate.test_obs,
+            test.binary_labels(),
+            &actions,
+            splits.config,
+            seed,
+        )?,
+        scores,
+        scoring_flows_per_second: test.n_rows() as f64 / scoring_seconds.max(1e-9),
+    };
+    Ok((eval, margins))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inputs_have_names_that_round_trip() {
+        for i in PolicyInput::ALL {
+            assert_eq!(i.as_str().parse::<PolicyInput>().unwrap(), i);
+            let json = serde_json::to_string(&i).unwrap();
+            assert_eq!(serde_json::from_str::<PolicyInput>(&json).unwrap(), i);
+        }
+        assert_eq!(
+            " Latent+Features ".parse::<PolicyInput>().unwrap(),
+            PolicyInput::LatentFeatures
+        );
+        let err = "pixels".parse::<PolicyInput>().unwrap_err().to_string();
+        assert!(
+            err.contains("pixels") && err.contains("latent+error"),
+            "{err}"
+        );
+        assert_eq!(
+            PolicyInput::LatentError.model_dir(ModelKind::Conv1d),
+            "ppo_conv_error"
+        );
+        assert_eq!(PolicyInput::Latent.model_dir(ModelKind::Deep), "ppo_deep");
+    }
+
+    #[test]
+    fn a_scaler_file_of_an_earlier_release_reads_as_latent_input() {
+        let old = r#"{"mean":[0.5,1.0],"std":[1.0,2.0]}"#;
+        let s: LatentScaler = serde_json::from_str(old).unwrap();
+        assert_eq!(s.input, PolicyInput::Latent);
+        assert_eq!(s.std, vec![1.0, 2.0]);
+    }
+
+    #[test]
+    fn margins_and_probabilities_agree() {
+        for m in [-40.0, -3.0, 0.0, 0.7, 35.0] {
+            let p = probability(m);
+            assert!((0.0..=1.0).contains(&p));
+            if m.abs() < 30.0 {
+                assert!((margin_of(p) - m).abs() < 1e-9, "{m}");
+            }
+        }
+        assert_eq!(probability(0.0), 0.5);
+        // f32 saturates long before f64 does: the margin keeps the order.
+        assert_eq!(1.0f32 / (1.0 + (-20.0f32).exp()), 1.0);
+        assert!(probability(20.0) < probability(21.0));
+    }
+
+    #[test]
+    fn latent_health_counts_dead_and_sparse_units() {
+        let mut z = Array2::<f32>::zeros((200, 3));
+        for r in 0..200 {
+            z[[r, 0]] = r as f32;
+            z[[r, 1]] = 2.5;
+            z[[r, 2]] = if r == 0 { 1.0 } else { 0.0 };
+        }
+        let h = LatentHealth::of(z.view());
+        assert_eq!(h.units, 3);
+        assert_eq!(h.constant, 1);
+        assert_eq!(h.mostly_zero, 1);
+    }
+}
