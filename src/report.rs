@@ -108,9 +108,10 @@ pub struct Report {
 }
 
 fn row(out: &mut String, name: &str, r: &ThresholdRow) {
+    let (lo, hi) = metrics::wilson_interval(r.fp, r.fp + r.tn, crate::evaluate::Z_95);
     let _ = writeln!(
         out,
-        "| {name} | {} | {} | {} | {} | {:.4} | {:.4} | {:.4} | {:.4} |",
+        "| {name} | {} | {} | {} | {} | {:.4} | {:.4} | {:.4} | {:.4} [{lo:.4}, {hi:.4}] |",
         r.tn, r.fp, r.fn_, r.tp, r.precision, r.recall, r.f1, r.fpr
     );
 }
@@ -215,7 +216,7 @@ fn comparison(o: &mut String, scorers: &[(String, &ScoreEvaluation)]) {
     }
 }
 
-const ROW_HEAD: &str = "| | TN | FP | FN | TP | precision | recall | F1 | FPR |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n";
+const ROW_HEAD: &str = "| | TN | FP | FN | TP | precision | recall | F1 | FPR [95% CI] |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n";
 
 impl Report {
     /// The report as Markdown.
