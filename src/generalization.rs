@@ -21,7 +21,7 @@ use serde::Serialize;
 use crate::config::{AutoencoderStageConfig, PpoStageConfig};
 use crate::error::{PipelineError, Result};
 use crate::stages::{
-    LatentScaler, PolicyCandidate, kind_name, malicious_probability, policy_input, rows_where,
+    LatentScaler, PolicyCandidate, malicious_probability, policy_input, rows_where,
 };
 
 /// Drift of one feature between the training benign rows and the new
@@ -246,7 +246,7 @@ fn finetune(
     // original benign training rows, then a threshold recalibrated on the
     // benign validation rows and the new rows together.
     let detector_before = detector_fpr(trained.detector, &rest)?;
-    let (mut model, _) = Model::load(models_dir.join(kind_name(kind)))?;
+    let (mut model, _) = Model::load(models_dir.join(kind.as_str()))?;
     let train_benign = rows_where(trained.train, false);
     let replay: Vec<usize> = (0..train_benign.nrows().min(n_tune.max(1000))).collect();
     let mix = concatenate(
@@ -283,7 +283,7 @@ fn finetune(
         &rest,
         trained.policy_threshold,
     )?;
-    let mut policy = Ppo::load(models_dir.join(format!("ppo_{}", kind_name(kind))))?;
+    let mut policy = Ppo::load(models_dir.join(format!("ppo_{}", kind.as_str())))?;
     let train_obs = policy_input(encoder, &cand.scaler, trained.train.features())?;
     let tune_obs = policy_input(encoder, &cand.scaler, tune.view())?;
     let obs = concatenate(Axis(0), &[train_obs.view(), tune_obs.view()])

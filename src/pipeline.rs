@@ -16,8 +16,7 @@ use crate::plots::{self, LegendPosition, Series};
 use crate::progress::Bars;
 use crate::report::{PpoReport, Report, write_json};
 use crate::stages::{
-    PolicyCandidate, TrainedAutoencoder, evaluate_policy, kind_name, train_autoencoder,
-    train_policy,
+    PolicyCandidate, TrainedAutoencoder, evaluate_policy, train_autoencoder, train_policy,
 };
 
 /// Run the pipeline, writing everything into `config.out_dir`; returns the
@@ -186,9 +185,9 @@ pub fn run(config: &PipelineConfig) -> Result<Report> {
         timings,
         data: data.summary,
         autoencoders: trained.iter().map(|t| t.result.clone()).collect(),
-        selected_autoencoder: kind_name(selected.kind).to_string(),
+        selected_autoencoder: selected.kind.as_str().to_string(),
         ppo: PpoReport {
-            autoencoder: kind_name(selected.kind).to_string(),
+            autoencoder: selected.kind.as_str().to_string(),
             sampling: config.ppo.sampling,
             evaluation,
             candidates: candidates.iter().map(PolicyCandidate::summary).collect(),
@@ -224,7 +223,7 @@ fn draw_plots(
     let labels = test.attack_mask();
 
     for t in trained {
-        let k = kind_name(t.kind);
+        let k = t.kind.as_str();
         let epochs = |f: &dyn Fn(&autoencoders::EpochRecord) -> f64| {
             t.history
                 .epochs
@@ -268,11 +267,11 @@ fn draw_plots(
         )?;
     }
 
-    let sel = kind_name(candidates[best].kind);
+    let sel = candidates[best].kind.as_str();
     let mut roc = Vec::new();
     let mut pr = Vec::new();
     for t in trained {
-        let name = format!("detector {}", kind_name(t.kind));
+        let name = format!("detector {}", t.kind.as_str());
         roc.push(Series {
             name: format!("{name} (AUC {:.3})", t.result.roc_auc),
             points: metrics::roc_curve(&labels, &t.test_errors)?
@@ -340,7 +339,7 @@ fn draw_plots(
     let curves: Vec<Series> = candidates
         .iter()
         .map(|c| Series {
-            name: format!("latents of {}", kind_name(c.kind)),
+            name: format!("latents of {}", c.kind.as_str()),
             points: c
                 .log
                 .iter()
