@@ -56,6 +56,10 @@ struct Args {
     /// Autoencoder minibatch size.
     #[arg(long, default_value_t = 256)]
     ae_batch_size: usize,
+    /// What runs the autoencoders: dense (the CPU engine) or candle (the
+    /// reference).
+    #[arg(long, default_value = "dense")]
+    ae_backend: String,
     /// Train the autoencoders on all training rows, not only benign ones.
     #[arg(long)]
     ae_all_rows: bool,
@@ -190,8 +194,12 @@ fn build(args: Args) -> Result<PipelineConfig, String> {
     c.autoencoders.kinds = args
         .ae
         .iter()
-        .map(|k| nids::stages::parse_kind(k))
+        .map(|k| k.parse::<autoencoders::ModelKind>())
         .collect::<Result<_, _>>()
+        .map_err(|e| e.to_string())?;
+    c.autoencoders.backend = args
+        .ae_backend
+        .parse::<autoencoders::Backend>()
         .map_err(|e| e.to_string())?;
     c.autoencoders.epochs = args.ae_epochs;
     c.autoencoders.batch_size = args.ae_batch_size;
@@ -275,6 +283,10 @@ mod tests {
     fn defaults_and_flags_map_onto_the_config() {
         let c = parse(&["--out", "x"]).unwrap();
         assert_eq!(c.autoencoders.kinds.len(), 3);
+        assert_eq!(c.autoencoders.backend, autoencoders::Backend::Dense);
+        let c = parse(&["--out", "x", "--ae-backend", "candle"]).unwrap();
+        assert_eq!(c.autoencoders.backend, autoencoders::Backend::Candle);
+        assert!(parse(&["--out", "x", "--ae-backend", "cuda"]).is_err());
         assert_eq!(c.ppo.rewards, RewardTable::default());
         assert_eq!(c.ppo.thresholds, vec![0.25, 0.30, 0.35]);
         let c = parse(&[

@@ -27,7 +27,7 @@ use metrics::ConfusionMatrix;
 use nids::config::{PpoPreset, PpoStageConfig};
 use nids::policy::{PolicyData, PolicyInput, policy_margins, train_ppo};
 use nids::progress::Bars;
-use nids::stages::{TrainedAutoencoder, parse_kind, train_autoencoder};
+use nids::stages::{TrainedAutoencoder, train_autoencoder};
 
 /// PPO ablations over autoencoders trained once.
 #[derive(Parser)]
@@ -117,7 +117,7 @@ fn parse_variant(text: &str) -> Result<Variant, String> {
                     rlenv::Sampling::Shuffled
                 }
             }
-            "ae" => v.ae = Some(parse_kind(val).map_err(|e| bad(&e))?),
+            "ae" => v.ae = Some(val.parse::<ModelKind>().map_err(|e| bad(&e))?),
             other => return Err(format!("{text}: unknown key {other}")),
         }
     }
@@ -151,7 +151,7 @@ fn run(args: Args) -> Result<(), String> {
     let kinds: Vec<ModelKind> = args
         .ae
         .iter()
-        .map(|k| parse_kind(k))
+        .map(|k| k.parse::<ModelKind>())
         .collect::<Result<_, _>>()
         .map_err(|e| e.to_string())?;
     let mut trained: Vec<TrainedAutoencoder> = Vec::new();

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use autoencoders::ModelKind;
+use autoencoders::{Backend, ModelKind};
 use flowdata::synth::SynthConfig;
 use flowdata::{ScalingMethod, SplitConfig};
 use ppo::{LrSchedule, PpoConfig};
@@ -75,6 +75,12 @@ pub struct AutoencoderStageConfig {
     /// Percentile of benign validation errors used as the detector's
     /// threshold, in (0, 100). Default 99.
     pub threshold_percentile: f64,
+    /// What runs the models: the `dense` engine (default) or the candle
+    /// reference.
+    pub backend: Backend,
+    /// Rows per epoch: with more benign training rows than this, each
+    /// epoch trains on a fresh sample of this many. Default 262,144.
+    pub epoch_rows: Option<usize>,
 }
 
 impl Default for AutoencoderStageConfig {
@@ -87,6 +93,8 @@ impl Default for AutoencoderStageConfig {
             patience: 4,
             benign_only: true,
             threshold_percentile: 99.0,
+            backend: Backend::Dense,
+            epoch_rows: Some(262_144),
         }
     }
 }

@@ -21,7 +21,7 @@ use serde::Serialize;
 use crate::config::{AutoencoderStageConfig, PpoStageConfig};
 use crate::error::{PipelineError, Result};
 use crate::policy::{LatentScaler, PolicyCandidate, policy_input, policy_margins};
-use crate::stages::{kind_name, rows_where};
+use crate::stages::rows_where;
 
 /// Drift of one feature between the training benign rows and the new
 /// capture's benign rows (both scaled by the training bounds).
@@ -244,7 +244,7 @@ fn finetune(
     // original benign training rows, then a threshold recalibrated on the
     // benign validation rows and the new rows together.
     let detector_before = detector_fpr(trained.detector, &rest)?;
-    let (mut model, _) = Model::load(models_dir.join(kind_name(kind)))?;
+    let (mut model, _) = Model::load(models_dir.join(kind.as_str()))?;
     let train_benign = rows_where(trained.train, false);
     let replay: Vec<usize> = (0..train_benign.nrows().min(n_tune.max(1000))).collect();
     let mix = concatenate(

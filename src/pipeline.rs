@@ -19,7 +19,7 @@ use crate::policy::{
 };
 use crate::progress::Bars;
 use crate::report::{LatentInputRow, PpoReport, Report, SELECTION, write_json};
-use crate::stages::{TrainedAutoencoder, kind_name, train_autoencoder};
+use crate::stages::{TrainedAutoencoder, train_autoencoder};
 
 /// Run the pipeline, writing everything into `config.out_dir`; returns the
 /// report (also written as `report.json` and `report.md`).
@@ -237,10 +237,10 @@ pub fn run(config: &PipelineConfig) -> Result<Report> {
         timings,
         data: data.summary,
         autoencoders: trained.iter().map(|t| t.result.clone()).collect(),
-        selected_autoencoder: kind_name(selected.kind).to_string(),
+        selected_autoencoder: selected.kind.as_str().to_string(),
         per_family_recall: evaluation.scores.per_family_recall.clone(),
         ppo: PpoReport {
-            autoencoder: kind_name(selected.kind).to_string(),
+            autoencoder: selected.kind.as_str().to_string(),
             policy_input: selected.input,
             preset: config.ppo.preset,
             sampling: config.ppo.sampling,
@@ -281,7 +281,7 @@ fn draw_plots(
     let labels = test.attack_mask();
 
     for t in trained {
-        let k = kind_name(t.kind);
+        let k = t.kind.as_str();
         let epochs = |f: &dyn Fn(&autoencoders::EpochRecord) -> f64| {
             t.history
                 .epochs
@@ -329,7 +329,7 @@ fn draw_plots(
     let mut roc = Vec::new();
     let mut pr = Vec::new();
     for t in trained {
-        let name = format!("detector {}", kind_name(t.kind));
+        let name = format!("detector {}", t.kind.as_str());
         roc.push(Series {
             name: format!("{name} (AUC {:.3})", t.result.roc_auc),
             points: metrics::roc_curve(&labels, &t.test_errors)?

@@ -25,7 +25,7 @@ use crate::config::PpoStageConfig;
 use crate::error::{PipelineError, Result};
 use crate::evaluate::{EvalSplits, ScoreEvaluation, ScoreScale, evaluate_scores, recall_at_budget};
 use crate::progress::Bars;
-use crate::stages::{EpisodeRewards, TrainedAutoencoder, episode_rewards, kind_name};
+use crate::stages::{EpisodeRewards, TrainedAutoencoder, episode_rewards};
 
 /// What the policy observes for each flow.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -62,9 +62,9 @@ impl PolicyInput {
     /// `ppo_<kind>_error` and `ppo_<kind>_features` for the others.
     pub fn model_dir(self, kind: ModelKind) -> String {
         match self {
-            PolicyInput::Latent => format!("ppo_{}", kind_name(kind)),
-            PolicyInput::LatentError => format!("ppo_{}_error", kind_name(kind)),
-            PolicyInput::LatentFeatures => format!("ppo_{}_features", kind_name(kind)),
+            PolicyInput::Latent => format!("ppo_{}", kind.as_str()),
+            PolicyInput::LatentError => format!("ppo_{}_error", kind.as_str()),
+            PolicyInput::LatentFeatures => format!("ppo_{}_features", kind.as_str()),
         }
     }
 }
@@ -276,7 +276,7 @@ pub struct PolicyCandidate {
 impl PolicyCandidate {
     /// `ff/latent`, `conv/latent+features`, ...: the candidate's name.
     pub fn name(&self) -> String {
-        format!("{}/{}", kind_name(self.kind), self.input)
+        format!("{}/{}", self.kind.as_str(), self.input)
     }
 }
 
@@ -375,7 +375,7 @@ pub fn train_policy(
     let data = PolicyData::new(model, input, train, validation, test)?;
     let bar = bars.bar(
         config.timesteps,
-        &format!("ppo on {}/{}", kind_name(ae.kind), input),
+        &format!("ppo on {}/{}", ae.kind.as_str(), input),
         "steps",
     );
     let started = Instant::now();
@@ -440,7 +440,7 @@ impl PolicyCandidate {
         let last = self.log.last();
         let flags: Vec<bool> = self.val_margin.iter().map(|&m| m > 0.0).collect();
         Ok(CandidateSummary {
-            autoencoder: kind_name(self.kind).to_string(),
+            autoencoder: self.kind.as_str().to_string(),
             input: self.input,
             val_f1: metrics::ConfusionMatrix::from_predictions(val_labels, &flags)?.f1(),
             val_recall_at_budget: recall_at_budget(val_labels, &self.val_margin, budget)?,

@@ -20,29 +20,6 @@ use crate::error::{PipelineError, Result};
 use crate::policy::{LatentScaler, policy_input, policy_margins, probability};
 use crate::progress::Bars;
 
-/// The name of a model kind in reports and file names.
-pub fn kind_name(kind: ModelKind) -> &'static str {
-    match kind {
-        ModelKind::FeedForward => "ff",
-        ModelKind::Conv1d => "conv",
-        ModelKind::Deep => "deep",
-    }
-}
-
-/// Parse `ff`, `conv` or `deep` (also `feedforward`, `conv1d`).
-pub fn parse_kind(name: &str) -> Result<ModelKind> {
-    match name.trim().to_ascii_lowercase().as_str() {
-        "ff" | "feedforward" => Ok(ModelKind::FeedForward),
-        "conv" | "conv1d" => Ok(ModelKind::Conv1d),
-        "deep" => Ok(ModelKind::Deep),
-        other => Err(PipelineError::config(
-            "autoencoder",
-            other,
-            "expected ff, conv or deep",
-        )),
-    }
-}
-
 pub(crate) fn rows_where(frame: &FlowFrame, attack: bool) -> Array2<f32> {
     let rows: Vec<usize> = (0..frame.n_rows())
         .filter(|&r| frame.is_attack(r) == attack)
@@ -112,7 +89,8 @@ pub fn train_autoencoder(
     threads: usize,
 ) -> Result<TrainedAutoencoder> {
     let n_features = train.n_features();
-    let mut model = Model::new(&ModelConfig::default_for(kind), n_features, seed)?;
+    let mut model =
+        Model::new(&ModelConfig::default_for(kind), n_features, seed)?.with_backend(config.backend);
     let trainer = Trainer::new(TrainerConfig {
         learning_rate: config.learning_rate,
         batch_size: config.batch_size,
@@ -124,6 +102,7 @@ pub fn train_autoencoder(
         }),
         benign_only: config.benign_only,
         threads,
+        epoch_rows: config.epoch_rows,
         ..TrainerConfig::default()
     })?;
     let (x_train, x_val) = if config.benign_only {
@@ -137,15 +116,18 @@ pub fn train_autoencoder(
     if x_train.nrows() == 0 || x_val.nrows() == 0 {
         return Err(PipelineError::Unsupported(format!(
             "no benign rows to train the {} autoencoder on (train {}, validation {})",
-            kind_name(kind),
+            kind.as_str(),
             x_train.nrows(),
             x_val.nrows()
         )));
     }
-    let batches = x_train.nrows().div_ceil(config.batch_size) as u64;
+    let epoch_rows = config
+        .epoch_rows
+        .map_or(x_train.nrows(), |r| r.min(x_train.nrows()));
+    let batches = epoch_rows.div_ceil(config.batch_size) as u64;
     let bar = bars.bar(
         batches * config.epochs as u64,
-        &format!("autoencoder {}", kind_name(kind)),
+        &format!("autoencoder {}", kind.as_str()),
         "batches",
     );
     let started = Instant::now();
@@ -178,7 +160,7 @@ pub fn train_autoencoder(
     let cm = ConfusionMatrix::from_predictions(&labels, &flags)?;
     let threshold = detector.threshold().value;
     let result = AutoencoderResult {
-        kind: kind_name(kind).to_string(),
+        kind: kind.as_str().to_string(),
         val_loss: history.best_val_loss,
         best_epoch: history.best_epoch,
         epochs_run: history.epochs.len(),
@@ -202,7 +184,7 @@ pub fn train_autoencoder(
     };
     detector
         .model()
-        .save(&models_dir.join(kind_name(kind)), &meta)?;
+        .save(&models_dir.join(kind.as_str()), &meta)?;
     Ok(TrainedAutoencoder {
         kind,
         detector,

@@ -285,7 +285,7 @@ fn bad_settings_and_inputs_are_errors_naming_the_value() {
     let err = nids::run(&c).unwrap_err().to_string();
     assert!(err.contains("shift-benign"), "{err}");
 
-    assert!(nids::stages::parse_kind("lstm").is_err());
+    assert!("lstm".parse::<ModelKind>().is_err());
 }
 
 #[test]
@@ -345,4 +345,37 @@ fn the_same_seed_gives_the_same_report() {
         .collect();
     assert_eq!(reports[0]["autoencoders"].as_array().unwrap().len(), 3);
     assert_eq!(reports[0], reports[1]);
+}
+
+/// The candle reference backend runs the default pipeline end to end (all
+/// three autoencoders), and detects as well as the `dense` engine, from the
+/// same weights, data and random draws.
+#[test]
+fn the_candle_backend_runs_the_pipeline_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |backend: autoencoders::Backend, name: &str| {
+        let mut c = tiny(&dir.path().join(name));
+        c.autoencoders.kinds = ModelKind::ALL.to_vec();
+        c.autoencoders.backend = backend;
+        c.plots = false;
+        nids::run(&c).unwrap()
+    };
+    let candle = run(autoencoders::Backend::Candle, "candle");
+    let dense = run(autoencoders::Backend::Dense, "dense");
+    assert_eq!(candle.autoencoders.len(), 3);
+    for (c, d) in candle.autoencoders.iter().zip(&dense.autoencoders) {
+        assert_eq!(c.kind, d.kind);
+        assert!(c.roc_auc > 0.5, "{}: {}", c.kind, c.roc_auc);
+        assert!(
+            (c.roc_auc - d.roc_auc).abs() < 0.01,
+            "{}: candle {} vs dense {}",
+            c.kind,
+            c.roc_auc,
+            d.roc_auc
+        );
+        assert!((c.val_loss - d.val_loss).abs() < 1e-3 * d.val_loss.max(1.0));
+    }
+    // The models it saved load and score on the default backend.
+    let (model, _) = autoencoders::Model::load(dir.path().join("candle/models/deep")).unwrap();
+    assert_eq!(model.backend(), autoencoders::Backend::Dense);
 }

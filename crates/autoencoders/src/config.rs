@@ -6,30 +6,68 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Result, invalid};
+use crate::error::{AutoencoderError, Result, invalid};
 
 pub use dense::Activation;
 
-/// Which of the three architectures a model is.
+/// Which of the three architectures a model is. Its short names (`ff`,
+/// `conv`, `deep`) name it in reports and file names; [`str::parse`] also
+/// takes the long ones (`feedforward`, `conv1d`), in any case.
+///
+/// ```
+/// use autoencoders::ModelKind;
+/// assert_eq!(ModelKind::Conv1d.as_str(), "conv");
+/// assert_eq!("FeedForward".parse::<ModelKind>()?, ModelKind::FeedForward);
+/// assert_eq!(" deep ".parse::<ModelKind>()?.to_string(), "deep");
+/// assert!("lstm".parse::<ModelKind>().unwrap_err().to_string().contains("lstm"));
+/// # Ok::<(), autoencoders::AutoencoderError>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ModelKind {
-    /// [`crate::FeedForward`].
+    /// A feedforward model ([`DenseConfig::feedforward`]).
     #[serde(rename = "feedforward")]
     FeedForward,
-    /// [`crate::Conv1d`].
+    /// A convolutional model ([`Conv1dConfig`]).
     Conv1d,
-    /// [`crate::Deep`].
+    /// A deep model ([`DenseConfig::deep`]).
     Deep,
+}
+
+impl ModelKind {
+    /// Every kind, in the order of the reference system.
+    pub const ALL: [ModelKind; 3] = [ModelKind::FeedForward, ModelKind::Conv1d, ModelKind::Deep];
+
+    /// The short name: `ff`, `conv` or `deep`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ModelKind::FeedForward => "ff",
+            ModelKind::Conv1d => "conv",
+            ModelKind::Deep => "deep",
+        }
+    }
 }
 
 impl std::fmt::Display for ModelKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            ModelKind::FeedForward => "feedforward",
-            ModelKind::Conv1d => "conv1d",
-            ModelKind::Deep => "deep",
-        })
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for ModelKind {
+    type Err = AutoencoderError;
+
+    fn from_str(name: &str) -> Result<Self> {
+        match name.trim().to_ascii_lowercase().as_str() {
+            "ff" | "feedforward" => Ok(ModelKind::FeedForward),
+            "conv" | "conv1d" => Ok(ModelKind::Conv1d),
+            "deep" => Ok(ModelKind::Deep),
+            _ => Err(invalid(
+                "model kind",
+                name,
+                "expected ff, conv or deep (or feedforward, conv1d)",
+            )),
+        }
     }
 }
 
@@ -56,58 +94,6 @@ fn check_features(n_features: usize, least: usize) -> Result<()> {
         ));
     }
     Ok(())
-}
-
-/// The feedforward autoencoder: `n_features -> hidden... -> latent`, and the
-/// mirrored decoder `latent -> reversed hidden... -> n_features`.
-///
-/// ```
-/// let cfg = autoencoders::FeedForwardConfig::default();
-/// assert_eq!(cfg.hidden, vec![128, 64]);
-/// assert_eq!(cfg.latent_dim, 32);
-/// cfg.validate(77).unwrap();
-/// ```
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct FeedForwardConfig {
-    /// Hidden layer widths of the encoder, outermost first. Default `[128, 64]`.
-    pub hidden: Vec<usize>,
-    /// Width of the latent code. Default 32.
-    pub latent_dim: usize,
-    /// Activation of the hidden layers. Default ReLU.
-    pub activation: Activation,
-    /// Activation of the latent layer. Default linear (the reference system
-    /// used ReLU, which can leave latent units dead).
-    pub latent_activation: Activation,
-    /// Activation of the output layer. Default linear; sigmoid suits inputs
-    /// scaled into `[0, 1]`.
-    pub output_activation: Activation,
-    /// Dropout probability after every hidden layer while training, in
-    /// `[0, 1)`. Default 0 (off).
-    pub dropout: f32,
-}
-
-impl Default for FeedForwardConfig {
-    fn default() -> Self {
-        Self {
-            hidden: vec![128, 64],
-            latent_dim: 32,
-            activation: Activation::Relu,
-            latent_activation: Activation::Linear,
-            output_activation: Activation::Linear,
-            dropout: 0.0,
-        }
-    }
-}
-
-impl FeedForwardConfig {
-    /// Checks every value, and that `n_features` is at least 1.
-    pub fn validate(&self, n_features: usize) -> Result<()> {
-        check_features(n_features, 1)?;
-        check_sizes("hidden", &self.hidden)?;
-        check_sizes("latent_dim", &[self.latent_dim])?;
-        check_dropout(self.dropout)
-    }
 }
 
 /// The one-dimensional convolutional autoencoder.
@@ -215,31 +201,44 @@ impl Default for EmbeddingConfig {
     }
 }
 
-/// The deep (wider, regularised) autoencoder: optional input Gaussian noise
-/// (a denoising autoencoder), a dense stack with dropout, and an optional
-/// embedding of one categorical feature.
+/// A dense autoencoder: optional learned embedding of one categorical
+/// column, optional Gaussian input noise (a denoising autoencoder), the
+/// encoder `inputs -> hidden... -> latent` and the mirrored decoder
+/// `latent -> reversed hidden... -> outputs`, with dropout after every
+/// hidden layer while training. Two presets: [`DenseConfig::feedforward`]
+/// (the default) and [`DenseConfig::deep`].
+///
+/// With an embedding of column `c`, the encoder's input is the other
+/// `n_features - 1` columns followed by the `dim`-wide vector of the
+/// category in column `c`, and the decoder reconstructs those
+/// `n_features - 1` continuous columns only.
 ///
 /// ```
-/// let cfg = autoencoders::DeepConfig::default();
-/// assert_eq!(cfg.hidden, vec![256, 128, 64]);
-/// assert!(cfg.embedding.is_none());
+/// use autoencoders::DenseConfig;
+/// let ff = DenseConfig::feedforward();
+/// assert_eq!((ff.hidden.clone(), ff.latent_dim, ff.dropout), (vec![128, 64], 32, 0.0));
+/// let deep = DenseConfig::deep();
+/// assert_eq!((deep.hidden.clone(), deep.dropout), (vec![256, 128, 64], 0.1));
+/// assert!(deep.embedding.is_none());
+/// deep.validate(77).unwrap();
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
-pub struct DeepConfig {
-    /// Hidden layer widths of the encoder, outermost first. Default
-    /// `[256, 128, 64]`.
+pub struct DenseConfig {
+    /// Hidden layer widths of the encoder, outermost first.
     pub hidden: Vec<usize>,
     /// Width of the latent code. Default 32.
     pub latent_dim: usize,
     /// Activation of the hidden layers. Default ReLU.
     pub activation: Activation,
-    /// Activation of the latent layer. Default linear.
+    /// Activation of the latent layer. Default linear (the reference system
+    /// used ReLU, which can leave latent units dead).
     pub latent_activation: Activation,
-    /// Activation of the output layer. Default linear.
+    /// Activation of the output layer. Default linear; sigmoid suits inputs
+    /// scaled into `[0, 1]`.
     pub output_activation: Activation,
     /// Dropout probability after every hidden layer while training, in
-    /// `[0, 1)`. Default 0.1.
+    /// `[0, 1)`.
     pub dropout: f32,
     /// Standard deviation of the Gaussian noise added to the continuous
     /// inputs while training (denoising); 0 turns it off. Default 0.
@@ -248,22 +247,39 @@ pub struct DeepConfig {
     pub embedding: Option<EmbeddingConfig>,
 }
 
-impl Default for DeepConfig {
+impl Default for DenseConfig {
+    /// [`DenseConfig::feedforward`].
     fn default() -> Self {
+        Self::feedforward()
+    }
+}
+
+impl DenseConfig {
+    /// The feedforward reference model: `n -> 128 -> 64 -> 32` and the
+    /// mirror, no dropout.
+    pub fn feedforward() -> Self {
         Self {
-            hidden: vec![256, 128, 64],
+            hidden: vec![128, 64],
             latent_dim: 32,
             activation: Activation::Relu,
             latent_activation: Activation::Linear,
             output_activation: Activation::Linear,
-            dropout: 0.1,
+            dropout: 0.0,
             input_noise_std: 0.0,
             embedding: None,
         }
     }
-}
 
-impl DeepConfig {
+    /// The deep reference model: `n -> 256 -> 128 -> 64 -> 32` and the
+    /// mirror, dropout 0.1.
+    pub fn deep() -> Self {
+        Self {
+            hidden: vec![256, 128, 64],
+            dropout: 0.1,
+            ..Self::feedforward()
+        }
+    }
+
     /// Checks every value. With an embedding, `n_features` must hold the
     /// categorical column and at least one continuous column.
     pub fn validate(&self, n_features: usize) -> Result<()> {
@@ -300,6 +316,19 @@ impl DeepConfig {
     }
 }
 
+/// Reads a deep model's configuration: fields it lacks take the
+/// [`DenseConfig::deep`] preset's values (the plain `Deserialize` of
+/// [`DenseConfig`] takes the feedforward preset's).
+fn deep_with_defaults<'de, D: serde::Deserializer<'de>>(d: D) -> Result<DenseConfig, D::Error> {
+    use serde::de::Error;
+    let given = serde_json::Value::deserialize(d)?;
+    let mut merged = serde_json::to_value(DenseConfig::deep()).map_err(D::Error::custom)?;
+    if let (Some(base), serde_json::Value::Object(given)) = (merged.as_object_mut(), given) {
+        base.extend(given);
+    }
+    serde_json::from_value(merged).map_err(D::Error::custom)
+}
+
 /// The configuration of any of the three models, tagged by kind in JSON.
 ///
 /// ```
@@ -312,22 +341,22 @@ impl DeepConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ModelConfig {
-    /// A [`crate::FeedForward`] model.
+    /// A feedforward model.
     #[serde(rename = "feedforward")]
-    FeedForward(FeedForwardConfig),
-    /// A [`crate::Conv1d`] model.
+    FeedForward(DenseConfig),
+    /// A convolutional model.
     Conv1d(Conv1dConfig),
-    /// A [`crate::Deep`] model.
-    Deep(DeepConfig),
+    /// A deep model.
+    Deep(#[serde(deserialize_with = "deep_with_defaults")] DenseConfig),
 }
 
 impl ModelConfig {
     /// The default configuration of a kind.
     pub fn default_for(kind: ModelKind) -> Self {
         match kind {
-            ModelKind::FeedForward => Self::FeedForward(FeedForwardConfig::default()),
+            ModelKind::FeedForward => Self::FeedForward(DenseConfig::feedforward()),
             ModelKind::Conv1d => Self::Conv1d(Conv1dConfig::default()),
-            ModelKind::Deep => Self::Deep(DeepConfig::default()),
+            ModelKind::Deep => Self::Deep(DenseConfig::deep()),
         }
     }
 
@@ -343,85 +372,26 @@ impl ModelConfig {
     /// Checks the configuration for an input of `n_features` columns.
     pub fn validate(&self, n_features: usize) -> Result<()> {
         match self {
-            Self::FeedForward(c) => c.validate(n_features),
+            Self::FeedForward(c) | Self::Deep(c) => c.validate(n_features),
             Self::Conv1d(c) => c.validate(n_features),
-            Self::Deep(c) => c.validate(n_features),
         }
     }
 
     /// The number of scalar parameters the model would have for
-    /// `n_features` inputs, computed without building it (saturating on
-    /// overflow).
+    /// `n_features` inputs, computed from its layer specification without
+    /// drawing any weight (saturating on overflow).
     ///
     /// ```
     /// use autoencoders::{Autoencoder, Model, ModelConfig, ModelKind};
     /// let cfg = ModelConfig::default_for(ModelKind::Conv1d);
     /// assert_eq!(cfg.parameter_count(77), Model::new(&cfg, 77, 0)?.parameter_count());
+    /// let ff = ModelConfig::default_for(ModelKind::FeedForward);
+    /// // 77*128+128 + 128*64+64 + 64*32+32, and the mirror with 77 outputs
+    /// assert_eq!(ff.parameter_count(77), 2 * (77 * 128 + 128 * 64 + 64 * 32) + 128 + 64 + 32 + 64 + 128 + 77);
     /// # Ok::<(), autoencoders::AutoencoderError>(())
     /// ```
     pub fn parameter_count(&self, n_features: usize) -> usize {
-        // Weights and biases of dense layers dims[0] -> dims[1] -> ...
-        fn dense(dims: &[usize]) -> usize {
-            dims.windows(2)
-                .map(|w| w[0].saturating_mul(w[1]).saturating_add(w[1]))
-                .fold(0, usize::saturating_add)
-        }
-        fn mirrored(first: usize, hidden: &[usize], latent: usize, last: usize) -> usize {
-            let mut dims = vec![first];
-            dims.extend(hidden);
-            dims.push(latent);
-            let encoder = dense(&dims);
-            dims.reverse();
-            if let Some(d) = dims.last_mut() {
-                *d = last;
-            }
-            encoder.saturating_add(dense(&dims))
-        }
-        match self {
-            Self::FeedForward(c) => mirrored(n_features, &c.hidden, c.latent_dim, n_features),
-            Self::Deep(c) => match &c.embedding {
-                Some(e) => {
-                    let n_cont = n_features.saturating_sub(1);
-                    e.cardinality.saturating_mul(e.dim).saturating_add(mirrored(
-                        n_cont.saturating_add(e.dim),
-                        &c.hidden,
-                        c.latent_dim,
-                        n_cont,
-                    ))
-                }
-                None => mirrored(n_features, &c.hidden, c.latent_dim, n_features),
-            },
-            Self::Conv1d(c) => {
-                let Some(&last) = c.channels.last() else {
-                    return 0;
-                };
-                let conv = |c_in: usize, c_out: usize| {
-                    c.kernel_size
-                        .saturating_mul(c_in)
-                        .saturating_mul(c_out)
-                        .saturating_add(c_out)
-                };
-                let flat = (c.padded_len(n_features) >> c.channels.len()).saturating_mul(last);
-                let mut total = dense(&[flat, c.latent_dim, flat]);
-                let mut c_in = 1;
-                for &c_out in &c.channels {
-                    total = total.saturating_add(conv(c_in, c_out));
-                    c_in = c_out;
-                }
-                let outs = c
-                    .channels
-                    .iter()
-                    .rev()
-                    .take(c.channels.len() - 1)
-                    .copied()
-                    .chain([1]);
-                for c_out in outs {
-                    total = total.saturating_add(conv(c_in, c_out));
-                    c_in = c_out;
-                }
-                total
-            }
-        }
+        crate::spec::Spec::new(self, n_features).parameter_count()
     }
 }
 
@@ -431,7 +401,7 @@ mod tests {
 
     #[test]
     fn rejects_bad_values_by_name() {
-        let cfg = FeedForwardConfig {
+        let cfg = DenseConfig {
             dropout: 1.0,
             ..Default::default()
         };
@@ -449,7 +419,7 @@ mod tests {
                 .contains("kernel_size")
         );
 
-        let cfg = DeepConfig {
+        let cfg = DenseConfig {
             embedding: Some(EmbeddingConfig {
                 column: 5,
                 ..Default::default()
@@ -464,17 +434,30 @@ mod tests {
         );
         assert!(cfg.validate(6).is_ok());
 
-        let cfg = DeepConfig {
+        let cfg = DenseConfig {
             input_noise_std: f32::NAN,
             ..Default::default()
         };
         assert!(cfg.validate(6).is_err());
-        assert!(FeedForwardConfig::default().validate(0).is_err());
-        let cfg = FeedForwardConfig {
+        assert!(DenseConfig::default().validate(0).is_err());
+        let cfg = DenseConfig {
             hidden: vec![8, 0],
             ..Default::default()
         };
         assert!(cfg.validate(4).unwrap_err().to_string().contains("hidden"));
+    }
+
+    #[test]
+    fn a_deep_configuration_missing_fields_takes_the_deep_preset() {
+        let cfg: ModelConfig = serde_json::from_str(r#"{"kind":"deep","latent_dim":8}"#).unwrap();
+        let expected = DenseConfig {
+            latent_dim: 8,
+            ..DenseConfig::deep()
+        };
+        assert_eq!(cfg, ModelConfig::Deep(expected));
+        let cfg: ModelConfig = serde_json::from_str(r#"{"kind":"feedforward"}"#).unwrap();
+        assert_eq!(cfg, ModelConfig::FeedForward(DenseConfig::feedforward()));
+        assert!(serde_json::from_str::<ModelConfig>(r#"{"kind":"deep","dropout":"x"}"#).is_err());
     }
 
     #[test]

@@ -118,10 +118,10 @@ fn percentile_sorted(sorted: &[f64], p: f64) -> f64 {
 /// reconstructed features).
 ///
 /// ```
-/// use autoencoders::{Autoencoder, FeedForward, FeedForwardConfig, ReconstructionDetector, ThresholdMethod};
+/// use autoencoders::{Model, ModelConfig, ModelKind, ReconstructionDetector, ThresholdMethod};
 /// use ndarray::Array2;
 ///
-/// let model = FeedForward::new(4, FeedForwardConfig::default(), 0)?;
+/// let model = Model::new(&ModelConfig::default_for(ModelKind::FeedForward), 4, 0)?;
 /// let benign = Array2::from_shape_fn((50, 4), |(i, j)| ((i + j) % 7) as f32 / 7.0);
 /// let detector = ReconstructionDetector::fit(model, benign.view(), ThresholdMethod::Percentile(95.0))?;
 /// let scores = detector.score(benign.view())?;

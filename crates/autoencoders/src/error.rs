@@ -165,9 +165,9 @@ pub enum AutoencoderError {
         /// What the thread pool reported.
         reason: String,
     },
-    /// An error from the tensor library.
-    #[error("tensor operation failed: {0}")]
-    Candle(#[from] candle_core::Error),
+    /// An error of the candle backend.
+    #[error("candle backend: {0}")]
+    Candle(String),
     /// An error from the dense engine (an internal shape disagreement).
     #[error("dense engine: {0}")]
     Dense(#[from] dense::DenseError),

@@ -3,7 +3,8 @@
 //! A saved model is a directory holding two files, each written atomically
 //! (a temporary file in the same directory, synced, then renamed):
 //! - [`WEIGHTS_FILE`]: every parameter as a little-endian f32 tensor under
-//!   its stable hierarchical name (see each model's documentation);
+//!   its stable hierarchical name, in PyTorch's layout (see the crate
+//!   documentation);
 //! - [`CONFIG_FILE`]: the format version, the crate version, the model kind
 //!   and configuration, the input width, the list of tensors with their
 //!   shapes, and the [`ModelMetadata`] (feature names, schema, scaling
@@ -14,7 +15,6 @@ use std::fs::File;
 use std::io::Write;
 use std::path::Path;
 
-use candle_core::{Device, Tensor};
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use serde::{Deserialize, Serialize};
 
@@ -22,9 +22,13 @@ use crate::config::{ModelConfig, ModelKind};
 use crate::detector::Threshold;
 use crate::error::{AutoencoderError, Result};
 use crate::model::{Autoencoder, Model};
+use crate::spec::Spec;
 
-/// Version of the on-disk format written by this build.
-pub const FORMAT_VERSION: u32 = 1;
+/// Version of the on-disk format written by this build: 2, with dense
+/// weights `[out, in]` and convolution weights `[out, in, k]` (PyTorch's
+/// layouts). Files of version 1 (dense `[in, out]`, convolutions
+/// `[k * in, out]`) still load.
+pub const FORMAT_VERSION: u32 = 2;
 /// Name of the JSON configuration file inside a saved model's directory.
 pub const CONFIG_FILE: &str = "model.json";
 /// Name of the safetensors weights file inside a saved model's directory.
@@ -143,24 +147,20 @@ fn check_metadata(path: &Path, n_features: usize, meta: &ModelMetadata) -> Resul
 }
 
 /// Saves any model (see [`Autoencoder::save`]).
-pub(crate) fn save<M: Autoencoder + ?Sized>(
-    model: &M,
-    dir: &Path,
-    metadata: &ModelMetadata,
-) -> Result<()> {
+pub(crate) fn save(model: &Model, dir: &Path, metadata: &ModelMetadata) -> Result<()> {
     let config_path = dir.join(CONFIG_FILE);
     check_metadata(&config_path, model.n_features(), metadata)?;
     std::fs::create_dir_all(dir).map_err(io_err(dir))?;
 
     let mut buffers = Vec::new();
     let mut entries = Vec::new();
-    for p in &model.parameters().entries {
-        let values = p.var.as_tensor().flatten_all()?.to_vec1::<f32>()?;
+    for p in &model.spec().params {
+        let values = &model.params()[p.range()];
         let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-        buffers.push((p.name.clone(), p.var.dims().to_vec(), bytes));
+        buffers.push((p.name.clone(), p.shape(), bytes));
         entries.push(TensorEntry {
             name: p.name.clone(),
-            shape: p.var.dims().to_vec(),
+            shape: p.shape(),
         });
     }
     let weights_path = dir.join(WEIGHTS_FILE);
@@ -191,7 +191,7 @@ pub(crate) fn save<M: Autoencoder + ?Sized>(
         format_version: FORMAT_VERSION,
         crate_version: env!("CARGO_PKG_VERSION").to_string(),
         kind: model.kind(),
-        model: model.config(),
+        model: model.config().clone(),
         n_features: model.n_features(),
         latent_dim: model.latent_dim(),
         parameter_count: model.parameter_count(),
@@ -219,7 +219,8 @@ pub(crate) fn load(dir: &Path) -> Result<(Model, ModelMetadata)> {
         source,
     };
     let probe: VersionProbe = serde_json::from_slice(&json).map_err(json_err)?;
-    if probe.format_version != FORMAT_VERSION {
+    let version = probe.format_version;
+    if !(1..=FORMAT_VERSION).contains(&version) {
         return Err(AutoencoderError::FormatVersion {
             path: config_path,
             found: probe.format_version,
@@ -257,20 +258,28 @@ pub(crate) fn load(dir: &Path) -> Result<(Model, ModelMetadata)> {
             bytes.len()
         )));
     }
-    // The weights are overwritten below; the seed does not matter.
-    let model = Model::new(&saved.model, saved.n_features, 0)?;
-    if model.latent_dim() != saved.latent_dim {
+    let spec = Spec::new(&saved.model, saved.n_features);
+    if spec.latent_dim() != saved.latent_dim {
         return Err(inconsistent(format!(
             "latent_dim {} does not match the configuration's {}",
             saved.latent_dim,
-            model.latent_dim()
+            spec.latent_dim()
         )));
     }
-    let expected: Vec<TensorEntry> = model
-        .parameters()
-        .shapes()
-        .into_iter()
-        .map(|(name, shape)| TensorEntry { name, shape })
+    let shape = |p: &crate::spec::ParamInfo| {
+        if version == 1 {
+            p.v1_shape()
+        } else {
+            p.shape()
+        }
+    };
+    let expected: Vec<TensorEntry> = spec
+        .params
+        .iter()
+        .map(|p| TensorEntry {
+            name: p.name.clone(),
+            shape: shape(p),
+        })
         .collect();
     if expected != saved.tensors {
         return Err(inconsistent(
@@ -278,19 +287,21 @@ pub(crate) fn load(dir: &Path) -> Result<(Model, ModelMetadata)> {
         ));
     }
 
+    let mut params = vec![0f32; needed];
     let mut seen = BTreeSet::new();
-    for p in &model.parameters().entries {
+    for p in &spec.params {
         let view = file
             .tensor(&p.name)
             .map_err(|_| AutoencoderError::MissingTensor {
                 path: weights_path.clone(),
                 name: p.name.clone(),
             })?;
-        if view.dtype() != Dtype::F32 || view.shape() != p.var.dims() {
+        let want = shape(p);
+        if view.dtype() != Dtype::F32 || view.shape() != want.as_slice() {
             return Err(AutoencoderError::TensorMismatch {
                 path: weights_path.clone(),
                 name: p.name.clone(),
-                expected: describe("F32", p.var.dims()),
+                expected: describe("F32", &want),
                 got: describe(&format!("{:?}", view.dtype()), view.shape()),
             });
         }
@@ -299,18 +310,21 @@ pub(crate) fn load(dir: &Path) -> Result<(Model, ModelMetadata)> {
             .chunks_exact(4)
             .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
             .collect();
-        p.var
-            .set(&Tensor::from_vec(values, p.var.shape(), &Device::Cpu)?)?;
+        let out = &mut params[p.range()];
+        if version == 1 {
+            p.convert_v1(&values, out);
+        } else {
+            out.copy_from_slice(&values);
+        }
         seen.insert(p.name.as_str());
     }
-    model.parameters().touch();
     if let Some(extra) = file.names().into_iter().find(|n| !seen.contains(n)) {
         return Err(AutoencoderError::UnexpectedTensor {
             path: weights_path,
             name: extra.to_string(),
         });
     }
-    Ok((model, saved.metadata))
+    Ok((Model::from_parts(saved.model, spec, params), saved.metadata))
 }
 
 impl Model {

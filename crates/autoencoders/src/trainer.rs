@@ -3,18 +3,26 @@
 
 use std::time::Instant;
 
-use candle_core::{Device, Tensor};
 use ndarray::{Array2, ArrayView2, Axis};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::engine::TrainState;
 use crate::error::{AutoencoderError, Result, invalid};
-use crate::model::{Autoencoder, to_tensor};
-use crate::ops;
-use crate::optim::{Adam, AdamParams, OptimizerKind};
+use crate::model::{Autoencoder, Model};
+
+/// The optimiser.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OptimizerKind {
+    /// Adam; weight decay, if any, is added to the gradient (L2), as in
+    /// PyTorch's `Adam(weight_decay=...)`.
+    Adam,
+    /// AdamW: weight decay is applied to the weights directly (decoupled).
+    AdamW,
+}
 
 /// Stop when the validation loss has not improved for `patience` epochs.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -109,13 +117,18 @@ pub struct TrainerConfig {
     /// [`Trainer::fit_labelled`] trains on the benign rows (label 0) only.
     /// Default true, as an anomaly detector should be trained.
     pub benign_only: bool,
-    /// Threads of the pool that training runs on (at least 1). With
-    /// candle's autograd, minibatches of a few hundred rows make matrix
-    /// products too small to gain from a second thread, and one is faster;
-    /// the convolutional model's hand-written step shares each minibatch's
+    /// Threads of the pool that training runs on (at least 1). On the
+    /// `dense` backend the convolutional model shares each minibatch's
     /// 32-row slices among the threads, deterministically for a given
-    /// count. Default 1.
+    /// count; the dense models run each minibatch whole, on one thread.
+    /// Default 1.
     pub threads: usize,
+    /// Rows per epoch: when the training set holds more, each epoch trains
+    /// on this many rows drawn afresh (the first rows of that epoch's
+    /// shuffle), so that millions of benign rows cost a fixed time per
+    /// epoch while every row still takes part over the epochs. `None`
+    /// trains on every row each epoch. Default none.
+    pub epoch_rows: Option<usize>,
 }
 
 impl Default for TrainerConfig {
@@ -134,6 +147,7 @@ impl Default for TrainerConfig {
             restore_best_weights: true,
             benign_only: true,
             threads: 1,
+            epoch_rows: None,
         }
     }
 }
@@ -160,6 +174,9 @@ impl TrainerConfig {
         }
         if self.epochs == 0 {
             return Err(invalid("epochs", self.epochs, "must be at least 1"));
+        }
+        if self.epoch_rows == Some(0) {
+            return Err(invalid("epoch_rows", self.epoch_rows, "must be at least 1"));
         }
         if self.threads == 0 || self.threads > 1024 {
             return Err(invalid("threads", self.threads, "must lie in 1..=1024"));
@@ -253,7 +270,8 @@ pub struct TrainingHistory {
     pub stopped_early: bool,
     /// Whether the best epoch's weights were put back at the end.
     pub restored_best: bool,
-    /// Rows trained on per epoch.
+    /// Rows of the training set (each epoch trains on all of them, or on
+    /// [`TrainerConfig::epoch_rows`] of them).
     pub train_rows: usize,
     /// Rows in the validation set.
     pub val_rows: usize,
@@ -297,11 +315,11 @@ pub struct Progress<'a> {
 /// Trains any [`Autoencoder`] on `ndarray` matrices.
 ///
 /// ```
-/// use autoencoders::{Autoencoder, FeedForward, FeedForwardConfig, Trainer, TrainerConfig};
+/// use autoencoders::{Model, ModelConfig, ModelKind, Trainer, TrainerConfig};
 /// use ndarray::Array2;
 ///
 /// let x = Array2::from_shape_fn((400, 8), |(i, j)| ((i + j) % 5) as f32 / 5.0);
-/// let mut model = FeedForward::new(8, FeedForwardConfig::default(), 1)?;
+/// let mut model = Model::new(&ModelConfig::default_for(ModelKind::FeedForward), 8, 1)?;
 /// let trainer = Trainer::new(TrainerConfig { epochs: 3, batch_size: 64, ..Default::default() })?;
 /// let mut batches = 0;
 /// let history = trainer.fit_split(&mut model, x.view(), &mut |p| batches += usize::from(p.completed.is_none()))?;
@@ -328,9 +346,9 @@ impl Trainer {
 
     /// Holds out a seeded random `validation_fraction` of the rows and
     /// trains on the rest.
-    pub fn fit_split<M: Autoencoder + ?Sized>(
+    pub fn fit_split(
         &self,
-        model: &mut M,
+        model: &mut Model,
         data: ArrayView2<'_, f32>,
         progress: &mut (dyn FnMut(&Progress<'_>) + Send),
     ) -> Result<TrainingHistory> {
@@ -341,9 +359,9 @@ impl Trainer {
     /// Trains on labelled rows (0 benign, anything else attack): with
     /// `benign_only` (the default) the attack rows are left out, then a
     /// validation share is held out as in [`Trainer::fit_split`].
-    pub fn fit_labelled<M: Autoencoder + ?Sized>(
+    pub fn fit_labelled(
         &self,
-        model: &mut M,
+        model: &mut Model,
         data: ArrayView2<'_, f32>,
         labels: &[u8],
         progress: &mut (dyn FnMut(&Progress<'_>) + Send),
@@ -371,9 +389,9 @@ impl Trainer {
     /// weights seen so far when `restore_best_weights` is set. Training runs
     /// on a pool of `threads` worker threads (the caller waits), so the
     /// progress callback must be `Send`.
-    pub fn fit<M: Autoencoder + ?Sized>(
+    pub fn fit(
         &self,
-        model: &mut M,
+        model: &mut Model,
         train: ArrayView2<'_, f32>,
         validation: ArrayView2<'_, f32>,
         progress: &mut (dyn FnMut(&Progress<'_>) + Send),
@@ -389,9 +407,9 @@ impl Trainer {
         pool.install(|| self.fit_here(model, train, validation, progress))
     }
 
-    fn fit_here<M: Autoencoder + ?Sized>(
+    fn fit_here(
         &self,
-        model: &mut M,
+        model: &mut Model,
         train: ArrayView2<'_, f32>,
         validation: ArrayView2<'_, f32>,
         progress: &mut (dyn FnMut(&Progress<'_>) + Send),
@@ -415,18 +433,10 @@ impl Trainer {
         let n = train.nrows();
 
         let mut rng = StdRng::seed_from_u64(cfg.seed);
-        let mut adam = Adam::new(
-            model.parameters(),
-            AdamParams {
-                kind: cfg.optimizer,
-                lr: cfg.learning_rate,
-                weight_decay: cfg.weight_decay,
-                beta1: 0.9,
-                beta2: 0.999,
-                eps: 1e-8,
-            },
-        );
-        let batches = n.div_ceil(cfg.batch_size);
+        let mut adam = dense::Adam::new(model.parameter_count(), cfg.learning_rate as f32, 1e-8);
+        let mut lr = cfg.learning_rate;
+        let epoch_rows = cfg.epoch_rows.map_or(n, |r| r.min(n));
+        let batches = epoch_rows.div_ceil(cfg.batch_size);
         let mut order: Vec<usize> = (0..n).collect();
         let mut history = TrainingHistory {
             epochs: Vec::new(),
@@ -438,42 +448,38 @@ impl Trainer {
             val_rows: validation.nrows(),
             samples_per_second: 0.0,
         };
-        let mut best_weights: Option<Vec<Vec<f32>>> = None;
+        let mut best_weights: Option<Vec<f32>> = None;
         let mut since_best = 0usize;
         let mut plateau_best = f64::INFINITY;
         let mut since_plateau_best = 0usize;
         let started = Instant::now();
         let mut batch_data = Vec::with_capacity(cfg.batch_size * width);
-        // Gradients of a hand-written training step, one buffer per tensor.
-        let mut flat_grads = vec![Vec::new(); model.parameters().len()];
+        let mut grads = vec![0f32; model.parameter_count()];
+        let mut state = TrainState::default();
+        let out_width = model.output_dim();
 
         for epoch in 1..=cfg.epochs {
             let epoch_start = Instant::now();
             order.shuffle(&mut rng);
-            let lr = adam.params.lr;
             let mut loss_sum = 0f64;
             let mut norm_sum = 0f64;
-            for (b, rows) in order.chunks(cfg.batch_size).enumerate() {
+            for (b, rows) in order[..epoch_rows].chunks(cfg.batch_size).enumerate() {
                 batch_data.clear();
                 for &r in rows {
                     batch_data.extend_from_slice(&train_slice[r * width..(r + 1) * width]);
                 }
-                // The model's hand-written step when it has one, otherwise
-                // candle's autograd.
-                let fast =
-                    model.loss_and_gradients(&batch_data, rows.len(), &mut rng, &mut flat_grads)?;
-                let (value, loss) = match fast {
-                    Some(value) => (value, None),
-                    None => {
-                        let x = Tensor::from_slice(&batch_data, (rows.len(), width), &Device::Cpu)?;
-                        let recon = model.forward_train(&x, &mut rng)?;
-                        let loss = ops::mse(&recon, &model.target(&x)?)?;
-                        (loss.to_scalar::<f32>()?, Some(loss))
-                    }
-                };
+                let masks = model.spec().draw_masks(rows.len(), &mut rng);
+                let sum = model.loss_and_grads(
+                    &batch_data,
+                    rows.len(),
+                    &masks,
+                    &mut state,
+                    &mut grads,
+                )?;
+                let value = (sum / (rows.len() * out_width).max(1) as f64) as f32;
                 if !value.is_finite() {
                     if let Some(w) = best_weights.as_ref().filter(|_| cfg.restore_best_weights) {
-                        model.parameters().restore(w)?;
+                        model.params_mut().copy_from_slice(w);
                     }
                     return Err(AutoencoderError::NonFiniteLoss {
                         epoch,
@@ -481,13 +487,8 @@ impl Trainer {
                         value,
                     });
                 }
-                norm_sum += match loss {
-                    Some(loss) => {
-                        adam.step(model.parameters(), &loss.backward()?, cfg.grad_clip_norm)?
-                    }
-                    None => adam.step_flat(model.parameters(), &flat_grads, cfg.grad_clip_norm)?,
-                };
-                loss_sum += f64::from(value) * rows.len() as f64;
+                norm_sum += f64::from(self.step(model, &mut adam, lr, &mut grads));
+                loss_sum += sum / out_width.max(1) as f64;
                 progress(&Progress {
                     epoch,
                     epochs: cfg.epochs,
@@ -498,10 +499,10 @@ impl Trainer {
                     completed: None,
                 });
             }
-            let val_loss = validation_loss(&*model, validation)?;
+            let val_loss = validation_loss(model, validation)?;
             if !val_loss.is_finite() {
                 if let Some(w) = best_weights.as_ref().filter(|_| cfg.restore_best_weights) {
-                    model.parameters().restore(w)?;
+                    model.params_mut().copy_from_slice(w);
                 }
                 return Err(AutoencoderError::NonFiniteValidationLoss {
                     epoch,
@@ -510,7 +511,7 @@ impl Trainer {
             }
             let record = EpochRecord {
                 epoch,
-                train_loss: loss_sum / n as f64,
+                train_loss: loss_sum / epoch_rows as f64,
                 val_loss,
                 learning_rate: lr,
                 grad_norm: norm_sum / batches as f64,
@@ -533,7 +534,7 @@ impl Trainer {
                 history.best_epoch = epoch;
                 since_best = 0;
                 if cfg.restore_best_weights {
-                    best_weights = Some(model.parameters().snapshot()?);
+                    best_weights = Some(model.params().to_vec());
                 }
             } else {
                 since_best += 1;
@@ -545,7 +546,7 @@ impl Trainer {
                 } else {
                     since_plateau_best += 1;
                     if since_plateau_best >= r.patience {
-                        adam.params.lr = (adam.params.lr * r.factor).max(r.min_lr);
+                        lr = (lr * r.factor).max(r.min_lr);
                         since_plateau_best = 0;
                     }
                 }
@@ -559,35 +560,56 @@ impl Trainer {
         }
         if let Some(w) = best_weights.filter(|_| cfg.restore_best_weights) {
             if history.best_epoch != history.epochs.len() {
-                model.parameters().restore(&w)?;
+                model.params_mut().copy_from_slice(&w);
             }
             history.restored_best = true;
         }
         let seconds = started.elapsed().as_secs_f64();
-        history.samples_per_second = (n * history.epochs.len()) as f64 / seconds.max(1e-9);
+        history.samples_per_second = (epoch_rows * history.epochs.len()) as f64 / seconds.max(1e-9);
         Ok(history)
+    }
+
+    /// One optimiser step on the model's weights with `grads` (which it
+    /// changes): global-norm clipping, weight decay on weights and tables
+    /// (L2 added to the gradient for Adam, decoupled for AdamW), then
+    /// `dense`'s Adam at learning rate `lr`. Returns the gradient norm
+    /// before clipping.
+    fn step(&self, model: &mut Model, adam: &mut dense::Adam, lr: f64, grads: &mut [f32]) -> f32 {
+        let cfg = &self.config;
+        let norm = dense::global_norm(&[&*grads]);
+        if let Some(max) = cfg.grad_clip_norm {
+            let coef = dense::clip_coefficient(norm, max as f32);
+            if coef < 1.0 {
+                dense::scale(grads, coef);
+            }
+        }
+        if cfg.weight_decay > 0.0 {
+            let decay = cfg.weight_decay;
+            let params = model.spec().params.clone();
+            let values = model.params_mut();
+            for p in params.iter().filter(|p| p.decays()) {
+                let (w, g) = (&mut values[p.range()], &mut grads[p.range()]);
+                match cfg.optimizer {
+                    OptimizerKind::Adam => {
+                        for (g, &w) in g.iter_mut().zip(w.iter()) {
+                            *g += decay as f32 * w;
+                        }
+                    }
+                    OptimizerKind::AdamW => dense::scale(w, (1.0 - lr * decay) as f32),
+                }
+            }
+        }
+        adam.lr = lr as f32;
+        adam.step(model.params_mut(), grads, 1.0);
+        norm
     }
 }
 
-/// Mean squared reconstruction error over every element of `x`, in
-/// evaluation mode.
-pub(crate) fn validation_loss<M: Autoencoder + ?Sized>(
-    model: &M,
-    x: ArrayView2<'_, f32>,
-) -> Result<f64> {
-    let chunks: Vec<ArrayView2<'_, f32>> = x
-        .axis_chunks_iter(Axis(0), model.inference_rows().max(1))
-        .collect();
-    let sums = chunks
-        .into_par_iter()
-        .map(|chunk| {
-            let t = to_tensor(chunk)?;
-            let recon = model.reconstruct(&t)?;
-            let mse = ops::mse(&recon, &model.target(&t)?)?.to_scalar::<f32>()?;
-            Ok(f64::from(mse) * chunk.nrows() as f64)
-        })
-        .collect::<Result<Vec<f64>>>()?;
-    Ok(sums.iter().sum::<f64>() / x.nrows().max(1) as f64)
+/// Mean squared reconstruction error over every reconstructed element of
+/// `x`, in evaluation mode.
+pub(crate) fn validation_loss(model: &Model, x: ArrayView2<'_, f32>) -> Result<f64> {
+    let errors = model.reconstruction_errors(x)?;
+    Ok(errors.iter().map(|&e| f64::from(e)).sum::<f64>() / x.nrows().max(1) as f64)
 }
 
 /// Splits rows into a training and a validation matrix with a seeded

@@ -2,9 +2,9 @@
 //! counts, determinism, training controls and input errors.
 
 use autoencoders::{
-    Autoencoder, AutoencoderError, Conv1d, Conv1dConfig, Deep, DeepConfig, EarlyStopping,
-    EmbeddingConfig, FeedForward, FeedForwardConfig, Model, ModelConfig, ModelKind, OptimizerKind,
-    ReduceLrOnPlateau, Trainer, TrainerConfig, TrainingHistory,
+    Autoencoder, AutoencoderError, Conv1dConfig, DenseConfig, EarlyStopping, EmbeddingConfig,
+    Model, ModelConfig, ModelKind, OptimizerKind, ReduceLrOnPlateau, Trainer, TrainerConfig,
+    TrainingHistory,
 };
 use ndarray::{Array2, ArrayView2};
 use rand::{Rng, SeedableRng, rngs::StdRng};
@@ -47,14 +47,14 @@ fn quick_trainer(epochs: usize) -> Trainer {
 
 fn all_configs() -> Vec<ModelConfig> {
     vec![
-        ModelConfig::FeedForward(FeedForwardConfig {
+        ModelConfig::FeedForward(DenseConfig {
             dropout: 0.05,
             ..Default::default()
         }),
         ModelConfig::default_for(ModelKind::Conv1d),
-        ModelConfig::Deep(DeepConfig {
+        ModelConfig::Deep(DenseConfig {
             input_noise_std: 0.02,
-            ..Default::default()
+            ..DenseConfig::deep()
         }),
     ]
 }
@@ -96,12 +96,12 @@ fn encode_decode_and_reconstruct_shapes() {
             assert!((a - b).abs() < 1e-5);
         }
     }
-    let small = FeedForwardConfig {
+    let small = DenseConfig {
         latent_dim: 5,
         hidden: vec![16],
         ..Default::default()
     };
-    let model = FeedForward::new(9, small, 0).unwrap();
+    let model = Model::new(&ModelConfig::FeedForward(small), 9, 0).unwrap();
     assert_eq!(
         model.encode_batch(flows(4, 9, 1).view()).unwrap().dim(),
         (4, 5)
@@ -115,9 +115,7 @@ fn encode_decode_and_reconstruct_shapes() {
 #[test]
 fn conv1d_handles_odd_feature_counts() {
     for features in [1, 3, 5, 76, 77, 78, 79, 196] {
-        let model = Conv1d::new(features, Conv1dConfig::default(), 1).unwrap();
-        assert_eq!(model.padded_len() % 4, 0);
-        assert!(model.padded_len() >= features && model.padded_len() < features + 4);
+        let model = Model::new(&ModelConfig::Conv1d(Conv1dConfig::default()), features, 1).unwrap();
         let x = flows(10, features, 2);
         assert_eq!(model.encode_batch(x.view()).unwrap().dim(), (10, 32));
         assert_eq!(
@@ -131,8 +129,13 @@ fn conv1d_handles_odd_feature_counts() {
         kernel_size: 5,
         ..Default::default()
     };
-    let mut model = Conv1d::new(77, cfg, 1).unwrap();
-    assert_eq!(model.padded_len(), 80);
+    let mut model = Model::new(&ModelConfig::Conv1d(cfg), 77, 1).unwrap();
+    // 80 positions, pooled three times to 10 of 4 channels, into the latent.
+    assert!(
+        model
+            .parameter_shapes()
+            .contains(&("encoder.dense.weight".to_string(), vec![32, 40]))
+    );
     let x = flows(200, 77, 3);
     let history = quick_trainer(2)
         .fit_split(&mut model, x.view(), &mut |_| {})
@@ -150,20 +153,20 @@ fn deep_embeds_a_categorical_column() {
         row[2] = port;
         row[0] = if port == 80.0 { 0.9 } else { 0.1 };
     }
-    let cfg = DeepConfig {
+    let cfg = DenseConfig {
         embedding: Some(EmbeddingConfig {
             column: 2,
             cardinality: 1024,
             dim: 4,
         }),
         dropout: 0.0,
-        ..Default::default()
+        ..DenseConfig::deep()
     };
-    let mut model = Deep::new(8, cfg, 1).unwrap();
+    let mut model = Model::new(&ModelConfig::Deep(cfg), 8, 1).unwrap();
     assert_eq!(model.categorical_column(), Some((2, 1024)));
     assert_eq!(model.output_dim(), 7);
     assert_eq!(
-        model.parameters().shapes()[0],
+        model.parameter_shapes()[0],
         ("embedding.weight".to_string(), vec![1024, 4])
     );
     let before = mean_error(&model, x.view());
@@ -245,7 +248,8 @@ fn same_seeds_give_the_same_loss_history() {
 fn early_stopping_restores_the_best_weights() {
     let train = flows(300, 10, 1);
     let val = flows(100, 10, 2);
-    let mut model = FeedForward::new(10, FeedForwardConfig::default(), 1).unwrap();
+    let mut model =
+        Model::new(&ModelConfig::FeedForward(DenseConfig::feedforward()), 10, 1).unwrap();
     // No later epoch can beat the first by 1e9, so training stops after
     // `patience` more epochs and goes back to the first epoch's weights.
     let trainer = Trainer::new(TrainerConfig {
@@ -279,7 +283,8 @@ fn early_stopping_restores_the_best_weights() {
 #[test]
 fn learning_rate_halves_on_plateau() {
     let x = flows(200, 6, 1);
-    let mut model = FeedForward::new(6, FeedForwardConfig::default(), 1).unwrap();
+    let mut model =
+        Model::new(&ModelConfig::FeedForward(DenseConfig::feedforward()), 6, 1).unwrap();
     let trainer = Trainer::new(TrainerConfig {
         epochs: 5,
         learning_rate: 1e-3,
@@ -305,7 +310,8 @@ fn learning_rate_halves_on_plateau() {
 fn gradient_clipping_limits_the_updates() {
     let x = flows(300, 10, 1);
     let run = |clip: Option<f64>| {
-        let mut model = FeedForward::new(10, FeedForwardConfig::default(), 1).unwrap();
+        let mut model =
+            Model::new(&ModelConfig::FeedForward(DenseConfig::feedforward()), 10, 1).unwrap();
         let before = mean_error(&model, x.view());
         let trainer = Trainer::new(TrainerConfig {
             epochs: 2,
@@ -341,7 +347,8 @@ fn gradient_clipping_limits_the_updates() {
 fn adamw_and_adam_differ_with_weight_decay_only() {
     let x = flows(200, 8, 1);
     let run = |optimizer, weight_decay| {
-        let mut model = FeedForward::new(8, FeedForwardConfig::default(), 1).unwrap();
+        let mut model =
+            Model::new(&ModelConfig::FeedForward(DenseConfig::feedforward()), 8, 1).unwrap();
         let trainer = Trainer::new(TrainerConfig {
             epochs: 2,
             optimizer,
@@ -368,7 +375,8 @@ fn adamw_and_adam_differ_with_weight_decay_only() {
 #[test]
 fn progress_reports_every_batch_and_epoch() {
     let x = flows(250, 5, 1);
-    let mut model = FeedForward::new(5, FeedForwardConfig::default(), 1).unwrap();
+    let mut model =
+        Model::new(&ModelConfig::FeedForward(DenseConfig::feedforward()), 5, 1).unwrap();
     let trainer = Trainer::new(TrainerConfig {
         epochs: 2,
         batch_size: 100,
@@ -410,7 +418,8 @@ fn benign_only_training_leaves_attacks_out() {
             row.fill(1e4);
         }
     }
-    let mut model = FeedForward::new(6, FeedForwardConfig::default(), 1).unwrap();
+    let mut model =
+        Model::new(&ModelConfig::FeedForward(DenseConfig::feedforward()), 6, 1).unwrap();
     let cfg = TrainerConfig {
         epochs: 2,
         ..TrainerConfig::default()
@@ -421,7 +430,8 @@ fn benign_only_training_leaves_attacks_out() {
         .unwrap();
     assert_eq!(h.train_rows + h.val_rows, 200);
     assert!(h.best_val_loss < 1.0);
-    let mut model = FeedForward::new(6, FeedForwardConfig::default(), 1).unwrap();
+    let mut model =
+        Model::new(&ModelConfig::FeedForward(DenseConfig::feedforward()), 6, 1).unwrap();
     let all = Trainer::new(TrainerConfig {
         benign_only: false,
         ..cfg
@@ -447,7 +457,8 @@ fn benign_only_training_leaves_attacks_out() {
 #[test]
 fn a_diverging_loss_is_a_clear_error() {
     let x = Array2::from_elem((64, 4), 1e30f32);
-    let mut model = FeedForward::new(4, FeedForwardConfig::default(), 1).unwrap();
+    let mut model =
+        Model::new(&ModelConfig::FeedForward(DenseConfig::feedforward()), 4, 1).unwrap();
     let err = quick_trainer(2)
         .fit_split(&mut model, x.view(), &mut |_| {})
         .unwrap_err();
@@ -467,7 +478,7 @@ fn a_diverging_loss_is_a_clear_error() {
 
 #[test]
 fn bad_inputs_are_errors_not_panics() {
-    let model = Conv1d::new(10, Conv1dConfig::default(), 1).unwrap();
+    let model = Model::new(&ModelConfig::Conv1d(Conv1dConfig::default()), 10, 1).unwrap();
     let err = model
         .encode_batch(Array2::zeros((3, 11)).view())
         .unwrap_err();
@@ -502,16 +513,17 @@ fn bad_inputs_are_errors_not_panics() {
         ),
         "{err}"
     );
-    // Tensor-level calls check the width too.
-    let t = autoencoders::candle::Tensor::zeros(
-        (2, 12),
-        autoencoders::candle::DType::F32,
-        &autoencoders::candle::Device::Cpu,
-    )
-    .unwrap();
-    assert!(model.encode(&t).is_err());
+    // Latent codes are checked too.
+    let bad = Array2::<f32>::zeros((2, 31));
+    assert!(matches!(
+        model.decode_batch(bad.view()),
+        Err(AutoencoderError::FeatureMismatch {
+            expected: 32,
+            got: 31
+        })
+    ));
 
-    let mut m = FeedForward::new(10, FeedForwardConfig::default(), 1).unwrap();
+    let mut m = Model::new(&ModelConfig::FeedForward(DenseConfig::feedforward()), 10, 1).unwrap();
     let trainer = quick_trainer(1);
     let empty = Array2::<f32>::zeros((0, 10));
     let some = Array2::<f32>::zeros((5, 10));
@@ -540,8 +552,8 @@ fn bad_inputs_are_errors_not_panics() {
 
 #[test]
 fn large_batches_are_chunked_consistently() {
-    let model = FeedForward::new(4, FeedForwardConfig::default(), 2).unwrap();
-    let rows = 2 * model.inference_rows() + 17;
+    let model = Model::new(&ModelConfig::FeedForward(DenseConfig::feedforward()), 4, 2).unwrap();
+    let rows = 2 * 512 + 17;
     let x = flows(rows, 4, 3);
     let z = model.encode_batch(x.view()).unwrap();
     assert_eq!(z.dim(), (rows, 32));
@@ -561,24 +573,25 @@ fn parameter_count_is_known_before_building() {
         kernel_size: 5,
         ..Default::default()
     }));
-    configs.push(ModelConfig::Deep(DeepConfig {
+    configs.push(ModelConfig::Deep(DenseConfig {
         embedding: Some(EmbeddingConfig {
             column: 3,
             cardinality: 50,
             dim: 7,
         }),
         hidden: vec![20, 10],
-        ..Default::default()
+        ..DenseConfig::deep()
     }));
     for cfg in configs {
         for n in [5, 13, 77] {
             let model = Model::new(&cfg, n, 0).unwrap();
-            assert_eq!(
-                cfg.parameter_count(n),
-                model.parameter_count(),
-                "{} at {n}",
-                cfg.kind()
-            );
+            let from_shapes: usize = model
+                .parameter_shapes()
+                .iter()
+                .map(|(_, shape)| shape.iter().product::<usize>())
+                .sum();
+            assert_eq!(cfg.parameter_count(n), from_shapes, "{} at {n}", cfg.kind());
+            assert_eq!(model.parameter_count(), from_shapes);
         }
     }
 }
@@ -587,12 +600,48 @@ fn parameter_count_is_known_before_building() {
 fn public_types_are_send_and_sync() {
     fn check<T: Send + Sync>() {}
     check::<Model>();
-    check::<FeedForward>();
-    check::<Conv1d>();
-    check::<Deep>();
     check::<Trainer>();
     check::<TrainingHistory>();
     check::<autoencoders::ReconstructionDetector<Model>>();
     check::<autoencoders::ModelMetadata>();
     check::<AutoencoderError>();
+}
+
+#[test]
+fn epoch_rows_caps_the_rows_of_each_epoch() {
+    let x = flows(400, 6, 3);
+    let train = |epoch_rows: Option<usize>| {
+        let mut model =
+            Model::new(&ModelConfig::FeedForward(DenseConfig::feedforward()), 6, 1).unwrap();
+        let trainer = Trainer::new(TrainerConfig {
+            epochs: 3,
+            batch_size: 32,
+            epoch_rows,
+            early_stopping: None,
+            ..Default::default()
+        })
+        .unwrap();
+        let mut batches = 0;
+        let history = trainer
+            .fit_split(&mut model, x.view(), &mut |p| {
+                batches += usize::from(p.completed.is_none())
+            })
+            .unwrap();
+        (batches, history)
+    };
+    // 360 training rows; 100 a epoch in batches of 32 take 4 batches.
+    let (batches, capped) = train(Some(100));
+    assert_eq!(batches, 3 * 4);
+    assert_eq!(capped.train_rows, 360);
+    let (batches, full) = train(Some(10_000));
+    assert_eq!(batches, 3 * 12);
+    assert_eq!(full.train_losses(), train(None).1.train_losses());
+    assert_ne!(capped.train_losses(), full.train_losses());
+    assert!(
+        Trainer::new(TrainerConfig {
+            epoch_rows: Some(0),
+            ..Default::default()
+        })
+        .is_err()
+    );
 }

@@ -4,9 +4,9 @@
 use std::path::Path;
 
 use autoencoders::{
-    Autoencoder, AutoencoderError, CONFIG_FILE, Conv1dConfig, DeepConfig, EmbeddingConfig,
-    FORMAT_VERSION, FeedForward, FeedForwardConfig, Model, ModelConfig, ModelKind, ModelMetadata,
-    Threshold, ThresholdMethod, Trainer, TrainerConfig, WEIGHTS_FILE,
+    Autoencoder, AutoencoderError, Backend, CONFIG_FILE, Conv1dConfig, DenseConfig,
+    EmbeddingConfig, FORMAT_VERSION, Model, ModelConfig, ModelKind, ModelMetadata, Threshold,
+    ThresholdMethod, Trainer, TrainerConfig, WEIGHTS_FILE,
 };
 use ndarray::Array2;
 use rand::{Rng, SeedableRng, rngs::StdRng};
@@ -28,14 +28,14 @@ fn configs() -> Vec<(ModelConfig, usize)> {
             77,
         ),
         (
-            ModelConfig::Deep(DeepConfig {
+            ModelConfig::Deep(DenseConfig {
                 input_noise_std: 0.1,
                 embedding: Some(EmbeddingConfig {
                     column: 1,
                     cardinality: 100,
                     dim: 3,
                 }),
-                ..Default::default()
+                ..DenseConfig::deep()
             }),
             9,
         ),
@@ -82,9 +82,9 @@ fn save_then_load_gives_bit_identical_outputs() {
         model.save(dir.path(), &meta).unwrap();
         let (loaded, loaded_meta) = Model::load(dir.path()).unwrap();
         assert_eq!(loaded_meta, meta);
-        assert_eq!(loaded.config(), cfg);
+        assert_eq!(loaded.config(), &cfg);
         assert_eq!(loaded.kind(), cfg.kind());
-        assert_eq!(loaded.parameters().shapes(), model.parameters().shapes());
+        assert_eq!(loaded.parameter_shapes(), model.parameter_shapes());
         // Bit-identical, not merely close.
         let same = |a: Array2<f32>, b: Array2<f32>| {
             assert_eq!(a.shape(), b.shape());
@@ -121,7 +121,7 @@ fn save_then_load_gives_bit_identical_outputs() {
 #[test]
 fn the_json_names_the_format_and_the_tensors() {
     let dir = tempfile::tempdir().unwrap();
-    let model = FeedForward::new(6, FeedForwardConfig::default(), 1).unwrap();
+    let model = Model::new(&ModelConfig::FeedForward(DenseConfig::feedforward()), 6, 1).unwrap();
     model.save(dir.path(), &ModelMetadata::default()).unwrap();
     let json: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.path().join(CONFIG_FILE)).unwrap()).unwrap();
@@ -132,22 +132,23 @@ fn the_json_names_the_format_and_the_tensors() {
     assert_eq!(json["n_features"], 6);
     assert_eq!(json["latent_dim"], 32);
     assert_eq!(json["tensors"][0]["name"], "encoder.0.weight");
-    assert_eq!(json["tensors"][0]["shape"], serde_json::json!([6, 128]));
+    // PyTorch's nn.Linear layout: [out, in].
+    assert_eq!(json["tensors"][0]["shape"], serde_json::json!([128, 6]));
     assert_eq!(json["tensors"][11]["name"], "decoder.2.bias");
     let bytes = std::fs::read(dir.path().join(WEIGHTS_FILE)).unwrap();
     let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
     let mut names = st.names();
     names.sort();
     assert_eq!(names.len(), 12);
-    assert_eq!(st.tensor("decoder.2.weight").unwrap().shape(), &[128, 6]);
+    assert_eq!(st.tensor("decoder.2.weight").unwrap().shape(), &[6, 128]);
 }
 
 fn saved_ff(dir: &Path, hidden: Vec<usize>) {
-    let cfg = FeedForwardConfig {
+    let cfg = DenseConfig {
         hidden,
         ..Default::default()
     };
-    FeedForward::new(5, cfg, 1)
+    Model::new(&ModelConfig::FeedForward(cfg), 5, 1)
         .unwrap()
         .save(dir, &ModelMetadata::default())
         .unwrap();
@@ -225,8 +226,8 @@ fn mismatched_weights_are_errors_naming_the_tensor() {
             ..
         } => {
             assert_eq!(name, "encoder.0.weight");
-            assert_eq!(expected, "F32 [5, 8]");
-            assert_eq!(got, "F32 [5, 9]");
+            assert_eq!(expected, "F32 [8, 5]");
+            assert_eq!(got, "F32 [9, 5]");
         }
         other => panic!("{other}"),
     }
@@ -294,7 +295,7 @@ fn inconsistent_or_newer_configs_are_errors() {
     // A configuration far larger than its weights file is rejected before
     // anything is allocated for it.
     let mut v = original.clone();
-    let huge = ModelConfig::FeedForward(FeedForwardConfig {
+    let huge = ModelConfig::FeedForward(DenseConfig {
         hidden: vec![1 << 30],
         ..Default::default()
     });
@@ -332,7 +333,7 @@ fn inconsistent_or_newer_configs_are_errors() {
     ));
 
     // Saving checks the metadata too.
-    let model = FeedForward::new(5, FeedForwardConfig::default(), 1).unwrap();
+    let model = Model::new(&ModelConfig::FeedForward(DenseConfig::feedforward()), 5, 1).unwrap();
     let meta = ModelMetadata {
         feature_names: vec!["only one".into()],
         ..Default::default()
@@ -358,7 +359,7 @@ fn schema_and_bounds_travel_with_the_model() {
     let bounds =
         flowdata::Bounds::fit(&schema, raw.view(), flowdata::ScalingMethod::MinMax).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let model = FeedForward::new(3, FeedForwardConfig::default(), 1).unwrap();
+    let model = Model::new(&ModelConfig::FeedForward(DenseConfig::feedforward()), 3, 1).unwrap();
     let meta = ModelMetadata {
         feature_names: names,
         schema: Some(schema.clone()),
@@ -383,7 +384,7 @@ fn schema_and_bounds_travel_with_the_model() {
     );
 
     // Bounds of another width are rejected.
-    let other = FeedForward::new(4, FeedForwardConfig::default(), 1).unwrap();
+    let other = Model::new(&ModelConfig::FeedForward(DenseConfig::feedforward()), 4, 1).unwrap();
     let meta = ModelMetadata {
         bounds: Some(bounds),
         ..Default::default()
@@ -392,4 +393,100 @@ fn schema_and_bounds_travel_with_the_model() {
         other.save(dir.path(), &meta),
         Err(AutoencoderError::Inconsistent { .. })
     ));
+}
+
+/// Models saved by the previous release (format 1: dense weights `[in,
+/// out]`, convolution weights `[k * in, out]`), kept in
+/// `tests/fixtures/v1` with the inputs and the scores and latent codes that
+/// release computed: they load, on either backend, and give the same
+/// numbers.
+#[test]
+fn models_saved_in_format_1_still_load_and_score_the_same() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/v1");
+    let expected: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(root.join("expected.json")).unwrap()).unwrap();
+    let matrix = |v: &serde_json::Value| {
+        let rows: Vec<Vec<f32>> = serde_json::from_value(v.clone()).unwrap();
+        let cols = rows[0].len();
+        Array2::from_shape_vec((rows.len(), cols), rows.concat()).unwrap()
+    };
+    for name in ["ff", "conv", "deep"] {
+        let json: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(root.join(name).join(CONFIG_FILE)).unwrap())
+                .unwrap();
+        assert_eq!(json["format_version"], 1, "{name}");
+        let (model, _) = Model::load(root.join(name)).unwrap();
+        let e = &expected[name];
+        let x = matrix(&e["input"]);
+        let errors: Vec<f32> = serde_json::from_value(e["errors"].clone()).unwrap();
+        let latent = matrix(&e["latent"]);
+        for backend in [Backend::Dense, Backend::Candle] {
+            let model = model.clone().with_backend(backend);
+            let got = model.reconstruction_errors(x.view()).unwrap();
+            for (a, b) in got.iter().zip(&errors) {
+                assert!(
+                    (a - b).abs() <= 1e-5 * (1.0 + b.abs()),
+                    "{name} {backend}: {a} vs {b}"
+                );
+            }
+            let z = model.encode_batch(x.view()).unwrap();
+            for (a, b) in z.iter().zip(&latent) {
+                assert!((a - b).abs() <= 1e-5, "{name} {backend}: {a} vs {b}");
+            }
+        }
+        // Saved again, it is written in the current format and loads the same.
+        let dir = tempfile::tempdir().unwrap();
+        model.save(dir.path(), &ModelMetadata::default()).unwrap();
+        let (again, _) = Model::load(dir.path()).unwrap();
+        assert_eq!(
+            again.reconstruction_errors(x.view()).unwrap(),
+            model.reconstruction_errors(x.view()).unwrap()
+        );
+    }
+}
+
+/// The file format as the crate documentation describes it to a PyTorch
+/// user: a feedforward model's encoding is `h = h W^T + b` with ReLU
+/// between layers, the weights read from the safetensors file as stored.
+#[test]
+fn the_documented_format_reproduces_the_encoding() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = DenseConfig {
+        hidden: vec![12, 7],
+        latent_dim: 5,
+        ..DenseConfig::feedforward()
+    };
+    let model = Model::new(&ModelConfig::FeedForward(cfg), 6, 3).unwrap();
+    model.save(dir.path(), &ModelMetadata::default()).unwrap();
+    let bytes = std::fs::read(dir.path().join(WEIGHTS_FILE)).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let tensor = |name: &str| {
+        let view = st.tensor(name).unwrap();
+        let values: Vec<f32> = view
+            .data()
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
+        (view.shape().to_vec(), values)
+    };
+    let x = data(4, 6, 8);
+    let z = model.encode_batch(x.view()).unwrap();
+    for (r, row) in x.rows().into_iter().enumerate() {
+        let mut h: Vec<f32> = row.to_vec();
+        for i in 0..3 {
+            let (shape, w) = tensor(&format!("encoder.{i}.weight"));
+            let (_, b) = tensor(&format!("encoder.{i}.bias"));
+            let (n_out, n_in) = (shape[0], shape[1]);
+            assert_eq!(n_in, h.len());
+            h = (0..n_out)
+                .map(|o| {
+                    let s = (0..n_in).map(|j| w[o * n_in + j] * h[j]).sum::<f32>() + b[o];
+                    if i < 2 { s.max(0.0) } else { s }
+                })
+                .collect();
+        }
+        for (a, b) in h.iter().zip(z.row(r)) {
+            assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+        }
+    }
 }

@@ -4,7 +4,7 @@
 //! is absent.
 
 use autoencoders::{
-    Autoencoder, DeepConfig, EmbeddingConfig, Model, ModelConfig, ModelKind, ModelMetadata,
+    Autoencoder, DenseConfig, EmbeddingConfig, Model, ModelConfig, ModelKind, ModelMetadata,
     ReconstructionDetector, ThresholdMethod, Trainer, TrainerConfig,
 };
 use flowdata::{Bounds, FeatureKind, FlowFrame, ReadOptions, ScalingMethod};
@@ -70,9 +70,9 @@ fn reconstruction_error_separates_attacks_from_benign_flows() {
         .collect();
     let reduced = frame.select_features(&continuous).unwrap();
 
-    let mut deep = DeepConfig {
+    let mut deep = DenseConfig {
         dropout: 0.0,
-        ..Default::default()
+        ..DenseConfig::deep()
     };
     if let Some(column) = port {
         deep.embedding = Some(EmbeddingConfig {

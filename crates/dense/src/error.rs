@@ -1,7 +1,7 @@
 //! The crate's error type.
 
 /// Everything that can go wrong in this crate.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum DenseError {
     /// Layer sizes that do not describe a network.
     #[error("invalid layer sizes {sizes:?}: {reason}")]
@@ -27,6 +27,16 @@ pub enum DenseError {
     NoForwardPass {
         /// Rows of the backward pass.
         batch: usize,
+    },
+    /// A categorical value that is not an integer index of an embedding.
+    #[error("category {value} of row {row} is not an integer in 0..{cardinality}")]
+    Category {
+        /// Row of the value.
+        row: usize,
+        /// The value.
+        value: f32,
+        /// Number of categories.
+        cardinality: usize,
     },
     /// A matrix view that reaches past the end of its slice.
     #[error(

@@ -7,6 +7,7 @@ mod error;
 mod gemm;
 mod init;
 mod kernels;
+mod layers;
 mod mlp;
 
 pub use activation::Activation;
@@ -17,5 +18,9 @@ pub use init::orthogonal;
 pub use kernels::{
     act_in_place, add_bias_act, column_sums, mul_act_grad, scale, sum_squares, tanh_in_place,
     tanh_scalar,
+};
+pub use layers::{
+    Conv1d, add_noise, embed_rows, embed_rows_backward, linear_backward, linear_forward, max_pool2,
+    max_pool2_backward, mul_mask, resize_rows, upsample2, upsample2_backward,
 };
 pub use mlp::{Mlp, MlpWorkspace};
