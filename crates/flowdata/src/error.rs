@@ -75,6 +75,42 @@ pub enum FlowDataError {
         /// The header's columns, comma-separated and shortened.
         columns: String,
     },
+    /// The family column named by the schema was not found in the header.
+    #[error("{path}: no family column '{expected}' in the header (columns: {columns})")]
+    MissingFamilyColumn {
+        /// The file.
+        path: PathBuf,
+        /// The family column that was expected.
+        expected: String,
+        /// The header's columns, comma-separated and shortened.
+        columns: String,
+    },
+    /// A label cell that names no class: empty, or punctuation only (`?`, `-`).
+    #[error(
+        "{path}: line {line}, column {column} ('{name}'): expected a label, found '{found}' (a blank or punctuation-only label is a malformed row)"
+    )]
+    BadLabel {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: u64,
+        /// 1-based column number.
+        column: usize,
+        /// Column name as written in the header.
+        name: String,
+        /// The cell's text (lossily decoded, shortened).
+        found: String,
+    },
+    /// Under the `Intersect` policy, the input files have no feature of the
+    /// schema in common.
+    #[error("the input files share no feature of schema '{schema}': {files}")]
+    NoSharedFeature {
+        /// Schema name.
+        schema: String,
+        /// Each file with the columns it has, `path (columns: a, b)`,
+        /// separated by `; `.
+        files: String,
+    },
     /// The header lacks features the schema needs under the `Strict` policy.
     #[error("{path}: missing {} feature column(s) required by schema '{schema}': {}", missing.len(), missing.join(", "))]
     MissingColumns {

@@ -40,16 +40,27 @@ impl InferOptions {
     }
 }
 
+/// A column stays numeric when at most this share of its non-empty cells
+/// are not numbers: those cells are malformed rows when the files are read
+/// (dropped and counted in lenient mode, an error naming them otherwise).
+pub const MAX_BAD_NUMERIC_SHARE: f64 = 0.01;
+
 enum ColumnState {
-    Numeric,
-    Text,
+    /// Counts of non-empty cells that parse as numbers, and that do not.
+    Numeric {
+        numbers: u64,
+        other: u64,
+    },
     Categorical(BTreeSet<String>),
     Skip,
 }
 
 impl Schema {
     /// Infer a schema from labelled CSV files (or directories): numeric
-    /// columns become continuous features in file order; the named
+    /// columns become continuous features in file order (a column is
+    /// numeric when at most [`MAX_BAD_NUMERIC_SHARE`] of its non-empty cells
+    /// are not numbers: a stray `N/A` makes a malformed row, not a text
+    /// column); the named
     /// categorical columns are one-hot encoded in place (features
     /// `column=value`, values sorted) or dropped; identifier columns and
     /// other text columns are left out (the reading report lists them).
@@ -106,17 +117,26 @@ impl Schema {
                         columns: h.join(", "),
                     });
                 }
+                // A repeated column is read once (the reader drops the
+                // repeats as duplicate columns).
+                let mut seen = std::collections::HashSet::new();
                 states = h
                     .iter()
                     .map(|c| {
                         let key = normalize_header(c);
-                        if key == label_key || Some(&key) == family_key.as_ref() || is_identifier(c)
+                        if key == label_key
+                            || Some(&key) == family_key.as_ref()
+                            || is_identifier(c)
+                            || !seen.insert(key.clone())
                         {
                             ColumnState::Skip
                         } else if categorical.contains(&key) {
                             ColumnState::Categorical(BTreeSet::new())
                         } else {
-                            ColumnState::Numeric
+                            ColumnState::Numeric {
+                                numbers: 0,
+                                other: 0,
+                            }
                         }
                     })
                     .collect();
@@ -143,12 +163,14 @@ impl Schema {
                 }
                 for (cell, state) in record.iter().zip(states.iter_mut()) {
                     match state {
-                        ColumnState::Numeric => {
+                        ColumnState::Numeric { numbers, other } => {
                             let t = cell.trim_ascii();
-                            let numeric = t.is_empty()
-                                || std::str::from_utf8(t).is_ok_and(|s| s.parse::<f32>().is_ok());
-                            if !numeric {
-                                *state = ColumnState::Text;
+                            if !t.is_empty() {
+                                if std::str::from_utf8(t).is_ok_and(|s| s.parse::<f32>().is_ok()) {
+                                    *numbers += 1;
+                                } else {
+                                    *other += 1;
+                                }
                             }
                         }
                         ColumnState::Categorical(set) => {
@@ -156,7 +178,7 @@ impl Schema {
                                 set.insert(String::from_utf8_lossy(cell.trim_ascii()).into_owned());
                             }
                         }
-                        ColumnState::Text | ColumnState::Skip => {}
+                        ColumnState::Skip => {}
                     }
                 }
             }
@@ -165,12 +187,20 @@ impl Schema {
         let mut one_hot = Vec::new();
         for (name, state) in header.iter().zip(states) {
             match state {
-                ColumnState::Numeric => features.push(FeatureSpec {
-                    name: name.clone(),
-                    kind: FeatureKind::Continuous,
-                    nonnegative: false,
-                    sentinel: None,
-                }),
+                ColumnState::Numeric { numbers, other } => {
+                    let numeric = other == 0
+                        || (numbers > 0
+                            && other as f64 <= MAX_BAD_NUMERIC_SHARE * (numbers + other) as f64);
+                    // A text column is left out (the reading report lists it).
+                    if numeric {
+                        features.push(FeatureSpec {
+                            name: name.clone(),
+                            kind: FeatureKind::Continuous,
+                            nonnegative: false,
+                            sentinel: None,
+                        });
+                    }
+                }
                 ColumnState::Categorical(set) => {
                     if options.categorical_policy == CategoricalPolicy::Drop {
                         continue;
@@ -198,7 +228,7 @@ impl Schema {
                         categories,
                     });
                 }
-                ColumnState::Text | ColumnState::Skip => {}
+                ColumnState::Skip => {}
             }
         }
         for c in &options.categorical {
@@ -211,6 +241,27 @@ impl Schema {
                     format!("no column '{c}' in {}", files[0].display()),
                 ));
             }
+        }
+        if let Some(family) = &options.family_column
+            && !header
+                .iter()
+                .any(|h| normalize_header(h) == normalize_header(family))
+        {
+            return Err(FlowDataError::MissingFamilyColumn {
+                path: files[0].clone(),
+                expected: family.clone(),
+                columns: crate::reader::short_columns(&header),
+            });
+        }
+        if features.is_empty() {
+            return Err(FlowDataError::config(
+                "schema",
+                format!(
+                    "{}: no feature column to infer a schema from (columns: {}); numeric columns, and the --categorical ones, become features",
+                    files[0].display(),
+                    crate::reader::short_columns(&header)
+                ),
+            ));
         }
         let name = files[0].file_stem().map_or_else(
             || "generic".to_string(),

@@ -2,43 +2,38 @@
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::{FlowDataError, Result};
 
-/// A temporary sibling of `path` that is renamed onto it by [`commit`].
-pub(crate) fn temp_path(path: &Path) -> PathBuf {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "out".into());
-    path.with_file_name(format!(".{name}.{}.tmp", std::process::id()))
-}
-
-/// Write through a closure into a temporary file, then rename it onto
-/// `path`, so that a failure never leaves a half-written file behind.
+/// Write through a closure into a temporary file in `path`'s directory
+/// (`tempfile::NamedTempFile`, a unique name per call), fsync it, then
+/// rename it onto `path`, so that a failure or a kill never leaves a
+/// half-written file behind; the temporary file is removed on failure.
 pub fn write_atomic(
     path: &Path,
     write: impl FnOnce(&mut BufWriter<File>) -> Result<()>,
 ) -> Result<()> {
-    let tmp = temp_path(path);
-    let result = (|| {
-        let file = File::create(&tmp).map_err(|e| FlowDataError::io(&tmp, e))?;
-        let mut w = BufWriter::new(file);
-        write(&mut w)?;
-        let file = w
-            .into_inner()
-            .map_err(|e| FlowDataError::io(&tmp, e.into_error()))?;
-        file.sync_all().map_err(|e| FlowDataError::io(&tmp, e))?;
-        std::fs::rename(&tmp, path).map_err(|e| FlowDataError::io(path, e))
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| FlowDataError::io(dir, e))?;
+    let (file, tmp_path) = tmp.into_parts();
+    let mut w = BufWriter::new(file);
+    write(&mut w)?;
+    let file = w
+        .into_inner()
+        .map_err(|e| FlowDataError::io(path, e.into_error()))?;
+    file.sync_all().map_err(|e| FlowDataError::io(path, e))?;
+    drop(file);
+    tmp_path
+        .persist(path)
+        .map_err(|e| FlowDataError::io(path, e.error))?;
+    Ok(())
 }
 
 /// Serialise a value as pretty JSON, atomically.

@@ -22,7 +22,7 @@ pub use clean::{
 };
 pub use error::{FlowDataError, Result};
 pub use frame::FlowFrame;
-pub use infer::InferOptions;
+pub use infer::{InferOptions, MAX_BAD_NUMERIC_SHARE};
 pub use io_util::{write_atomic, write_json_atomic};
 pub use labels::{ClassInfo, Family, decode_label};
 pub use reader::{

@@ -38,6 +38,23 @@ pub enum Alignment {
     Fill(f32),
 }
 
+impl Alignment {
+    /// The policy for scoring files with a trained model's schema: a file
+    /// that lacks any of the model's features is an error naming them
+    /// ([`Alignment::Strict`]), unless a fill value is chosen explicitly
+    /// ([`Alignment::Fill`]); a model never scores silently made-up
+    /// features.
+    ///
+    /// ```
+    /// use flowdata::Alignment;
+    /// assert_eq!(Alignment::for_scoring(None), Alignment::Strict);
+    /// assert_eq!(Alignment::for_scoring(Some(0.0)), Alignment::Fill(0.0));
+    /// ```
+    pub fn for_scoring(fill_missing: Option<f32>) -> Alignment {
+        fill_missing.map_or(Alignment::Strict, Alignment::Fill)
+    }
+}
+
 impl std::fmt::Display for Alignment {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -138,14 +155,28 @@ struct FilePlan {
     report: FileReport,
 }
 
+/// The longest header line read (a longer one is an error, not an allocation).
+const MAX_HEADER_BYTES: usize = 16 << 20;
+
 /// Read the header line of a file (and check that it looks like CSV text).
+/// The first 64 KiB are read, and more until the first line ends, so that
+/// a header of any width is read whole.
 fn read_header(path: &Path) -> Result<Vec<String>> {
     let mut file = File::open(path).map_err(|e| FlowDataError::io(path, e))?;
     let mut head = Vec::with_capacity(64 << 10);
-    (&mut file)
-        .take(64 << 10)
-        .read_to_end(&mut head)
-        .map_err(|e| FlowDataError::io(path, e))?;
+    loop {
+        let eof = fill(&mut file, &mut head, 64 << 10).map_err(|e| FlowDataError::io(path, e))?;
+        if eof || memchr::memchr(b'\n', &head).is_some() {
+            break;
+        }
+        if head.len() > MAX_HEADER_BYTES {
+            return Err(FlowDataError::NotCsv {
+                path: path.into(),
+                line: 1,
+                reason: format!("no line end in the first {MAX_HEADER_BYTES} bytes"),
+            });
+        }
+    }
     if head.is_empty() {
         return Err(FlowDataError::EmptyFile { path: path.into() });
     }
@@ -183,6 +214,21 @@ fn read_header(path: &Path) -> Result<Vec<String>> {
         return Err(FlowDataError::EmptyFile { path: path.into() });
     }
     Ok(header)
+}
+
+/// A header's columns for an error message: comma-separated, shortened to
+/// about 300 bytes.
+pub(crate) fn short_columns(header: &[String]) -> String {
+    let mut columns = header.join(", ");
+    if columns.len() > 300 {
+        let cut = (0..=300)
+            .rev()
+            .find(|&i| columns.is_char_boundary(i))
+            .unwrap_or(0);
+        columns.truncate(cut);
+        columns.push_str(" ...");
+    }
+    columns
 }
 
 fn plan_file(path: &Path, header: Vec<String>, schema: &Schema) -> Result<FilePlan> {
@@ -255,19 +301,19 @@ fn plan_file(path: &Path, header: Vec<String>, schema: &Schema) -> Result<FilePl
         }
     }
     if !have_label {
-        let mut columns = header.join(", ");
-        if columns.len() > 300 {
-            let cut = (0..=300)
-                .rev()
-                .find(|&i| columns.is_char_boundary(i))
-                .unwrap_or(0);
-            columns.truncate(cut);
-            columns.push_str(" ...");
-        }
         return Err(FlowDataError::MissingLabelColumn {
             path: path.to_path_buf(),
             expected: schema.label_column.clone(),
-            columns,
+            columns: short_columns(&header),
+        });
+    }
+    if let Some(family) = &schema.family_column
+        && !roles.contains(&Role::Family)
+    {
+        return Err(FlowDataError::MissingFamilyColumn {
+            path: path.to_path_buf(),
+            expected: family.clone(),
+            columns: short_columns(&header),
         });
     }
     // One-hot features are present when their source column is.
@@ -347,10 +393,15 @@ fn plan_files(
                     .any(|f| f.name.starts_with(&format!("{}=", oh.column)))
             });
             if schema.features.is_empty() {
-                return Err(FlowDataError::config(
-                    "alignment",
-                    "the input files share no feature of the schema".to_string(),
-                ));
+                return Err(FlowDataError::NoSharedFeature {
+                    schema: options.schema.name.clone(),
+                    files: files
+                        .iter()
+                        .zip(&headers)
+                        .map(|(f, h)| format!("{} (columns: {})", f.display(), short_columns(h)))
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                });
             }
             let plans = files
                 .iter()
@@ -673,6 +724,27 @@ impl ParseCtx<'_> {
                 Role::Ignored => {}
             }
         }
+        if !names_a_class(label) {
+            out.values.truncate(start);
+            if p.lenient {
+                out.dropped.malformed += 1;
+                return true;
+            }
+            let column = self
+                .plan
+                .roles
+                .iter()
+                .position(|r| *r == Role::Label)
+                .unwrap_or(0);
+            out.error = Some(FlowDataError::BadLabel {
+                path: self.plan.path.clone(),
+                line,
+                column: column + 1,
+                name: self.plan.header[column].clone(),
+                found: shorten(label),
+            });
+            return false;
+        }
         self.finish_row(start, label, family, non_finite, out, key)
     }
 
@@ -749,7 +821,7 @@ impl ParseCtx<'_> {
                 pos += 1;
             }
         }
-        if !ok || pos != n {
+        if !ok || pos != n || !names_a_class(label) {
             out.values.truncate(start);
             return None;
         }
@@ -855,6 +927,15 @@ impl ParseCtx<'_> {
         }
         true
     }
+}
+
+/// True when a label cell can name a class: it holds a letter or a digit
+/// (or a byte of a non-ASCII character). Blank and punctuation-only cells
+/// (`""`, `?`, `-`) are malformed rows, never a class.
+fn names_a_class(label: &[u8]) -> bool {
+    label
+        .iter()
+        .any(|&b| b.is_ascii_alphanumeric() || b >= 0x80)
 }
 
 /// The class of a (label, family) cell pair.

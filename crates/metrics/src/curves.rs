@@ -169,7 +169,9 @@ pub fn precision_recall_curve(
 /// `labels[i]` is `true` for an attack. Errors:
 /// [`MetricsError::EmptyInput`], [`MetricsError::LengthMismatch`],
 /// [`MetricsError::NonFiniteScore`], and [`MetricsError::SingleClass`] when
-/// only one class is present (the AUC is undefined, as in scikit-learn).
+/// only one class is present. The AUC is undefined there; scikit-learn
+/// (1.6 and later) warns and returns NaN. Keeping an error is a deliberate
+/// difference: a NaN would pass silently into reports and comparisons.
 ///
 /// ```
 /// let auc = metrics::roc_auc(&[false, false, true, true], &[0.1, 0.4, 0.35, 0.8])?;
@@ -203,20 +205,30 @@ pub(crate) fn roc_auc_sorted(sorted: &SortedBinary) -> f64 {
 /// trapezoid.
 ///
 /// `labels[i]` is `true` for an attack. Errors:
-/// [`MetricsError::EmptyInput`], [`MetricsError::LengthMismatch`],
-/// [`MetricsError::NonFiniteScore`], and [`MetricsError::SingleClass`] when
-/// there is no attack label (scikit-learn warns and returns 0 there). With
-/// only attack labels the result is 1.
+/// [`MetricsError::EmptyInput`], [`MetricsError::LengthMismatch`] and
+/// [`MetricsError::NonFiniteScore`].
+///
+/// With no attack label the result is 0, as in scikit-learn (which also
+/// warns "No positive class found in y_true"): no threshold recalls an
+/// attack, so no precision is ever weighted. With only attack labels the
+/// result is 1. [`roc_auc`] differs on purpose: on a single class
+/// scikit-learn (1.6 and later) warns and returns NaN, and this crate
+/// keeps [`MetricsError::SingleClass`], so that an undefined AUC cannot
+/// flow into a report as a number.
 ///
 /// ```
 /// let ap = metrics::average_precision(&[false, true, false, true], &[0.1, 0.2, 0.2, 0.9])?;
 /// // Recall 0.5 at precision 1, then recall 1 at precision 2/3.
 /// assert!((ap - (0.5 * 1.0 + 0.5 * 2.0 / 3.0)).abs() < 1e-15);
+/// // No attack at all: 0, as average_precision_score returns.
+/// assert_eq!(metrics::average_precision(&[false, false], &[0.3, 0.7])?, 0.0);
 /// # Ok::<(), metrics::MetricsError>(())
 /// ```
 pub fn average_precision(labels: &[bool], scores: &[f64]) -> Result<f64, MetricsError> {
     let sorted = SortedBinary::new(labels, scores)?;
-    sorted.require_positives("average precision")?;
+    if sorted.n_positives() == 0 {
+        return Ok(0.0);
+    }
     Ok(average_precision_sorted(&sorted))
 }
 
@@ -252,18 +264,31 @@ mod tests {
                 Err(MetricsError::SingleClass { .. })
             ));
         }
-        assert_eq!(
-            average_precision(&only_benign, &scores),
-            Err(MetricsError::SingleClass {
-                metric: "average precision",
-                missing: "attack"
-            })
-        );
+        // scikit-learn: average_precision_score([0, 0], [0.1, 0.2]) == 0.0
+        // (with a warning); roc_auc_score returns NaN there, kept an error.
+        assert_eq!(average_precision(&only_benign, &scores), Ok(0.0));
         assert!(precision_recall_curve(&only_benign, &scores).is_err());
         assert_eq!(average_precision(&only_attack, &scores), Ok(1.0));
         assert_eq!(
             precision_recall_curve(&only_attack, &scores).unwrap().len(),
             3
+        );
+    }
+
+    #[test]
+    fn average_precision_without_attacks_is_zero_like_scikit_learn() {
+        // average_precision_score([0, 0, 0], [0.9, 0.1, 0.5]) == 0.0
+        assert_eq!(
+            average_precision(&[false, false, false], &[0.9, 0.1, 0.5]),
+            Ok(0.0)
+        );
+        // roc_auc_score warns and returns NaN there: kept an error here.
+        assert_eq!(
+            roc_auc(&[false, false, false], &[0.9, 0.1, 0.5]),
+            Err(MetricsError::SingleClass {
+                metric: "ROC AUC",
+                missing: "attack"
+            })
         );
     }
 

@@ -83,7 +83,14 @@ impl Space {
                 }
             }
             Space::Box { low, high, shape } => {
-                let dim: usize = shape.iter().product();
+                let dim = shape
+                    .iter()
+                    .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+                    .ok_or_else(|| {
+                        RlEnvError::InvalidSpace(format!(
+                            "Box of shape {shape:?} has more elements than memory can address"
+                        ))
+                    })?;
                 if low.len() != dim || high.len() != dim {
                     return Err(RlEnvError::InvalidSpace(format!(
                         "Box of shape {shape:?} needs {dim} bounds, but low has {} and high has {}",
