@@ -71,7 +71,7 @@ struct Args {
     /// entropy 0.02). The flags below override single settings.
     #[arg(long, default_value = "tuned")]
     ppo_preset: String,
-    /// PPO environment steps per candidate policy (preset: tuned 1,000,000,
+    /// PPO environment steps per candidate policy (preset: tuned 500,000,
     /// reference 120,000).
     #[arg(long)]
     ppo_steps: Option<u64>,
@@ -87,11 +87,7 @@ struct Args {
     ppo_ent_coef: Option<f32>,
     /// What the policies read (comma separated): latent, latent+error,
     /// latent+features. `latent` is always trained as the reference row.
-    #[arg(
-        long,
-        value_delimiter = ',',
-        default_value = "latent,latent+error,latent+features"
-    )]
+    #[arg(long, value_delimiter = ',', default_value = "latent,latent+features")]
     policy_input: Vec<String>,
     /// Parallel environments.
     #[arg(long, default_value_t = 4)]
@@ -99,8 +95,12 @@ struct Args {
     /// Reward table as tp,tn,fn,fp.
     #[arg(long, default_value = "2,2,-4,-1", allow_hyphen_values = true)]
     reward: String,
-    /// Train the policy on benign and attack flows drawn equally often
-    /// (the default draws them at their shares in the training split).
+    /// How the policy's training draws flows: `balanced` (benign and
+    /// attack flows equally often; the tuned preset's) or `shuffled` (at
+    /// their shares in the training split; the reference preset's).
+    #[arg(long)]
+    sampling: Option<String>,
+    /// Shorthand for `--sampling balanced`.
     #[arg(long)]
     balanced: bool,
     /// P(malicious) thresholds of the evaluation table (comma separated).
@@ -232,6 +232,16 @@ fn build(args: Args) -> Result<PipelineConfig, String> {
     c.ppo.fpr_budgets = args.fpr_budgets;
     c.ppo.recall_target = args.recall_target;
     c.ppo.benign_prior = args.benign_prior;
+    match args.sampling.as_deref().map(str::trim) {
+        None => {}
+        Some("balanced") => c.ppo.sampling = rlenv::Sampling::Balanced,
+        Some("shuffled") => c.ppo.sampling = rlenv::Sampling::Shuffled,
+        Some(other) => {
+            return Err(format!(
+                "--sampling {other:?}: expected balanced or shuffled"
+            ));
+        }
+    }
     if args.balanced {
         c.ppo.sampling = rlenv::Sampling::Balanced;
     }
@@ -318,16 +328,32 @@ mod tests {
         );
         assert_eq!(c.ppo.thresholds, vec![0.4]);
         assert_eq!(c.ppo.fpr_budget, 0.05);
-        assert_eq!(c.ppo.sampling, rlenv::Sampling::Shuffled);
+        assert_eq!(c.ppo.sampling, rlenv::Sampling::Balanced);
         assert_eq!(
-            parse(&["--balanced"]).unwrap().ppo.sampling,
+            parse(&["--sampling", "shuffled"]).unwrap().ppo.sampling,
+            rlenv::Sampling::Shuffled
+        );
+        assert_eq!(
+            parse(&["--ppo-preset", "reference", "--balanced"])
+                .unwrap()
+                .ppo
+                .sampling,
             rlenv::Sampling::Balanced
+        );
+        assert!(
+            parse(&["--sampling", "random"])
+                .unwrap_err()
+                .contains("random")
         );
         assert_eq!(c.ppo.timesteps, 9000);
         assert_eq!(c.ppo.preset, PpoPreset::Tuned);
-        assert_eq!(c.ppo.inputs, PolicyInput::ALL.to_vec());
+        assert_eq!(
+            c.ppo.inputs,
+            vec![PolicyInput::Latent, PolicyInput::LatentFeatures]
+        );
         let r = parse(&["--ppo-preset", "reference", "--policy-input", "latent"]).unwrap();
         assert_eq!(r.ppo.timesteps, 120_000);
+        assert_eq!(r.ppo.sampling, rlenv::Sampling::Shuffled);
         assert_eq!(r.ppo.ppo, nids::config::reference_ppo_config());
         assert_eq!(r.ppo.inputs, vec![PolicyInput::Latent]);
         let g = parse(&["--ppo-preset", "reference", "--ppo-gamma", "0"]).unwrap();

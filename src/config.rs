@@ -109,8 +109,9 @@ pub enum PpoPreset {
     /// This project's defaults, chosen by ablation on validation data:
     /// the task is a contextual bandit (the action never changes the next
     /// flow), so gamma 0 makes each step's advantage its own reward against
-    /// the value baseline; more steps, a larger rollout and a decaying
-    /// learning rate let the policy settle on the cost-optimal boundary.
+    /// the value baseline; class-balanced draws, more steps, a larger
+    /// rollout and a decaying learning rate let the policy settle on the
+    /// cost-optimal boundary.
     #[default]
     Tuned,
 }
@@ -146,7 +147,7 @@ impl std::str::FromStr for PpoPreset {
 pub struct PpoStageConfig {
     /// The preset these settings started from. Default [`PpoPreset::Tuned`].
     pub preset: PpoPreset,
-    /// Environment steps per candidate policy. Default 1,000,000 (the
+    /// Environment steps per candidate policy. Default 500,000 (the
     /// reference preset: 120,000).
     pub timesteps: u64,
     /// Hyperparameters. Default: the tuned preset's (see
@@ -158,14 +159,16 @@ pub struct PpoStageConfig {
     pub episode_length: usize,
     /// The reward table. Default TP +2, TN +2, FN -4, FP -1.
     pub rewards: RewardTable,
-    /// How training environments draw flows. Default
-    /// [`Sampling::Shuffled`] (the reference: flows at their natural class
-    /// shares); [`Sampling::Balanced`] draws benign and attack flows
-    /// equally often, for training sets dominated by one class.
+    /// How training environments draw flows. Default (tuned)
+    /// [`Sampling::Balanced`]: benign and attack flows equally often, so
+    /// that the benign minority of an attack-heavy sample gets as many
+    /// updates as the attacks; the reference preset draws
+    /// [`Sampling::Shuffled`] (flows at their natural class shares).
     pub sampling: Sampling,
     /// What the policies read: one candidate per autoencoder and input.
     /// `latent` (the reference design) is always trained, so that its row
-    /// stands beside the selected one. Default: all three inputs.
+    /// stands beside the selected one. Default `latent` and
+    /// `latent+features`.
     pub inputs: Vec<PolicyInput>,
     /// P(malicious) thresholds of the evaluation table. Default 0.25, 0.30, 0.35.
     pub thresholds: Vec<f64>,
@@ -196,9 +199,9 @@ impl Default for PpoStageConfig {
 impl PpoStageConfig {
     /// The settings of a preset (the evaluation settings are the same).
     pub fn preset(preset: PpoPreset) -> Self {
-        let (timesteps, ppo) = match preset {
-            PpoPreset::Reference => (120_000, reference_ppo_config()),
-            PpoPreset::Tuned => (1_000_000, tuned_ppo_config()),
+        let (timesteps, ppo, sampling) = match preset {
+            PpoPreset::Reference => (120_000, reference_ppo_config(), Sampling::Shuffled),
+            PpoPreset::Tuned => (500_000, tuned_ppo_config(), Sampling::Balanced),
         };
         PpoStageConfig {
             preset,
@@ -207,8 +210,8 @@ impl PpoStageConfig {
             n_envs: 4,
             episode_length: 3000,
             rewards: RewardTable::default(),
-            sampling: Sampling::Shuffled,
-            inputs: PolicyInput::ALL.to_vec(),
+            sampling,
+            inputs: vec![PolicyInput::Latent, PolicyInput::LatentFeatures],
             thresholds: metrics::REFERENCE_THRESHOLDS.to_vec(),
             fpr_budget: 0.01,
             fpr_budgets: vec![0.001, 0.01],

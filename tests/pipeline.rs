@@ -239,9 +239,9 @@ fn separate_test_capture_is_used_as_test_split() {
     config.autoencoders.kinds = vec![ModelKind::FeedForward];
     config.data.test_paths = vec![test_csv];
     config.plots = false;
-    config.ppo.sampling = rlenv::Sampling::Balanced;
+    config.ppo.sampling = rlenv::Sampling::Shuffled;
     let report = nids::run(&config).unwrap();
-    assert_eq!(report.ppo.sampling, rlenv::Sampling::Balanced);
+    assert_eq!(report.ppo.sampling, rlenv::Sampling::Shuffled);
     assert!(
         report
             .data
