@@ -21,6 +21,9 @@ pub enum PipelineError {
     /// PPO training, inference or persistence failed.
     #[error("ppo: {0}")]
     Ppo(#[from] ppo::PpoError),
+    /// A supervised ceiling or baseline could not be trained or run.
+    #[error("baseline: {0}")]
+    Baseline(#[from] baselines::BaselineError),
     /// A metric could not be computed.
     #[error("metrics: {0}")]
     Metrics(#[from] metrics::MetricsError),

@@ -18,6 +18,7 @@ pub mod policy;
 pub mod progress;
 pub mod report;
 pub mod stages;
+pub mod supervised;
 
 pub use config::PipelineConfig;
 pub use error::{PipelineError, Result};

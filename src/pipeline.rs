@@ -177,6 +177,20 @@ pub fn run(config: &PipelineConfig) -> Result<Report> {
     bar.finish_and_clear();
     tick("evaluation", &mut timings);
 
+    // What the same inputs allow, and what a user would otherwise pick.
+    let bar = bars.bar(2, "ceiling and baseline", "models");
+    let ceiling = crate::supervised::ceiling(selected, &data.train, splits, config.seed)?;
+    bar.inc(1);
+    let tree = crate::supervised::tree_baseline(
+        &data.train,
+        &data.validation,
+        &data.test,
+        splits,
+        config.seed,
+    )?;
+    bar.finish_and_clear();
+    tick("baselines", &mut timings);
+
     let mut generalization = Vec::new();
     if !config.generalization.shift_benign.is_empty() {
         let ctx = Trained {
@@ -249,8 +263,8 @@ pub fn run(config: &PipelineConfig) -> Result<Report> {
             latent_input,
             candidates: summaries,
         },
-        ceiling: None,
-        baselines: Vec::new(),
+        ceiling: Some(ceiling),
+        baselines: vec![tree],
         generalization,
         plots: plot_files,
         notes,
