@@ -8,7 +8,7 @@ use rand::seq::SliceRandom;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::data::{Role, check_features, check_labelled};
+use crate::data::{check_features, check_fit_inputs};
 use crate::error::{BaselineError, Result, invalid};
 use crate::loss::{sigmoid, weighted_logistic_loss};
 use crate::weights::ClassWeights;
@@ -247,8 +247,7 @@ impl Ceiling {
         config: &CeilingConfig,
     ) -> Result<Self> {
         config.validate()?;
-        check_labelled(Role::Training, x_train, y_train, None)?;
-        check_labelled(Role::Validation, x_val, y_val, Some(x_train.ncols()))?;
+        check_fit_inputs(x_train, y_train, x_val, y_val)?;
         let d = x_train.ncols();
         let Some(train_weights) = weights.normalised_over(y_train) else {
             unreachable!("checked: the training set has rows")

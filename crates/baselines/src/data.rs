@@ -35,7 +35,7 @@ pub(crate) fn check_features(
 
 /// Which labelled set is being checked (the names errors give it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Role {
+enum Role {
     /// The rows a model is fitted on: both classes are needed.
     Training,
     /// The rows that choose when to stop.
@@ -61,7 +61,7 @@ impl Role {
 /// Checks a labelled set: one label per row, at least one row and column,
 /// only finite values, `n_features` columns (when given) and, for a
 /// training set, rows of both classes.
-pub(crate) fn check_labelled(
+fn check_labelled(
     role: Role,
     x: ArrayView2<'_, f32>,
     labels: &[bool],
@@ -95,4 +95,16 @@ pub(crate) fn check_labelled(
         }
     }
     check_features(what, x, n_features)
+}
+
+/// Checks the inputs of a fit: a training set of both classes and a
+/// validation set with the same columns.
+pub(crate) fn check_fit_inputs(
+    x_train: ArrayView2<'_, f32>,
+    y_train: &[bool],
+    x_val: ArrayView2<'_, f32>,
+    y_val: &[bool],
+) -> Result<()> {
+    check_labelled(Role::Training, x_train, y_train, None)?;
+    check_labelled(Role::Validation, x_val, y_val, Some(x_train.ncols()))
 }

@@ -6,7 +6,7 @@ use forust_ml::{GradientBooster, Matrix};
 use ndarray::ArrayView2;
 use serde::{Deserialize, Serialize};
 
-use crate::data::{Role, check_features, check_labelled};
+use crate::data::{check_features, check_fit_inputs};
 use crate::error::{BaselineError, Result, invalid};
 use crate::weights::ClassWeights;
 
@@ -152,8 +152,7 @@ impl TreeBaseline {
         config: &TreeConfig,
     ) -> Result<Self> {
         config.validate()?;
-        check_labelled(Role::Training, x_train, y_train, None)?;
-        check_labelled(Role::Validation, x_val, y_val, Some(x_train.ncols()))?;
+        check_fit_inputs(x_train, y_train, x_val, y_val)?;
         let d = x_train.ncols();
         let (xt, xv) = (column_major(x_train), column_major(x_val));
         let (yt, yv) = (targets(y_train), targets(y_val));

@@ -4,7 +4,7 @@
 mod common;
 
 use baselines::{BaselineError, Ceiling, CeilingConfig, ClassWeights, weighted_logistic_loss};
-use common::{Gaussians, mean_regret, rates};
+use common::{Gaussians, assert_invalid, assert_non_finite, assert_shape, mean_regret, rates};
 use ndarray::{Array2, array, s};
 
 const DATA: Gaussians = Gaussians {
@@ -231,52 +231,17 @@ fn bad_configs_and_inputs_are_errors_naming_the_problem() {
         ),
     ] {
         let err = config_error(&config);
-        let msg = err.to_string();
-        assert!(
-            matches!(err, BaselineError::InvalidConfig { name, .. } if name == field)
-                && msg.contains(value),
-            "{field}: {msg}"
-        );
+        assert_invalid(err, field, value);
     }
     let err = Ceiling::fit(x.view(), &y[..2], x.view(), &y, w, &ok).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            BaselineError::Shape {
-                expected: 3,
-                got: 2,
-                ..
-            }
-        ) && err.to_string().contains("training labels"),
-        "{err}"
-    );
+    assert_shape(err, 3, 2, "training labels");
     let narrow = x.slice(s![.., ..1]);
     let err = Ceiling::fit(x.view(), &y, narrow, &y, w, &ok).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            BaselineError::Shape {
-                expected: 2,
-                got: 1,
-                ..
-            }
-        ) && err.to_string().contains("validation features"),
-        "{err}"
-    );
+    assert_shape(err, 2, 1, "validation features");
     let mut bad = x.clone();
     bad[[2, 1]] = f32::INFINITY;
     let err = Ceiling::fit(bad.view(), &y, x.view(), &y, w, &ok).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            BaselineError::NonFinite {
-                row: 2,
-                column: 1,
-                ..
-            }
-        ) && err.to_string().contains("inf"),
-        "{err}"
-    );
+    assert_non_finite(err, 2, 1);
     let err = Ceiling::fit(x.view(), &[true; 3], x.view(), &y, w, &ok).unwrap_err();
     assert!(err.to_string().contains("both classes"), "{err}");
     let empty = Array2::<f32>::zeros((0, 2));
@@ -285,22 +250,10 @@ fn bad_configs_and_inputs_are_errors_naming_the_problem() {
 
     let model = Ceiling::fit(x.view(), &y, x.view(), &y, w, &ok).unwrap();
     let err = model.margins(narrow).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            BaselineError::Shape {
-                expected: 2,
-                got: 1,
-                ..
-            }
-        ),
-        "{err}"
-    );
+    assert_shape(err, 2, 1, "");
     let err = model.probabilities(bad.view()).unwrap_err();
-    assert!(
-        matches!(err, BaselineError::NonFinite { row: 2, .. }),
-        "{err}"
-    );
+    assert!(err.to_string().contains("inf"), "{err}");
+    assert_non_finite(err, 2, 1);
     assert!(model.margins(empty.view()).unwrap().is_empty());
 }
 

@@ -3,8 +3,8 @@
 
 mod common;
 
-use baselines::{BaselineError, ClassWeights, TreeBaseline, TreeConfig};
-use common::{Gaussians, rates};
+use baselines::{ClassWeights, TreeBaseline, TreeConfig};
+use common::{Gaussians, assert_invalid, assert_non_finite, assert_shape, rates};
 use ndarray::{Array2, array, s};
 
 /// Attacks exactly where `x0 + x1 > 1` (a threshold no single axis-aligned
@@ -158,55 +158,20 @@ fn bad_configs_and_inputs_are_errors_naming_the_problem() {
         ),
     ] {
         let err = TreeBaseline::fit(x.view(), &y, x.view(), &y, w, &config).unwrap_err();
-        let msg = err.to_string();
-        assert!(
-            matches!(err, BaselineError::InvalidConfig { name, .. } if name == field)
-                && msg.contains(value),
-            "{field}: {msg}"
-        );
+        assert_invalid(err, field, value);
     }
     let err = TreeBaseline::fit(x.view(), &y, x.view(), &y[..3], w, &ok).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            BaselineError::Shape {
-                expected: 4,
-                got: 3,
-                ..
-            }
-        ) && err.to_string().contains("validation labels"),
-        "{err}"
-    );
+    assert_shape(err, 4, 3, "validation labels");
     let mut bad = x.clone();
     bad[[1, 0]] = f32::NAN;
     let err = TreeBaseline::fit(x.view(), &y, bad.view(), &y, w, &ok).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            BaselineError::NonFinite {
-                row: 1,
-                column: 0,
-                ..
-            }
-        ),
-        "{err}"
-    );
+    assert_non_finite(err, 1, 0);
     let err = TreeBaseline::fit(x.view(), &[false; 4], x.view(), &y, w, &ok).unwrap_err();
     assert!(err.to_string().contains("benign"), "{err}");
 
     let model = TreeBaseline::fit(x.view(), &y, x.view(), &y, w, &ok).unwrap();
     let err = model.scores(x.slice(s![.., ..1])).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            BaselineError::Shape {
-                expected: 2,
-                got: 1,
-                ..
-            }
-        ),
-        "{err}"
-    );
+    assert_shape(err, 2, 1, "");
     assert!(
         model
             .scores(Array2::zeros((0, 2)).view())

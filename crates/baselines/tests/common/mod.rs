@@ -2,7 +2,7 @@
 
 #![allow(dead_code)] // each test file uses part of this module
 
-use baselines::ClassWeights;
+use baselines::{BaselineError, ClassWeights};
 use ndarray::Array2;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -69,4 +69,25 @@ pub fn mean_regret(labels: &[bool], flags: &[bool], w: ClassWeights) -> f64 {
         .map(|(&y, _)| w.of(y))
         .sum::<f64>()
         / labels.len() as f64
+}
+
+/// Asserts that `err` is a shape error `expected` vs `got` whose message
+/// contains `needle`.
+pub fn assert_shape(err: BaselineError, expected: usize, got: usize, needle: &str) {
+    let ok = matches!(err, BaselineError::Shape { expected: e, got: g, .. } if e == expected && g == got);
+    assert!(ok && err.to_string().contains(needle), "{err}");
+}
+
+/// Asserts that `err` names a non-finite value at `row`, `column`.
+pub fn assert_non_finite(err: BaselineError, row: usize, column: usize) {
+    let ok = matches!(err, BaselineError::NonFinite { row: r, column: c, .. } if r == row && c == column);
+    assert!(ok, "{err}");
+}
+
+/// Asserts that `err` is a configuration error naming `field` and showing
+/// `value`.
+pub fn assert_invalid(err: BaselineError, field: &str, value: &str) {
+    let msg = err.to_string();
+    let ok = matches!(err, BaselineError::InvalidConfig { name, .. } if name == field);
+    assert!(ok && msg.contains(value), "{field}: {msg}");
 }
