@@ -1,11 +1,14 @@
 //! Training and encoding throughput of the three models at 77 features.
 //!
 //! Training: one epoch of the real trainer (shuffling, minibatches of 256,
-//! forward, backward, Adam) over 8,192 rows, on one thread and, for the
-//! convolutional model, also on two; encoding: `encode_batch` on 4,096
-//! rows. Throughput is reported in rows (samples) per second.
+//! forward, backward, Adam) over 8,192 rows, on one thread and on two;
+//! encoding: `encode_batch` on 4,096 rows. Throughput is reported in rows
+//! (samples) per second. The `gemm` group measures the machine's
+//! single-precision matrix-product rate on one thread (`dense::matmul`,
+//! 512 x 512 x 512; throughput in floating-point operations per second),
+//! the yardstick for the models' achieved GFLOP/s.
 
-use autoencoders::{Autoencoder, Model, ModelConfig, ModelKind, Trainer, TrainerConfig};
+use autoencoders::{Autoencoder, Backend, Model, ModelConfig, ModelKind, Trainer, TrainerConfig};
 use criterion::{Criterion, Throughput, criterion_group};
 use ndarray::Array2;
 use rand::{Rng, SeedableRng, rngs::StdRng};
@@ -19,6 +22,29 @@ fn data(rows: usize, seed: u64) -> Array2<f32> {
     Array2::from_shape_simple_fn((rows, FEATURES), || rng.random_range(0.0..1.0))
 }
 
+fn gemm(c: &mut Criterion) {
+    const N: usize = 512;
+    let a: Vec<f32> = (0..N * N).map(|i| (i % 97) as f32 / 97.0).collect();
+    let b: Vec<f32> = (0..N * N).map(|i| (i % 89) as f32 / 89.0).collect();
+    let mut out = vec![0.0f32; N * N];
+    let mut group = c.benchmark_group("gemm");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(2 * (N * N * N) as u64));
+    group.bench_function("sgemm_512", |bench| {
+        bench.iter(|| {
+            dense::matmul(
+                1.0,
+                dense::MatRef::row_major(&a, N, N),
+                dense::MatRef::row_major(&b, N, N),
+                0.0,
+                &mut out,
+            )
+            .unwrap()
+        })
+    });
+    group.finish();
+}
+
 fn bench(c: &mut Criterion) {
     let train = data(TRAIN_ROWS, 1);
     let val = data(256, 2);
@@ -29,14 +55,8 @@ fn bench(c: &mut Criterion) {
         group.sample_size(10);
 
         let mut model = Model::new(&cfg, FEATURES, 0).unwrap();
-        // The convolutional model's hand-written step also runs on two
-        // threads, sharing each minibatch's slices.
-        let threads: &[usize] = if kind == ModelKind::Conv1d {
-            &[1, 2]
-        } else {
-            &[1]
-        };
-        for &threads in threads {
+        // Two threads share each minibatch's slices.
+        for threads in [1, 2] {
             let trainer = Trainer::new(TrainerConfig {
                 epochs: 1,
                 batch_size: 256,
@@ -64,11 +84,16 @@ fn bench(c: &mut Criterion) {
         group.bench_function("encode_batch4096", |b| {
             b.iter(|| model.encode_batch(encode.view()).unwrap())
         });
+        // The candle reference, for comparison.
+        let reference = model.clone().with_backend(Backend::Candle);
+        group.bench_function("encode_batch4096_candle", |b| {
+            b.iter(|| reference.encode_batch(encode.view()).unwrap())
+        });
         group.finish();
     }
 }
 
-criterion_group!(benches, bench);
+criterion_group!(benches, gemm, bench);
 
 fn main() {
     // The thread settings a program using the models should apply.

@@ -301,7 +301,7 @@ impl Spec {
         let (encoder_len, categorical, slice_rows, eval_rows) = match config {
             ModelConfig::FeedForward(c) | ModelConfig::Deep(c) => {
                 let (encoder_len, categorical) = dense_layers(&mut b, c, n_features);
-                (encoder_len, categorical, usize::MAX, 512)
+                (encoder_len, categorical, 128, 512)
             }
             ModelConfig::Conv1d(c) => (conv_layers(&mut b, c, n_features), None, 32, 64),
         };

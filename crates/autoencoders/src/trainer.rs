@@ -118,10 +118,9 @@ pub struct TrainerConfig {
     /// Default true, as an anomaly detector should be trained.
     pub benign_only: bool,
     /// Threads of the pool that training runs on (at least 1). On the
-    /// `dense` backend the convolutional model shares each minibatch's
-    /// 32-row slices among the threads, deterministically for a given
-    /// count; the dense models run each minibatch whole, on one thread.
-    /// Default 1.
+    /// `dense` backend each minibatch runs in slices (32 rows for the
+    /// convolutional model, 128 for the dense ones) shared among the
+    /// threads, deterministically for a given count. Default 1.
     pub threads: usize,
     /// Rows per epoch: when the training set holds more, each epoch trains
     /// on this many rows drawn afresh (the first rows of that epoch's

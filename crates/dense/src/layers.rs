@@ -277,7 +277,7 @@ impl Conv1d {
 /// ```
 /// let mut out = [0.0; 2];
 /// dense::max_pool2(&[1.0, 5.0, 3.0, 2.0], 1, &mut out);
-/// assert_eq!(out, [3.0, 5.0]);
+/// assert_eq!(out, [5.0, 3.0]);
 /// ```
 pub fn max_pool2(x: &[f32], ch: usize, out: &mut [f32]) {
     for (pair, o) in x.chunks_exact(2 * ch).zip(out.chunks_exact_mut(ch)) {
