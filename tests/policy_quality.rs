@@ -76,9 +76,11 @@ fn ppo_gets_within_half_a_point_of_the_ceiling_on_overlapping_classes() {
     // Flows drawn at their natural shares: the ceiling's regret weights and
     // the Bayes rule both assume the sample's class prior, and class-balanced
     // draws (the tuned preset's) would move the optimum towards fewer alarms.
-    let mut config = PpoStageConfig::default();
-    config.sampling = rlenv::Sampling::Shuffled;
-    config.timesteps = 400_000;
+    let config = PpoStageConfig {
+        sampling: rlenv::Sampling::Shuffled,
+        timesteps: 400_000,
+        ..PpoStageConfig::default()
+    };
     let labels = y_train.iter().map(|&a| u8::from(a)).collect();
     let (policy, _) = train_ppo(x_train, labels, &config, 7, &mut |_| {}).unwrap();
     let margins = policy_margins(&policy, x_test.view()).unwrap();
