@@ -98,8 +98,12 @@ fn policy_file_has_pytorch_names_and_shapes() {
 }
 
 fn rewrite_policy(dir: &std::path::Path, edit: impl Fn(&mut Vec<(String, Vec<usize>, Vec<u8>)>)) {
-    let path = dir.join(POLICY_FILE);
-    let bytes = std::fs::read(&path).unwrap();
+    rewrite_tensors(&dir.join(POLICY_FILE), edit);
+}
+
+/// Rewrites the safetensors file `path` through `edit` on its tensors.
+fn rewrite_tensors(path: &std::path::Path, edit: impl Fn(&mut Vec<(String, Vec<usize>, Vec<u8>)>)) {
+    let bytes = std::fs::read(path).unwrap();
     let st = SafeTensors::deserialize(&bytes).unwrap();
     let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = st
         .tensors()
@@ -116,7 +120,7 @@ fn rewrite_policy(dir: &std::path::Path, edit: impl Fn(&mut Vec<(String, Vec<usi
             )
         })
         .collect();
-    std::fs::write(&path, safetensors::serialize(views, None).unwrap()).unwrap();
+    std::fs::write(path, safetensors::serialize(views, None).unwrap()).unwrap();
 }
 
 #[test]
@@ -276,26 +280,10 @@ fn non_finite_weights_and_moments_are_refused() {
     ] {
         let dir = tempfile::tempdir().unwrap();
         model.save(dir.path()).unwrap();
-        let path = dir.path().join(OPTIMIZER_FILE);
-        let bytes = std::fs::read(&path).unwrap();
-        let st = SafeTensors::deserialize(&bytes).unwrap();
-        let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = st
-            .tensors()
-            .into_iter()
-            .map(|(n, v)| (n, v.shape().to_vec(), v.data().to_vec()))
-            .collect();
-        let t = tensors.iter_mut().find(|(n, _, _)| n == tensor).unwrap();
-        t.2[0..4].copy_from_slice(&value.to_le_bytes());
-        let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = tensors
-            .iter()
-            .map(|(n, s, d)| {
-                (
-                    n.clone(),
-                    safetensors::tensor::TensorView::new(Dtype::F32, s.clone(), d).unwrap(),
-                )
-            })
-            .collect();
-        std::fs::write(&path, safetensors::serialize(views, None).unwrap()).unwrap();
+        rewrite_tensors(&dir.path().join(OPTIMIZER_FILE), |tensors| {
+            let t = tensors.iter_mut().find(|(n, _, _)| n == tensor).unwrap();
+            t.2[0..4].copy_from_slice(&value.to_le_bytes());
+        });
         match Ppo::load(dir.path()) {
             Err(PpoError::InvalidModelFile { message, .. }) => {
                 assert!(message.contains(expect), "{tensor}: {message}")
