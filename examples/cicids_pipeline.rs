@@ -36,6 +36,15 @@ struct Args {
     /// A separate capture used as the test set (repeatable).
     #[arg(long)]
     test_data: Vec<PathBuf>,
+    /// Fill the model's features a --test-data or --shift-benign source
+    /// lacks with this value (without it, such a source is an error naming
+    /// the missing features).
+    #[arg(long, value_name = "VALUE", allow_hyphen_values = true)]
+    fill_missing: Option<f32>,
+    /// Drop and count malformed rows (a bad number, a blank label, a
+    /// ragged row) instead of stopping at the first.
+    #[arg(long)]
+    lenient: bool,
     /// Rows of the embedded default.
     #[arg(long, default_value_t = 40_000)]
     synthetic_rows: usize,
@@ -133,9 +142,14 @@ struct Args {
     /// Seed of everything random.
     #[arg(long, default_value_t = 42)]
     seed: u64,
-    /// Output directory (default: runs/<unix time>).
+    /// Output directory (default: runs/<unix time>). The run is written
+    /// into a temporary sibling and renamed into place when it is done.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Replace a non-empty --out (a previous run); without it, a non-empty
+    /// --out is refused.
+    #[arg(long)]
+    overwrite: bool,
     /// Do not draw plots.
     #[arg(long)]
     no_plots: bool,
@@ -173,6 +187,9 @@ fn build(args: Args) -> Result<PipelineConfig, String> {
     c.data.family_column = args.family_column;
     c.data.categorical = args.categorical;
     c.data.test_paths = args.test_data;
+    c.data.fill_missing = args.fill_missing;
+    c.data.cleaning.lenient = args.lenient;
+    c.overwrite = args.overwrite;
     c.data.synthetic.rows = args.synthetic_rows;
     c.data.synthetic.seed = args.seed;
     match args.split[..] {
@@ -262,6 +279,9 @@ fn main() -> ExitCode {
     };
     match nids::run(&config) {
         Ok(report) => {
+            for note in &report.notes {
+                eprintln!("note: {note}");
+            }
             print!("{}", report.summary_table());
             println!(
                 "selected autoencoder: {}; {:.1} s; report: {}",
@@ -410,5 +430,36 @@ mod tests {
         assert!(c.validate().unwrap_err().to_string().contains("1.5"));
         let c = parse(&["--fpr-budget", "1"]).unwrap();
         assert!(c.validate().unwrap_err().to_string().contains("fpr_budget"));
+    }
+
+    #[test]
+    fn reliability_flags_map_onto_the_config() {
+        let c = parse(&[
+            "--fill-missing",
+            "-1",
+            "--lenient",
+            "--overwrite",
+            "--test-data",
+            "t.csv",
+        ])
+        .unwrap();
+        assert_eq!(c.data.fill_missing, Some(-1.0));
+        assert!(c.data.cleaning.lenient && c.overwrite);
+        let c = parse(&[]).unwrap();
+        assert_eq!(c.data.fill_missing, None);
+        assert!(!c.data.cleaning.lenient && !c.overwrite);
+        // Settings that used to be accepted silently.
+        let err = parse(&["--ae", "ff,ff"]).unwrap().validate().unwrap_err();
+        assert!(err.to_string().contains("ff appears twice"), "{err}");
+        let err = parse(&["--categorical", "proto"])
+            .unwrap()
+            .validate()
+            .unwrap_err();
+        assert!(err.to_string().contains("needs --label-column"), "{err}");
+        let err = parse(&["--n-envs", "1000", "--ppo-steps", "8192"])
+            .unwrap()
+            .validate()
+            .unwrap_err();
+        assert!(err.to_string().contains("512000"), "{err}");
     }
 }

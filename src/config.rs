@@ -4,12 +4,13 @@ use std::path::PathBuf;
 
 use autoencoders::{Backend, ModelKind};
 use flowdata::synth::SynthConfig;
-use flowdata::{ScalingMethod, SplitConfig};
+use flowdata::{CleaningPolicy, ScalingMethod, SplitConfig};
 use ppo::{LrSchedule, PpoConfig};
 use rlenv::{RewardTable, Sampling};
 use serde::Serialize;
 
 use crate::error::{PipelineError, Result};
+use crate::output::StopHook;
 use crate::policy::PolicyInput;
 
 /// Where the flows come from and how they are read.
@@ -35,6 +36,14 @@ pub struct DataConfig {
     pub split: SplitConfig,
     /// Scaling fitted on the training split. Default log1p + 0.999 quantile.
     pub scaling: ScalingMethod,
+    /// How rows are cleaned while read; `lenient` drops and counts
+    /// malformed rows (a stray `N/A` in a numeric column, a blank label)
+    /// instead of failing on the first. Default: [`CleaningPolicy::default`].
+    pub cleaning: CleaningPolicy,
+    /// The value that fills the model's features a `test_paths` or
+    /// `--shift-benign` source lacks (`--fill-missing`). Default none: such
+    /// a source is an error naming the missing features.
+    pub fill_missing: Option<f32>,
 }
 
 impl Default for DataConfig {
@@ -52,6 +61,8 @@ impl Default for DataConfig {
             test_paths: Vec::new(),
             split: SplitConfig::default(),
             scaling: ScalingMethod::default(),
+            cleaning: CleaningPolicy::default(),
+            fill_missing: None,
         }
     }
 }
@@ -287,6 +298,13 @@ pub struct PipelineConfig {
     pub plots: bool,
     /// Show progress bars on standard error. Default true.
     pub progress: bool,
+    /// Replace a non-empty output directory (a previous run). Default
+    /// false: a non-empty `out_dir` is refused. The run is written into a
+    /// temporary sibling of `out_dir` and renamed into place at the end
+    /// either way (see [`crate::output`]).
+    pub overwrite: bool,
+    /// For tests: stop the run at a fixed point. Default none.
+    pub stop_hook: Option<StopHook>,
 }
 
 impl PipelineConfig {
@@ -301,6 +319,8 @@ impl PipelineConfig {
             out_dir: out_dir.into(),
             plots: true,
             progress: true,
+            overwrite: false,
+            stop_hook: None,
         }
     }
 
@@ -312,6 +332,22 @@ impl PipelineConfig {
                 "autoencoders",
                 "[]",
                 "at least one model is needed",
+            ));
+        }
+        if let Some(k) = ae
+            .kinds
+            .iter()
+            .enumerate()
+            .find_map(|(i, k)| ae.kinds[..i].contains(k).then_some(*k))
+        {
+            let kinds: Vec<&str> = ae.kinds.iter().map(|&k| k.as_str()).collect();
+            return Err(PipelineError::config(
+                "autoencoders",
+                kinds.join(","),
+                format!(
+                    "{} appears twice: each model kind is trained once (its files would be written twice)",
+                    k.as_str()
+                ),
             ));
         }
         for (name, v) in [
@@ -353,6 +389,17 @@ impl PipelineConfig {
         }
         p.rewards.validate()?;
         p.ppo.validate_for_envs(p.n_envs)?;
+        let rollout = p.ppo.rollout_size(p.n_envs) as u64;
+        if rollout > p.timesteps {
+            return Err(PipelineError::config(
+                "ppo_steps",
+                p.timesteps,
+                format!(
+                    "is smaller than one rollout of n_envs {} x n_steps {} = {rollout} steps, so PPO would run {rollout} steps (steps are rounded up to whole rollouts): lower --n-envs or raise --ppo-steps",
+                    p.n_envs, p.ppo.n_steps
+                ),
+            ));
+        }
         if p.thresholds.is_empty() {
             return Err(PipelineError::config(
                 "thresholds",
@@ -419,6 +466,22 @@ impl PipelineConfig {
                 "finetune_fraction",
                 self.generalization.finetune_fraction.unwrap_or_default(),
                 "needs at least one --shift-benign source",
+            ));
+        }
+        if !self.data.categorical.is_empty() && self.data.label_column.is_none() {
+            return Err(PipelineError::config(
+                "categorical",
+                self.data.categorical.join(","),
+                "needs --label-column (the CIC-IDS2017 schema has no text columns to encode)",
+            ));
+        }
+        if let Some(v) = self.data.fill_missing
+            && !v.is_finite()
+        {
+            return Err(PipelineError::config(
+                "fill_missing",
+                v,
+                "the fill value must be finite",
             ));
         }
         if self.data.family_column.is_some() && self.data.label_column.is_none() {

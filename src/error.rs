@@ -57,6 +57,25 @@ pub enum PipelineError {
         /// The cause.
         source: serde_json::Error,
     },
+    /// The output directory cannot take the run: it is a file, or a
+    /// non-empty directory and overwriting was not asked for.
+    #[error("output directory {path} {what}")]
+    OutputNotEmpty {
+        /// The output directory.
+        path: PathBuf,
+        /// What is wrong, and what to do.
+        what: String,
+    },
+    /// A test hook stopped the run (see [`crate::output::StopHook`]).
+    #[error(
+        "run stopped at {point} by the test hook; {staging} is left behind as a killed run would leave it"
+    )]
+    Stopped {
+        /// The point of the run.
+        point: String,
+        /// The temporary directory left behind.
+        staging: PathBuf,
+    },
     /// Drawing a plot failed.
     #[error("plot {path}: {message}")]
     Plot {

@@ -66,7 +66,8 @@ pub struct GeneralizationResult {
     pub rows: usize,
     /// Benign rows among them (the ones scored).
     pub benign_rows: usize,
-    /// Features of the model the source lacked (filled with 0).
+    /// Features of the model the source lacked (filled with the
+    /// `fill_missing` value).
     pub missing_features: Vec<String>,
     /// Share of the benign rows the detector flags at its calibrated threshold.
     pub fpr_detector: f64,
@@ -100,6 +101,9 @@ pub struct Trained<'a> {
     pub validation: &'a FlowFrame,
     /// The scaling.
     pub bounds: &'a flowdata::Bounds,
+    /// The value that fills features a source lacks (`--fill-missing`);
+    /// without it such a source is an error naming them.
+    pub fill_missing: Option<f32>,
 }
 
 fn share(flags: impl Iterator<Item = bool>, n: usize) -> f64 {
@@ -162,12 +166,9 @@ pub fn check_source(
         .map(|p| p.display().to_string())
         .collect::<Vec<_>>()
         .join(", ");
-    let (frame, report) = crate::ingest::read_aligned(paths, trained.schema, |_, _| {})?;
-    let missing_features: Vec<String> = report
-        .files
-        .iter()
-        .flat_map(|f| f.missing_features.iter().cloned())
-        .collect();
+    let (frame, report) =
+        crate::ingest::read_aligned(paths, trained.schema, trained.fill_missing, |_, _| {})?;
+    let missing_features = crate::ingest::missing_features(&report);
     let rows = frame.n_rows();
     let mut benign = frame.benign();
     if benign.n_rows() == 0 {
@@ -254,7 +255,7 @@ fn finetune(
     .map_err(|e| PipelineError::Unsupported(format!("fine-tuning rows: {e}")))?;
     let trainer = Trainer::new(TrainerConfig {
         learning_rate: ae_config.learning_rate * 0.5,
-        batch_size: ae_config.batch_size,
+        batch_size: crate::stages::batch_size_for(ae_config.batch_size, mix.nrows()),
         epochs: ae_config.epochs.min(10),
         seed,
         ..TrainerConfig::default()

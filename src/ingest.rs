@@ -37,12 +37,32 @@ pub struct DataSummary {
     pub features: usize,
     /// Categorical features left out of the model input (the destination port).
     pub categorical_dropped: Vec<String>,
+    /// Every input column that is not a model feature, with the reason.
+    pub columns_left_out: Vec<LeftOutColumn>,
+    /// Features the separate test capture lacks, filled with the
+    /// `fill_missing` value.
+    pub test_features_filled: Vec<String>,
+    /// Rows of the separate test capture whose feature values equal those
+    /// of a training or validation row (leakage between `--data` and
+    /// `--test-data`).
+    pub test_rows_in_training: Option<usize>,
+    /// Warnings about the data, also written to the report's notes.
+    pub warnings: Vec<String>,
     /// Attack rows per split (train, validation, test).
     pub attacks: [usize; 3],
     /// Rows per family in the test split.
     pub test_families: BTreeMap<String, usize>,
     /// Values of the validation and test splits clamped to the training range.
     pub clamped_values: usize,
+}
+
+/// An input column that is not a model feature.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LeftOutColumn {
+    /// The column as written in the header.
+    pub column: String,
+    /// Why it is not a feature.
+    pub reason: String,
 }
 
 /// The result of the ingest stage: scaled splits and what scaled them.
@@ -78,21 +98,102 @@ pub fn read_options(config: &DataConfig, paths: &[PathBuf]) -> Result<ReadOption
     }
 }
 
-/// Read files aligned to a trained model's schema (missing features filled
-/// with 0, as a trained model must score whatever a file holds), keeping
-/// exactly the schema's columns.
+/// Read files aligned to a trained model's schema, keeping exactly the
+/// schema's columns. A file that lacks any of the model's features is an
+/// error naming them, unless `fill_missing` gives the value to fill them
+/// with (`--fill-missing`; see [`Alignment::for_scoring`]).
 pub fn read_aligned(
     paths: &[PathBuf],
     schema: &Schema,
+    fill_missing: Option<f32>,
     progress: impl FnMut(u64, u64),
 ) -> Result<(FlowFrame, flowdata::CleaningReport)> {
     let opts = ReadOptions {
-        alignment: Alignment::Fill(0.0),
+        alignment: Alignment::for_scoring(fill_missing),
         ..ReadOptions::with_schema(schema.clone())
     };
-    let (frame, report) = read_flows_with_progress(paths, &opts, progress)?;
+    let (frame, report) = match read_flows_with_progress(paths, &opts, progress) {
+        Err(e @ flowdata::FlowDataError::MissingColumns { .. }) => {
+            return Err(PipelineError::Unsupported(format!(
+                "{e}: the model cannot score it (pass --fill-missing VALUE to fill them)"
+            )));
+        }
+        other => other?,
+    };
     let names = schema.feature_names();
     Ok((frame.select_features(&names)?, report))
+}
+
+/// Every input column that is not a model feature, with the reason, from
+/// the reading report (identifiers, duplicates, text or unknown columns,
+/// features some file lacks), the categorical features left out, and the
+/// label and family columns.
+fn left_out_columns(
+    config: &DataConfig,
+    report: &flowdata::CleaningReport,
+    categorical_dropped: &[String],
+) -> Vec<LeftOutColumn> {
+    let mut out: BTreeMap<String, String> = BTreeMap::new();
+    let mut add = |column: &str, reason: &str| {
+        out.entry(column.to_string())
+            .or_insert_with(|| reason.to_string());
+    };
+    let label = config.label_column.as_deref().unwrap_or("Label");
+    add(label, "the label column");
+    if let Some(f) = &config.family_column {
+        add(f, "the attack-family column");
+    }
+    let other = if config.label_column.is_some() {
+        "text, not numeric (name it in --categorical to one-hot encode it)"
+    } else {
+        "not a feature of the CIC-IDS2017 schema"
+    };
+    for f in &report.files {
+        f.identifier_columns
+            .iter()
+            .for_each(|c| add(c, "an identifier (never a feature)"));
+        f.duplicate_columns
+            .iter()
+            .for_each(|c| add(c, "a duplicate of another column"));
+        f.ignored_columns.iter().for_each(|c| add(c, other));
+    }
+    for c in &report.features_removed {
+        add(
+            c,
+            "missing from some input file (only features every file has are kept)",
+        );
+    }
+    for c in categorical_dropped {
+        add(
+            c,
+            "categorical (a code, not a quantity): left out of the model input",
+        );
+    }
+    out.into_iter()
+        .map(|(column, reason)| LeftOutColumn { column, reason })
+        .collect()
+}
+
+/// The number of `test` rows whose feature values (bit for bit) equal
+/// those of a row of `seen`, by 64-bit fingerprints of the rows.
+fn rows_seen_before(seen: &FlowFrame, test: &FlowFrame) -> usize {
+    use std::hash::{Hash, Hasher};
+    let fingerprint = |row: ndarray::ArrayView1<'_, f32>| {
+        let mut h = std::hash::DefaultHasher::new();
+        row.iter().for_each(|v| (*v + 0.0).to_bits().hash(&mut h));
+        h.finish()
+    };
+    let known: std::collections::HashSet<u64> = seen
+        .features()
+        .rows()
+        .into_iter()
+        .map(fingerprint)
+        .collect();
+    test.features()
+        .rows()
+        .into_iter()
+        .filter(|r| known.contains(&fingerprint(*r)))
+        .count()
 }
 
 fn model_features(schema: &Schema) -> (Vec<String>, Vec<String>) {
@@ -106,6 +207,17 @@ fn model_features(schema: &Schema) -> (Vec<String>, Vec<String>) {
         }
     }
     (keep, dropped)
+}
+
+/// The features some file of a reading lacks (each named once).
+pub(crate) fn missing_features(report: &flowdata::CleaningReport) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for f in report.files.iter().flat_map(|f| &f.missing_features) {
+        if !out.contains(f) {
+            out.push(f.clone());
+        }
+    }
+    out
 }
 
 fn attacks(frame: &FlowFrame) -> usize {
@@ -143,7 +255,8 @@ pub fn run(
     } else {
         (config.paths.clone(), join(&config.paths))
     };
-    let opts = read_options(config, &paths)?;
+    let mut opts = read_options(config, &paths)?;
+    opts.cleaning = config.cleaning;
     let (frame, report) = read_flows_with_progress(&paths, &opts, &mut progress)?;
     let (keep, categorical_dropped) = model_features(frame.schema());
     if keep.is_empty() {
@@ -155,6 +268,10 @@ pub fn run(
     let frame = frame.select_features(&names)?;
     let schema = frame.schema().clone();
 
+    let columns_left_out = left_out_columns(config, &report, &categorical_dropped);
+    let mut warnings = Vec::new();
+    let mut test_features_filled = Vec::new();
+    let mut test_rows_in_training = None;
     let (mut train, mut validation, mut test, test_source) = if config.test_paths.is_empty() {
         let split = frame.split(&config.split)?;
         (split.train, split.validation, split.test, None)
@@ -166,7 +283,26 @@ pub fn run(
             test: 0.0,
             seed: config.split.seed,
         })?;
-        let (test, _) = read_aligned(&config.test_paths, &schema, |_, _| {})?;
+        let (test, test_report) =
+            read_aligned(&config.test_paths, &schema, config.fill_missing, |_, _| {})?;
+        test_features_filled = missing_features(&test_report);
+        let seen = rows_seen_before(&frame, &test);
+        test_rows_in_training = Some(seen);
+        if seen > 0 {
+            warnings.push(format!(
+                "{seen} of the {} test rows ({:.1} %) have the same feature values as a training or validation row: the test capture overlaps --data, so its scores are inflated",
+                test.n_rows(),
+                100.0 * seen as f64 / test.n_rows().max(1) as f64
+            ));
+        }
+        if !test_features_filled.is_empty() {
+            warnings.push(format!(
+                "the test capture lacks {} of the model's features, filled with {}: {}",
+                test_features_filled.len(),
+                config.fill_missing.unwrap_or_default(),
+                test_features_filled.join(", ")
+            ));
+        }
         (
             split.train,
             split.validation,
@@ -202,6 +338,10 @@ pub fn run(
         test_source,
         features: schema.n_features(),
         categorical_dropped,
+        columns_left_out,
+        test_features_filled,
+        test_rows_in_training,
+        warnings,
         attacks: [attacks(&train), attacks(&validation), attacks(&test)],
         test_families: test
             .family_counts()

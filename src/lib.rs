@@ -4,7 +4,8 @@
 //!
 //! [`pipeline::run`] takes a [`config::PipelineConfig`] and writes models,
 //! `schema.json`, `bounds.json`, `report.json`, `report.md` and PNG plots
-//! into the output directory.
+//! into the output directory, which appears whole or not at all
+//! ([`output`]).
 #![deny(missing_docs)]
 
 pub mod config;
@@ -12,6 +13,7 @@ pub mod error;
 pub mod evaluate;
 pub mod generalization;
 pub mod ingest;
+pub mod output;
 pub mod pipeline;
 pub mod plots;
 pub mod policy;

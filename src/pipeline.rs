@@ -13,6 +13,7 @@ use crate::config::PipelineConfig;
 use crate::error::{PipelineError, Result};
 use crate::evaluate::{EvalSplits, ScoreEvaluation};
 use crate::generalization::{Trained, check_source};
+use crate::output::{RunDir, RunPoint, write_atomic};
 use crate::plots::{self, LegendPosition, Series};
 use crate::policy::{
     CandidateSummary, PolicyCandidate, PolicyInput, evaluate_policy, select, train_policy,
@@ -43,7 +44,10 @@ use crate::stages::{TrainedAutoencoder, train_autoencoder};
 pub fn run(config: &PipelineConfig) -> Result<Report> {
     config.validate()?;
     let started = Instant::now();
-    let out = &config.out_dir;
+    // Everything is written into a temporary sibling of `out_dir`, renamed
+    // into place once the report is written.
+    let mut run_dir = RunDir::begin(&config.out_dir, config.overwrite)?;
+    let out = &run_dir.path().to_path_buf();
     let models_dir = out.join("models");
     std::fs::create_dir_all(&models_dir).map_err(|e| PipelineError::io(&models_dir, e))?;
     let bars = Bars::new(config.progress);
@@ -61,6 +65,7 @@ pub fn run(config: &PipelineConfig) -> Result<Report> {
     })?;
     bar.finish_and_clear();
     tick("ingest", &mut timings);
+    run_dir.checkpoint(config.stop_hook, RunPoint::Ingested)?;
 
     // The models train side by side; each has its own seed and data, so the
     // results do not depend on the order. The dense models train fastest on
@@ -92,6 +97,7 @@ pub fn run(config: &PipelineConfig) -> Result<Report> {
         })
         .collect::<Result<_>>()?;
     tick("autoencoders", &mut timings);
+    run_dir.checkpoint(config.stop_hook, RunPoint::AutoencodersTrained)?;
 
     // One policy per autoencoder and input; the latent input (the
     // reference design) always, so that its row stands beside the selected.
@@ -116,6 +122,7 @@ pub fn run(config: &PipelineConfig) -> Result<Report> {
         }
     }
     tick("ppo", &mut timings);
+    run_dir.checkpoint(config.stop_hook, RunPoint::PoliciesTrained)?;
     let val_labels = data.validation.attack_mask();
     let test_labels = data.test.attack_mask();
     let test_families = data.test.families();
@@ -201,6 +208,7 @@ pub fn run(config: &PipelineConfig) -> Result<Report> {
             train: &data.train,
             validation: &data.validation,
             bounds: &data.bounds,
+            fill_missing: config.data.fill_missing,
         };
         let bar = bars.bar(
             config.generalization.shift_benign.len() as u64,
@@ -223,7 +231,7 @@ pub fn run(config: &PipelineConfig) -> Result<Report> {
         tick("generalization", &mut timings);
     }
 
-    let mut notes = Vec::new();
+    let mut notes = run_notes(config, &run_dir, &data.summary, &trained);
     let mut plot_files = Vec::new();
     if config.plots {
         if plots::font().is_none() {
@@ -270,9 +278,43 @@ pub fn run(config: &PipelineConfig) -> Result<Report> {
         notes,
     };
     write_json(&out.join("report.json"), &report)?;
-    let md = out.join("report.md");
-    std::fs::write(&md, report.to_markdown()).map_err(|e| PipelineError::io(&md, e))?;
+    write_atomic(&out.join("report.md"), report.to_markdown().as_bytes())?;
+    run_dir.checkpoint(config.stop_hook, RunPoint::ReportWritten)?;
+    run_dir.commit()?;
     Ok(report)
+}
+
+/// Notes about the run's settings and inputs: stale temporary directories
+/// found, data warnings, PPO steps rounded up to whole rollouts, minibatch
+/// sizes clamped to the training rows.
+fn run_notes(
+    config: &PipelineConfig,
+    run_dir: &RunDir,
+    data: &crate::ingest::DataSummary,
+    trained: &[TrainedAutoencoder],
+) -> Vec<String> {
+    let mut notes = run_dir.stale.clone();
+    notes.extend(data.warnings.iter().cloned());
+    let p = &config.ppo;
+    let run = p.ppo.timesteps_run(p.n_envs, p.timesteps);
+    if run != p.timesteps {
+        notes.push(format!(
+            "PPO ran {run} environment steps per policy for the {} requested: steps are rounded up to whole rollouts of n_envs {} x n_steps {} = {}",
+            p.timesteps,
+            p.n_envs,
+            p.ppo.n_steps,
+            p.ppo.rollout_size(p.n_envs)
+        ));
+    }
+    for t in trained {
+        if t.result.batch_size < config.autoencoders.batch_size {
+            notes.push(format!(
+                "autoencoder {}: minibatch size {} clamped to its {} training rows",
+                t.result.kind, config.autoencoders.batch_size, t.result.batch_size
+            ));
+        }
+    }
+    notes
 }
 
 fn draw_plots(

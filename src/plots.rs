@@ -11,6 +11,7 @@ use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 use crate::error::{PipelineError, Result};
+use crate::output::write_through_temp;
 
 const FONT_PATHS: [&str; 6] = [
     "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
@@ -157,8 +158,22 @@ fn bounds(series: &[Series]) -> (f64, f64, f64, f64) {
 }
 
 /// A line chart. `range` fixes the axes (`(x0, x1, y0, y1)`) or, when
-/// `None`, fits them to the data with a small margin.
+/// `None`, fits them to the data with a small margin. Written atomically,
+/// as every plot ([`crate::output::write_through_temp`]).
 pub fn line_chart(
+    path: &Path,
+    title: &str,
+    axes: (&str, &str),
+    series: &[Series],
+    range: Option<(f64, f64, f64, f64)>,
+    legend: LegendPosition,
+) -> Result<()> {
+    write_through_temp(path, |tmp| {
+        draw_line_chart(tmp, title, axes, series, range, legend)
+    })
+}
+
+fn draw_line_chart(
     path: &Path,
     title: &str,
     axes: (&str, &str),
@@ -224,6 +239,18 @@ pub fn line_chart(
 /// log10 axis, with the detector's threshold as a vertical line. Each
 /// class is normalised to its own share per bin.
 pub fn error_histogram(
+    path: &Path,
+    title: &str,
+    benign: &[f64],
+    attack: &[f64],
+    threshold: f64,
+) -> Result<()> {
+    write_through_temp(path, |tmp| {
+        draw_error_histogram(tmp, title, benign, attack, threshold)
+    })
+}
+
+fn draw_error_histogram(
     path: &Path,
     title: &str,
     benign: &[f64],
@@ -318,6 +345,10 @@ pub fn error_histogram(
 /// A 2 x 2 confusion matrix (rows: true class, columns: predicted), cells
 /// shaded by their share of the true class.
 pub fn confusion_matrix(path: &Path, title: &str, cm: &ConfusionMatrix) -> Result<()> {
+    write_through_temp(path, |tmp| draw_confusion_matrix(tmp, title, cm))
+}
+
+fn draw_confusion_matrix(path: &Path, title: &str, cm: &ConfusionMatrix) -> Result<()> {
     let text = font().is_some();
     let layout = Layout {
         size: (560, 520),
@@ -397,5 +428,7 @@ mod tests {
             let bytes = std::fs::read(&p).unwrap();
             assert_eq!(&bytes[1..4], b"PNG", "{}", p.display());
         }
+        // Written through temporary files, none left behind.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 3);
     }
 }

@@ -19,13 +19,13 @@ use crate::stages::AutoencoderResult;
 /// How candidates are compared, as the report says it.
 pub const SELECTION: &str = "Selection: the highest recall on validation at the headline false-alarm budget (ties: validation ROC AUC). An analyst fixes how many false alarms are bearable; argmax F1 on a sample that is mostly attacks would reward flagging benign traffic.";
 
-/// Write a value as pretty JSON.
+/// Write a value as pretty JSON, atomically (see [`crate::output::write_atomic`]).
 pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     let text = serde_json::to_string_pretty(value).map_err(|source| PipelineError::Json {
         path: path.to_path_buf(),
         source,
     })?;
-    std::fs::write(path, text).map_err(|e| PipelineError::io(path, e))
+    crate::output::write_atomic(path, text.as_bytes())
 }
 
 /// The PPO section: the selected policy's test evaluation and the candidates.
@@ -248,15 +248,25 @@ impl Report {
         let _ = writeln!(o, "| test (attacks) | {} ({}) |", d.test, d.attacks[2]);
         let _ = writeln!(
             o,
-            "\n{} features; left out of the model input: {}; {} validation/test values clamped to the training range. Duplicates are dropped before the split; scaling is fitted on the training split only.\n",
-            d.features,
-            if d.categorical_dropped.is_empty() {
-                "none".to_string()
-            } else {
-                d.categorical_dropped.join(", ")
-            },
-            d.clamped_values
+            "\n{} features; {} validation/test values clamped to the training range. Duplicates are dropped before the split; scaling is fitted on the training split only.\n",
+            d.features, d.clamped_values
         );
+        if !d.columns_left_out.is_empty() {
+            let _ = writeln!(
+                o,
+                "Input columns that are not features:\n\n| column | why |\n|---|---|"
+            );
+            for c in &d.columns_left_out {
+                let _ = writeln!(o, "| {} | {} |", c.column, c.reason);
+            }
+            let _ = writeln!(o);
+        }
+        if let Some(n) = d.test_rows_in_training {
+            let _ = writeln!(
+                o,
+                "Test rows with the feature values of a training or validation row: {n}.\n"
+            );
+        }
 
         let _ = writeln!(
             o,
@@ -417,7 +427,7 @@ impl Report {
                 if !g.missing_features.is_empty() {
                     let _ = writeln!(
                         o,
-                        "Features this capture lacks (filled with 0): {}.\n",
+                        "Features this capture lacks (filled with the --fill-missing value): {}.\n",
                         g.missing_features.join(", ")
                     );
                 }

@@ -20,6 +20,13 @@ use crate::error::{PipelineError, Result};
 use crate::policy::{LatentScaler, policy_input, policy_margins, probability};
 use crate::progress::Bars;
 
+/// The minibatch size for `rows` training rows: the requested size,
+/// clamped to the rows (a batch can never hold more rows than there are,
+/// and a size only a flag claims is never allocated).
+pub fn batch_size_for(requested: usize, rows: usize) -> usize {
+    requested.min(rows).max(1)
+}
+
 pub(crate) fn rows_where(frame: &FlowFrame, attack: bool) -> Array2<f32> {
     let rows: Vec<usize> = (0..frame.n_rows())
         .filter(|&r| frame.is_attack(r) == attack)
@@ -42,6 +49,9 @@ pub struct AutoencoderResult {
     pub stopped_early: bool,
     /// Rows trained on.
     pub train_rows: usize,
+    /// The minibatch size used: the configured one, clamped to the
+    /// training rows.
+    pub batch_size: usize,
     /// Training wall-clock seconds.
     pub train_seconds: f64,
     /// Test ROC AUC of the reconstruction error.
@@ -89,11 +99,20 @@ pub fn train_autoencoder(
     threads: usize,
 ) -> Result<TrainedAutoencoder> {
     let n_features = train.n_features();
+    let (x_train, x_val) = if config.benign_only {
+        (rows_where(train, false), rows_where(validation, false))
+    } else {
+        (
+            train.features().to_owned(),
+            validation.features().to_owned(),
+        )
+    };
+    let batch_size = batch_size_for(config.batch_size, x_train.nrows());
     let mut model =
         Model::new(&ModelConfig::default_for(kind), n_features, seed)?.with_backend(config.backend);
     let trainer = Trainer::new(TrainerConfig {
         learning_rate: config.learning_rate,
-        batch_size: config.batch_size,
+        batch_size,
         epochs: config.epochs,
         seed,
         early_stopping: Some(EarlyStopping {
@@ -105,14 +124,6 @@ pub fn train_autoencoder(
         epoch_rows: config.epoch_rows,
         ..TrainerConfig::default()
     })?;
-    let (x_train, x_val) = if config.benign_only {
-        (rows_where(train, false), rows_where(validation, false))
-    } else {
-        (
-            train.features().to_owned(),
-            validation.features().to_owned(),
-        )
-    };
     if x_train.nrows() == 0 || x_val.nrows() == 0 {
         return Err(PipelineError::Unsupported(format!(
             "no benign rows to train the {} autoencoder on (train {}, validation {})",
@@ -124,7 +135,7 @@ pub fn train_autoencoder(
     let epoch_rows = config
         .epoch_rows
         .map_or(x_train.nrows(), |r| r.min(x_train.nrows()));
-    let batches = epoch_rows.div_ceil(config.batch_size) as u64;
+    let batches = epoch_rows.div_ceil(batch_size) as u64;
     let bar = bars.bar(
         batches * config.epochs as u64,
         &format!("autoencoder {}", kind.as_str()),
@@ -166,6 +177,7 @@ pub fn train_autoencoder(
         epochs_run: history.epochs.len(),
         stopped_early: history.stopped_early,
         train_rows: history.train_rows,
+        batch_size,
         train_seconds,
         roc_auc: metrics::roc_auc(&labels, &test_errors)?,
         average_precision: metrics::average_precision(&labels, &test_errors)?,
@@ -207,8 +219,14 @@ pub struct EpisodeRewards {
     pub min: f64,
     /// Highest episode reward.
     pub max: f64,
-    /// The best possible reward of an episode (every flow judged right,
-    /// at the larger of the TP and TN rewards).
+    /// The best reward the test episodes allowed, averaged over the
+    /// episodes: for each flow drawn, the larger of the rewards of its two
+    /// actions (for an attack `max(tp, fn)`, for a benign flow
+    /// `max(tn, fp)`), summed over the episode. With the usual table
+    /// (right answers rewarded more than wrong ones) that is every flow
+    /// judged right at its own class's reward, so it follows the episodes'
+    /// class mix when TP and TN differ; whatever the table's signs, no
+    /// policy can average more, so `mean <= possible` always holds.
     pub possible: f64,
 }
 
@@ -233,12 +251,15 @@ pub fn episode_rewards(
         },
     )?;
     let mut totals = Vec::with_capacity(config.eval_episodes);
+    let mut best_total = 0.0f64;
+    let r = config.rewards;
     env.reset(Some(seed));
     for _ in 0..config.eval_episodes {
         let mut total = 0.0f64;
         loop {
-            let action = actions[env.current_flow().row];
-            let step = env.step(action)?;
+            let flow = env.current_flow();
+            best_total += f64::from(r.reward(flow.label, 0).max(r.reward(flow.label, 1)));
+            let step = env.step(actions[flow.row])?;
             total += f64::from(step.reward);
             if step.terminated || step.truncated {
                 break;
@@ -254,7 +275,7 @@ pub fn episode_rewards(
         mean: totals.iter().sum::<f64>() / n,
         min: totals.iter().copied().fold(f64::INFINITY, f64::min),
         max: totals.iter().copied().fold(f64::NEG_INFINITY, f64::max),
-        possible: f64::from(config.rewards.tp.max(config.rewards.tn)) * episode_length as f64,
+        possible: best_total / n,
     })
 }
 

@@ -11,7 +11,6 @@
 //!   bounds, detector threshold).
 
 use std::collections::{BTreeSet, HashMap};
-use std::fs::File;
 use std::io::Write;
 use std::path::Path;
 
@@ -86,21 +85,16 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> AutoencoderError + '_ {
     }
 }
 
-/// Writes `bytes` to `path` through a synced temporary file and a rename,
-/// so that readers see either the old file or the whole new one.
+/// Writes `bytes` to `path` through a synced `tempfile::NamedTempFile` in
+/// the same directory (a unique name, so that threads never collide) and a
+/// rename, so that readers see either the old file or the whole new one.
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-    let tmp = path.with_file_name(format!(".{file_name}.tmp-{}", std::process::id()));
-    let result = (|| {
-        let mut f = File::create(&tmp).map_err(io_err(&tmp))?;
-        f.write_all(bytes).map_err(io_err(&tmp))?;
-        f.sync_all().map_err(io_err(&tmp))?;
-        std::fs::rename(&tmp, path).map_err(io_err(path))
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io_err(dir))?;
+    tmp.write_all(bytes).map_err(io_err(path))?;
+    tmp.as_file().sync_all().map_err(io_err(path))?;
+    tmp.persist(path).map_err(|e| io_err(path)(e.error))?;
+    Ok(())
 }
 
 fn check_metadata(path: &Path, n_features: usize, meta: &ModelMetadata) -> Result<()> {

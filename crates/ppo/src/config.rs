@@ -245,6 +245,21 @@ impl PpoConfig {
     pub fn rollout_size(&self, n_envs: usize) -> usize {
         self.n_steps * n_envs
     }
+
+    /// The environment steps [`crate::Ppo::learn`] runs for a request of
+    /// `total_timesteps` with `n_envs` environments: the request rounded up
+    /// to whole rollouts of `n_steps * n_envs` (saturating at `u64::MAX`).
+    ///
+    /// ```
+    /// let config = ppo::PpoConfig { n_steps: 512, ..Default::default() };
+    /// assert_eq!(config.timesteps_run(4, 9_000), 10_240);
+    /// // 1,000 environments run a whole rollout of 512,000 steps for 8,192.
+    /// assert_eq!(config.timesteps_run(1_000, 8_192), 512_000);
+    /// ```
+    pub fn timesteps_run(&self, n_envs: usize, total_timesteps: u64) -> u64 {
+        let rollout = (self.n_steps as u64).saturating_mul(n_envs as u64).max(1);
+        total_timesteps.div_ceil(rollout).saturating_mul(rollout)
+    }
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! optimiser, JSON for the configuration and training state.
 
 use std::collections::HashMap;
+use std::io::Write;
 use std::path::Path;
 
 use rlenv::Space;
@@ -53,11 +54,47 @@ fn tensor_layout(prefix: &str, mlp: &Mlp) -> Vec<(String, Vec<usize>, std::ops::
     let mut out = Vec::new();
     for l in 0..mlp.n_layers() {
         if let (Some((w, shape)), Some(b)) = (mlp.weight_range(l), mlp.bias_range(l)) {
-            out.push((format!("{prefix}.{}.weight", 2 * l), shape.to_vec(), w));
-            out.push((format!("{prefix}.{}.bias", 2 * l), vec![shape[0]], b));
+            let (weight, bias) = layer_names(prefix, l);
+            out.push((weight, shape.to_vec(), w));
+            out.push((bias, vec![shape[0]], b));
         }
     }
     out
+}
+
+/// The names of layer `l`'s weight and bias tensors.
+fn layer_names(prefix: &str, l: usize) -> (String, String) {
+    (
+        format!("{prefix}.{}.weight", 2 * l),
+        format!("{prefix}.{}.bias", 2 * l),
+    )
+}
+
+/// Checks, before any network is allocated, that the file holds every
+/// tensor a network of layer `sizes` needs, at its shape: sizes that only
+/// `config.json` claims are never allocated.
+fn check_shapes(path: &Path, st: &SafeTensors<'_>, prefix: &str, sizes: &[usize]) -> Result<()> {
+    for (l, w) in sizes.windows(2).enumerate() {
+        let (weight, bias) = layer_names(prefix, l);
+        for (name, shape) in [(weight, vec![w[1], w[0]]), (bias, vec![w[1]])] {
+            let view = st.tensor(&name).map_err(|_| PpoError::InvalidModelFile {
+                path: path.into(),
+                message: format!(
+                    "missing tensor `{name}` of shape {shape:?} (config.json's layer sizes {sizes:?})"
+                ),
+            })?;
+            if view.shape() != shape.as_slice() {
+                return Err(PpoError::InvalidModelFile {
+                    path: path.into(),
+                    message: format!(
+                        "tensor `{name}` has shape {:?}, but config.json's layer sizes {sizes:?} need {shape:?}",
+                        view.shape()
+                    ),
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 fn to_bytes(values: &[f32]) -> Vec<u8> {
@@ -80,10 +117,23 @@ fn write_safetensors(path: &Path, tensors: Vec<(String, Vec<usize>, Vec<u8>)>) -
         .collect::<Result<Vec<_>>>()?;
     let metadata = HashMap::from([("format".to_string(), "pt".to_string())]);
     let bytes = safetensors::serialize(views, Some(metadata)).map_err(st_err)?;
-    std::fs::write(path, bytes).map_err(|source| PpoError::Io {
+    write_atomic(path, &bytes)
+}
+
+/// Writes `bytes` to a `tempfile::NamedTempFile` in `path`'s directory,
+/// fsyncs it and renames it onto `path`: a reader (or a kill, or a full
+/// disk) never sees a half-written file.
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let io = |source| PpoError::Io {
         path: path.into(),
         source,
-    })
+    };
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
+    tmp.write_all(bytes).map_err(io)?;
+    tmp.as_file().sync_all().map_err(io)?;
+    tmp.persist(path).map_err(|e| io(e.error))?;
+    Ok(())
 }
 
 fn read_file(path: &Path) -> Result<Vec<u8>> {
@@ -123,11 +173,18 @@ fn read_tensors(
                 view.shape()
             )));
         }
-        for (d, chunk) in dst[range.clone()]
+        for (i, (d, chunk)) in dst[range.clone()]
             .iter_mut()
             .zip(view.data().chunks_exact(4))
+            .enumerate()
         {
             *d = f32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
+            if !d.is_finite() {
+                return Err(invalid(format!(
+                    "tensor `{name}` holds {} at flat index {i}: weights must be finite",
+                    *d
+                )));
+            }
         }
     }
     Ok(())
@@ -202,7 +259,7 @@ impl Ppo {
             path: path.clone(),
             source,
         })?;
-        std::fs::write(&path, json).map_err(|source| PpoError::Io { path, source })
+        write_atomic(&path, json.as_bytes())
     }
 
     /// Loads a model saved by [`Ppo::save`]; training continues where it
@@ -212,7 +269,11 @@ impl Ppo {
     /// # Errors
     /// [`PpoError::Io`], [`PpoError::Json`] or [`PpoError::SafeTensors`]
     /// for unreadable files, [`PpoError::InvalidModelFile`] for an unknown
-    /// version or missing, extra or misshapen tensors, and the errors of
+    /// version, an invalid space (a `Box` whose bounds do not match its
+    /// shape), missing, extra or misshapen tensors (checked against the
+    /// tensors present before any network is allocated, so that a size
+    /// `config.json` merely claims is never allocated), NaN or infinite
+    /// weights or moments, or a negative second moment, and the errors of
     /// [`Ppo::with_spaces`] for an invalid configuration.
     pub fn load(dir: impl AsRef<Path>) -> Result<Self> {
         let dir = dir.as_ref();
@@ -231,6 +292,35 @@ impl Ppo {
                 ),
             });
         }
+        // Every size config.json claims is checked against the spaces and
+        // the tensors present before a network is allocated.
+        for (role, space) in [
+            ("observation_space", &saved.observation_space),
+            ("action_space", &saved.action_space),
+        ] {
+            space.validate().map_err(|e| PpoError::InvalidModelFile {
+                path: path.clone(),
+                message: format!("{role}: {e}"),
+            })?;
+        }
+        let weights_path = dir.join(POLICY_FILE);
+        let bytes = read_file(&weights_path)?;
+        let st = SafeTensors::deserialize(&bytes).map_err(|e| PpoError::SafeTensors {
+            path: weights_path.clone(),
+            message: e.to_string(),
+        })?;
+        let obs_dim = saved.observation_space.flat_dim();
+        if let Some(n_actions) = saved.action_space.n() {
+            for (prefix, hidden, out) in [
+                ("pi", &saved.config.net_arch.pi, n_actions),
+                ("vf", &saved.config.net_arch.vf, 1),
+            ] {
+                let mut sizes = vec![obs_dim];
+                sizes.extend_from_slice(hidden);
+                sizes.push(out);
+                check_shapes(&weights_path, &st, prefix, &sizes)?;
+            }
+        }
         let mut model = Self::with_spaces(
             saved.config,
             saved.observation_space,
@@ -240,12 +330,7 @@ impl Ppo {
         model.num_timesteps = saved.num_timesteps;
         model.iterations = saved.iterations;
 
-        let path = dir.join(POLICY_FILE);
-        let bytes = read_file(&path)?;
-        let st = SafeTensors::deserialize(&bytes).map_err(|e| PpoError::SafeTensors {
-            path: path.clone(),
-            message: e.to_string(),
-        })?;
+        let path = weights_path;
         let layouts = [
             tensor_layout("pi", &model.actor.mlp),
             tensor_layout("vf", &model.critic.mlp),
@@ -284,6 +369,15 @@ impl Ppo {
                 let (mut m, mut v) = (vec![0.0; n], vec![0.0; n]);
                 read_tensors(&path, &st, layout, ".exp_avg", &mut m)?;
                 read_tensors(&path, &st, layout, ".exp_avg_sq", &mut v)?;
+                if let Some(i) = v.iter().position(|&x| x < 0.0) {
+                    return Err(PpoError::InvalidModelFile {
+                        path,
+                        message: format!(
+                            "a second moment (exp_avg_sq) is negative ({}) at flat index {i}",
+                            v[i]
+                        ),
+                    });
+                }
                 if !net.adam.restore(&m, &v, steps) {
                     return Err(PpoError::InvalidModelFile {
                         path,

@@ -98,8 +98,12 @@ fn policy_file_has_pytorch_names_and_shapes() {
 }
 
 fn rewrite_policy(dir: &std::path::Path, edit: impl Fn(&mut Vec<(String, Vec<usize>, Vec<u8>)>)) {
-    let path = dir.join(POLICY_FILE);
-    let bytes = std::fs::read(&path).unwrap();
+    rewrite_tensors(&dir.join(POLICY_FILE), edit);
+}
+
+/// Rewrites the safetensors file `path` through `edit` on its tensors.
+fn rewrite_tensors(path: &std::path::Path, edit: impl Fn(&mut Vec<(String, Vec<usize>, Vec<u8>)>)) {
+    let bytes = std::fs::read(path).unwrap();
     let st = SafeTensors::deserialize(&bytes).unwrap();
     let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = st
         .tensors()
@@ -116,7 +120,7 @@ fn rewrite_policy(dir: &std::path::Path, edit: impl Fn(&mut Vec<(String, Vec<usi
             )
         })
         .collect();
-    std::fs::write(&path, safetensors::serialize(views, None).unwrap()).unwrap();
+    std::fs::write(path, safetensors::serialize(views, None).unwrap()).unwrap();
 }
 
 #[test]
@@ -180,4 +184,159 @@ fn damaged_models_are_reported() {
     std::fs::remove_file(dir.path().join(OPTIMIZER_FILE)).unwrap();
     let loaded = Ppo::load(dir.path()).unwrap();
     assert_eq!(loaded.policy_net(), model.policy_net());
+}
+
+/// Rewrites `config.json` through `edit` on its JSON value.
+fn rewrite_config(dir: &std::path::Path, edit: impl Fn(&mut serde_json::Value)) {
+    let path = dir.join(CONFIG_FILE);
+    let mut value: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    edit(&mut value);
+    std::fs::write(&path, serde_json::to_vec(&value).unwrap()).unwrap();
+}
+
+#[test]
+fn sizes_in_config_json_are_checked_against_the_tensors_before_allocating() {
+    let model = trained_model();
+    let dir = tempfile::tempdir().unwrap();
+    model.save(dir.path()).unwrap();
+    // A billion-unit layer claimed by the JSON alone: refused, not allocated.
+    rewrite_config(dir.path(), |v| {
+        v["config"]["net_arch"]["pi"] = serde_json::json!([1_000_000_000u64, 128]);
+    });
+    match Ppo::load(dir.path()) {
+        Err(PpoError::InvalidModelFile { message, .. }) => assert!(
+            message.contains("pi.0.weight") && message.contains("1000000000"),
+            "{message}"
+        ),
+        other => panic!("expected an invalid-model error, got {other:?}"),
+    }
+
+    // A Box whose shape disagrees with its bounds.
+    let dir = tempfile::tempdir().unwrap();
+    model.save(dir.path()).unwrap();
+    rewrite_config(dir.path(), |v| {
+        v["observation_space"]["Box"]["shape"] = serde_json::json!([1_000_000_000_000u64]);
+    });
+    match Ppo::load(dir.path()) {
+        Err(PpoError::InvalidModelFile { message, .. }) => assert!(
+            message.contains("observation_space") && message.contains("needs 1000000000000 bounds"),
+            "{message}"
+        ),
+        other => panic!("expected an invalid-model error, got {other:?}"),
+    }
+    // A shape whose element count overflows.
+    rewrite_config(dir.path(), |v| {
+        v["observation_space"]["Box"]["shape"] =
+            serde_json::json!([4_000_000_000u64, 4_000_000_000u64, 4_000_000_000u64]);
+    });
+    match Ppo::load(dir.path()) {
+        Err(PpoError::InvalidModelFile { message, .. }) => {
+            assert!(message.contains("observation_space"), "{message}")
+        }
+        other => panic!("expected an invalid-model error, got {other:?}"),
+    }
+}
+
+#[test]
+fn non_finite_weights_and_moments_are_refused() {
+    let model = trained_model();
+    let dir = tempfile::tempdir().unwrap();
+    model.save(dir.path()).unwrap();
+    rewrite_policy(dir.path(), |t| {
+        let w = t.iter_mut().find(|(n, _, _)| n == "pi.2.weight").unwrap();
+        w.2[8..12].copy_from_slice(&f32::NAN.to_le_bytes());
+    });
+    match Ppo::load(dir.path()) {
+        Err(PpoError::InvalidModelFile { message, .. }) => assert!(
+            message.contains("pi.2.weight")
+                && message.contains("NaN")
+                && message.contains("index 2"),
+            "{message}"
+        ),
+        other => panic!("expected an invalid-model error, got {other:?}"),
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    model.save(dir.path()).unwrap();
+    rewrite_policy(dir.path(), |t| {
+        let w = t.iter_mut().find(|(n, _, _)| n == "vf.0.bias").unwrap();
+        w.2[0..4].copy_from_slice(&f32::INFINITY.to_le_bytes());
+    });
+    match Ppo::load(dir.path()) {
+        Err(PpoError::InvalidModelFile { message, .. }) => {
+            assert!(
+                message.contains("vf.0.bias") && message.contains("inf"),
+                "{message}"
+            )
+        }
+        other => panic!("expected an invalid-model error, got {other:?}"),
+    }
+
+    // The optimiser's moments: finite, second moments not negative.
+    for (tensor, value, expect) in [
+        ("pi.0.weight.exp_avg", f32::NEG_INFINITY, "-inf"),
+        ("vf.2.bias.exp_avg_sq", -1.0, "negative"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        model.save(dir.path()).unwrap();
+        rewrite_tensors(&dir.path().join(OPTIMIZER_FILE), |tensors| {
+            let t = tensors.iter_mut().find(|(n, _, _)| n == tensor).unwrap();
+            t.2[0..4].copy_from_slice(&value.to_le_bytes());
+        });
+        match Ppo::load(dir.path()) {
+            Err(PpoError::InvalidModelFile { message, .. }) => {
+                assert!(message.contains(expect), "{tensor}: {message}")
+            }
+            other => panic!("{tensor}: expected an invalid-model error, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn a_reader_never_sees_a_half_written_model_file() {
+    use ppo::NetArch;
+    use rlenv::Space;
+    // Big enough that an in-place write takes a while.
+    let config = PpoConfig {
+        net_arch: NetArch {
+            pi: vec![512, 512],
+            vf: vec![512, 512],
+        },
+        ..PpoConfig::default()
+    };
+    let obs = Space::uniform_box(-1.0, 1.0, 64).unwrap();
+    let model = Ppo::with_spaces(config, obs, Space::Discrete { n: 2 }, 1).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    model.save(dir.path()).unwrap();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let (bad, reads) = std::thread::scope(|s| {
+        let reader = s.spawn(|| {
+            let (mut bad, mut reads) = (0, 0);
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                for name in [POLICY_FILE, OPTIMIZER_FILE] {
+                    let bytes = std::fs::read(dir.path().join(name)).unwrap_or_default();
+                    reads += 1;
+                    if SafeTensors::deserialize(&bytes).is_err() {
+                        bad += 1;
+                    }
+                }
+            }
+            (bad, reads)
+        });
+        for _ in 0..30 {
+            model.save(dir.path()).unwrap();
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        reader.join().unwrap()
+    });
+    assert!(reads > 0);
+    assert_eq!(bad, 0, "{bad} of {reads} reads saw a partial file");
+    // No temporary file is left beside the model.
+    let mut names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, vec![CONFIG_FILE, OPTIMIZER_FILE, POLICY_FILE]);
 }
