@@ -102,6 +102,15 @@ fn check_metadata(path: &Path, n_features: usize, meta: &ModelMetadata) -> Resul
         path: path.to_path_buf(),
         reason,
     };
+    if let Some(t) = &meta.threshold {
+        // A reconstruction error is a mean of squares: never negative.
+        if !(t.value.is_finite() && t.value >= 0.0) {
+            return Err(inconsistent(format!(
+                "the detector threshold is {}: it must be finite and non-negative",
+                t.value
+            )));
+        }
+    }
     let names = &meta.feature_names;
     if !names.is_empty() && names.len() != n_features {
         return Err(inconsistent(format!(
@@ -304,6 +313,15 @@ pub(crate) fn load(dir: &Path) -> Result<(Model, ModelMetadata)> {
             .chunks_exact(4)
             .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
             .collect();
+        if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+            return Err(AutoencoderError::Inconsistent {
+                path: weights_path.clone(),
+                reason: format!(
+                    "tensor `{}` holds {} at flat index {i}: weights must be finite",
+                    p.name, values[i]
+                ),
+            });
+        }
         let out = &mut params[p.range()];
         if version == 1 {
             p.convert_v1(&values, out);

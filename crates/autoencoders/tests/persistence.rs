@@ -265,6 +265,53 @@ fn mismatched_weights_are_errors_naming_the_tensor() {
 }
 
 #[test]
+fn non_finite_weights_and_bad_thresholds_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    saved_ff(dir.path(), vec![8]);
+    rewrite_weights(dir.path(), |t| {
+        let e = t
+            .iter_mut()
+            .find(|(n, ..)| n == "encoder.0.weight")
+            .unwrap();
+        e.3[8..12].copy_from_slice(&f32::NAN.to_le_bytes());
+    });
+    let err = Model::load(dir.path()).unwrap_err().to_string();
+    assert!(
+        err.contains("encoder.0.weight") && err.contains("NaN") && err.contains("index 2"),
+        "{err}"
+    );
+
+    let meta = |value: f64| ModelMetadata {
+        threshold: Some(Threshold {
+            value,
+            method: ThresholdMethod::Percentile(99.0),
+            calibration_rows: 10,
+            calibration_mean: 0.1,
+            calibration_median: 0.1,
+        }),
+        ..ModelMetadata::default()
+    };
+    let model = Model::new(&ModelConfig::default_for(ModelKind::FeedForward), 5, 1).unwrap();
+    // Saving refuses a bad threshold ...
+    for bad in [f64::NAN, -1.0, f64::INFINITY] {
+        let err = model.save(dir.path(), &meta(bad)).unwrap_err().to_string();
+        assert!(err.contains("threshold"), "{bad}: {err}");
+    }
+    // ... and so does loading one written by hand.
+    model.save(dir.path(), &meta(0.5)).unwrap();
+    let json_path = dir.path().join(CONFIG_FILE);
+    let json = std::fs::read_to_string(&json_path).unwrap();
+    assert!(json.contains("\"value\": 0.5"), "{json}");
+    std::fs::write(
+        &json_path,
+        json.replace("\"value\": 0.5", "\"value\": -0.5"),
+    )
+    .unwrap();
+    let err = Model::load(dir.path()).unwrap_err().to_string();
+    assert!(err.contains("threshold is -0.5"), "{err}");
+}
+
+#[test]
 fn inconsistent_or_newer_configs_are_errors() {
     let dir = tempfile::tempdir().unwrap();
     saved_ff(dir.path(), vec![8]);
