@@ -397,6 +397,17 @@ mod tests {
         }
     }
 
+    /// Evaluate `scores` as both the validation and the test split.
+    fn on_both(
+        labels: &[bool],
+        fam: &[Family],
+        cfg: &PpoStageConfig,
+        scale: ScoreScale,
+        scores: &[f64],
+    ) -> ScoreEvaluation {
+        evaluate_scores(splits(labels, labels, fam, cfg), scale, scores, scores).unwrap()
+    }
+
     /// 400 benign and 400 attacks; benign margins spread below 0 with a
     /// tail of saturated ones, attacks saturated high.
     fn saturated(n: usize) -> (Vec<bool>, Vec<f64>, Vec<Family>) {
@@ -434,13 +445,7 @@ mod tests {
             .map(|&m| 1.0 / (1.0 + (-(m as f32)).exp()))
             .collect();
         assert!(p32.iter().filter(|&&p| p == 1.0).count() > 400);
-        let e = evaluate_scores(
-            splits(&labels, &labels, &fam, &cfg),
-            ScoreScale::Margin,
-            &scores,
-            &scores,
-        )
-        .unwrap();
+        let e = on_both(&labels, &fam, &cfg, ScoreScale::Margin, &scores);
         let b = &e.fpr_budget.point;
         assert!(b.supported);
         assert!(b.validation_fpr <= 0.01, "{}", b.validation_fpr);
@@ -466,13 +471,7 @@ mod tests {
             .iter()
             .map(|&a| if a { Family::Bot } else { Family::Benign })
             .collect();
-        let e = evaluate_scores(
-            splits(&labels, &labels, &fam, &cfg),
-            ScoreScale::Margin,
-            &scores,
-            &scores,
-        )
-        .unwrap();
+        let e = on_both(&labels, &fam, &cfg, ScoreScale::Margin, &scores);
         assert_eq!(e.fpr_budget.point.test.fp, 0);
         assert_eq!(e.fpr_budget.point.test.tp, 99);
     }
@@ -481,13 +480,7 @@ mod tests {
     fn a_budget_below_one_benign_flow_is_unsupported() {
         let cfg = PpoStageConfig::default();
         let (labels, scores, fam) = saturated(100);
-        let e = evaluate_scores(
-            splits(&labels, &labels, &fam, &cfg),
-            ScoreScale::Margin,
-            &scores,
-            &scores,
-        )
-        .unwrap();
+        let e = on_both(&labels, &fam, &cfg, ScoreScale::Margin, &scores);
         let names: Vec<&str> = e.operating_points.iter().map(|p| p.name.as_str()).collect();
         assert_eq!(names, ["fpr<=0.1%", "fpr<=1%", "recall>=99%"]);
         // 100 benign validation flows: 0.1 % is a tenth of a flow.
@@ -510,14 +503,7 @@ mod tests {
             .collect();
         let mut at = |prior: f64| {
             cfg.benign_prior = prior;
-            evaluate_scores(
-                splits(&labels, &labels, &fam, &cfg),
-                ScoreScale::Probability,
-                &scores,
-                &scores,
-            )
-            .unwrap()
-            .deployment
+            on_both(&labels, &fam, &cfg, ScoreScale::Probability, &scores).deployment
         };
         let balanced = at(0.5);
         let skewed = at(0.99);
@@ -545,20 +531,8 @@ mod tests {
         let p = [0.1, 0.9, 0.28, 0.32, 0.26, 0.6];
         let m: Vec<f64> = p.iter().map(|&x| margin_of(x)).collect();
         let fam = [Family::Benign; 6];
-        let a = evaluate_scores(
-            splits(&labels, &labels, &fam, &cfg),
-            ScoreScale::Probability,
-            &p,
-            &p,
-        )
-        .unwrap();
-        let b = evaluate_scores(
-            splits(&labels, &labels, &fam, &cfg),
-            ScoreScale::Margin,
-            &m,
-            &m,
-        )
-        .unwrap();
+        let a = on_both(&labels, &fam, &cfg, ScoreScale::Probability, &p);
+        let b = on_both(&labels, &fam, &cfg, ScoreScale::Margin, &m);
         for (x, y) in a.thresholds.iter().zip(&b.thresholds) {
             assert_eq!((x.tp, x.fp, x.threshold), (y.tp, y.fp, y.threshold));
         }
