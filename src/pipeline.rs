@@ -184,19 +184,33 @@ pub fn run(config: &PipelineConfig) -> Result<Report> {
     bar.finish_and_clear();
     tick("evaluation", &mut timings);
 
-    // What the same inputs allow, and what a user would otherwise pick.
-    let bar = bars.bar(2, "ceiling and baseline", "models");
-    let ceiling = crate::supervised::ceiling(selected, &data.train, splits, config.seed)?;
-    bar.inc(1);
-    let tree = crate::supervised::tree_baseline(
-        &data.train,
-        &data.validation,
-        &data.test,
-        splits,
-        config.seed,
-    )?;
-    bar.finish_and_clear();
-    tick("baselines", &mut timings);
+    // What the same inputs allow, and what a user would otherwise pick:
+    // classifiers weighted by the regret of each error, which exist only
+    // when both errors cost something against the right answer.
+    let mut supervised_notes = Vec::new();
+    let (ceiling, baselines) = match crate::evaluate::regrets(&config.ppo.rewards) {
+        (miss, alarm) if miss > 0.0 && alarm > 0.0 => {
+            let bar = bars.bar(2, "ceiling and baseline", "models");
+            let ceiling = crate::supervised::ceiling(selected, &data.train, splits, config.seed)?;
+            bar.inc(1);
+            let tree = crate::supervised::tree_baseline(
+                &data.train,
+                &data.validation,
+                &data.test,
+                splits,
+                config.seed,
+            )?;
+            bar.finish_and_clear();
+            tick("baselines", &mut timings);
+            (Some(ceiling), vec![tree])
+        }
+        (miss, alarm) => {
+            supervised_notes.push(format!(
+                "no ceiling or baseline: the reward table's regrets (missed attack {miss}, false alarm {alarm}) are not both positive, so no cost-sensitive classifier matches it"
+            ));
+            (None, Vec::new())
+        }
+    };
 
     let mut generalization = Vec::new();
     if !config.generalization.shift_benign.is_empty() {
@@ -232,6 +246,7 @@ pub fn run(config: &PipelineConfig) -> Result<Report> {
     }
 
     let mut notes = run_notes(config, &run_dir, &data.summary, &trained);
+    notes.extend(supervised_notes);
     let mut plot_files = Vec::new();
     if config.plots {
         if plots::font().is_none() {
@@ -271,8 +286,8 @@ pub fn run(config: &PipelineConfig) -> Result<Report> {
             latent_input,
             candidates: summaries,
         },
-        ceiling: Some(ceiling),
-        baselines: vec![tree],
+        ceiling,
+        baselines,
         generalization,
         plots: plot_files,
         notes,

@@ -334,6 +334,14 @@ fn episode_reward_never_exceeds_the_possible_one_and_kinds_are_unique() {
     let report = nids::run(&c).unwrap();
     let r = &report.ppo.evaluation.episode_reward;
     assert!(r.mean <= r.possible + 1e-9, "{} > {}", r.mean, r.possible);
+    // No error costs anything against the right answer: there is no
+    // cost-sensitive ceiling to train, and the report says so.
+    assert!(report.ceiling.is_none() && report.baselines.is_empty());
+    assert!(
+        report.notes.iter().any(|n| n.contains("regret")),
+        "{:?}",
+        report.notes
+    );
     // Unequal rewards: the possible reward follows the class mix, strictly
     // between the all-benign and all-attack extremes.
     let mut c = quick(&dir.path().join("b"));
@@ -364,14 +372,16 @@ fn ppo_steps_rounded_up_are_reported_or_refused() {
     let mut c = quick(&dir.path().join("a"));
     c.ppo.n_envs = 1_000;
     c.ppo.timesteps = 8_192;
+    let rollout = (1_000 * c.ppo.ppo.n_steps).to_string();
     let err = nids::run(&c).unwrap_err().to_string();
     assert!(
-        err.contains("ppo_steps = 8192") && err.contains("512000"),
+        err.contains("ppo_steps = 8192") && err.contains(&rollout),
         "{err}"
     );
     let mut c = quick(&dir.path().join("b"));
     c.ppo.timesteps = 1_500;
     c.ppo.n_envs = 1;
+    c.ppo.ppo.n_steps = 512;
     let report = nids::run(&c).unwrap();
     assert_eq!(report.ppo.evaluation.timesteps, 1_536);
     assert!(
