@@ -460,6 +460,7 @@ mod tests {
             .unwrap()
             .validate()
             .unwrap_err();
-        assert!(err.to_string().contains("512000"), "{err}");
+        // One rollout of the tuned preset: 1,000 envs x 1,024 steps.
+        assert!(err.to_string().contains("1024000"), "{err}");
     }
 }
