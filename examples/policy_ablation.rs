@@ -15,13 +15,16 @@
 //! keys: `preset` (reference|tuned, applied first), `gamma`, `ent`, `lr`,
 //! `anneal` (0|1), `n_steps`, `batch`, `epochs`, `vf`, `clip`, `steps`,
 //! `n_envs`, `input` (latent|latent+error|latent+features), `balanced`
-//! (0|1), `ae` (ff|conv|deep).
+//! (0|1), `ae` (ff|conv|deep), `model` (ppo|ceiling: the cost-sensitive
+//! supervised classifier of the policy's shape on the same inputs instead
+//! of PPO, to tell what the inputs allow from what PPO learns).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
 use autoencoders::ModelKind;
+use baselines::{Ceiling, CeilingConfig, ClassWeights};
 use clap::Parser;
 use metrics::ConfusionMatrix;
 use nids::config::{PpoPreset, PpoStageConfig};
@@ -60,6 +63,7 @@ struct Variant {
     config: PpoStageConfig,
     input: PolicyInput,
     ae: Option<ModelKind>,
+    ceiling: bool,
 }
 
 fn parse_variant(text: &str) -> Result<Variant, String> {
@@ -69,6 +73,7 @@ fn parse_variant(text: &str) -> Result<Variant, String> {
         config: PpoStageConfig::default(),
         input: PolicyInput::Latent,
         ae: None,
+        ceiling: false,
     };
     let pairs: Vec<(&str, &str)> = settings
         .split(',')
@@ -118,6 +123,13 @@ fn parse_variant(text: &str) -> Result<Variant, String> {
                 }
             }
             "ae" => v.ae = Some(val.parse::<ModelKind>().map_err(|e| bad(&e))?),
+            "model" => {
+                v.ceiling = match val {
+                    "ppo" => false,
+                    "ceiling" => true,
+                    _ => return Err(bad(&"expected ppo or ceiling")),
+                }
+            }
             other => return Err(format!("{text}: unknown key {other}")),
         }
     }
@@ -198,17 +210,49 @@ fn run(args: Args) -> Result<(), String> {
                 .validate_for_envs(v.config.n_envs)
                 .map_err(|e| format!("{}: {e}", v.name))?;
             let started = Instant::now();
-            let (policy, log) = train_ppo(
-                pd.train.clone(),
-                data.train.binary_labels(),
-                &v.config,
-                seed,
-                &mut |_| {},
-            )
-            .map_err(|e| e.to_string())?;
+            let (val, test, steps) = if v.ceiling {
+                let r = &v.config.rewards;
+                let weights = ClassWeights::from_rewards(
+                    f64::from(r.tp),
+                    f64::from(r.tn),
+                    f64::from(r.fn_),
+                    f64::from(r.fp),
+                )
+                .map_err(|e| e.to_string())?;
+                let model = Ceiling::fit(
+                    pd.train.view(),
+                    &data.train.attack_mask(),
+                    pd.validation.view(),
+                    &val_labels,
+                    weights,
+                    &CeilingConfig {
+                        seed,
+                        ..CeilingConfig::default()
+                    },
+                )
+                .map_err(|e| e.to_string())?;
+                let margins = |x: ndarray::ArrayView2<'_, f32>| model.margins(x);
+                (
+                    margins(pd.validation.view()).map_err(|e| e.to_string())?,
+                    margins(pd.test.view()).map_err(|e| e.to_string())?,
+                    0,
+                )
+            } else {
+                let (policy, log) = train_ppo(
+                    pd.train.clone(),
+                    data.train.binary_labels(),
+                    &v.config,
+                    seed,
+                    &mut |_| {},
+                )
+                .map_err(|e| e.to_string())?;
+                (
+                    policy_margins(&policy, pd.validation.view()).map_err(|e| e.to_string())?,
+                    policy_margins(&policy, pd.test.view()).map_err(|e| e.to_string())?,
+                    log.last().map_or(0, |r| r.timesteps),
+                )
+            };
             let secs = started.elapsed().as_secs_f64();
-            let val = policy_margins(&policy, pd.validation.view()).map_err(|e| e.to_string())?;
-            let test = policy_margins(&policy, pd.test.view()).map_err(|e| e.to_string())?;
             let m = |e: metrics::MetricsError| e.to_string();
             let flags = |s: &[f64], t: f64| s.iter().map(|&x| x > t).collect::<Vec<_>>();
             let val_cm =
@@ -230,7 +274,7 @@ fn run(args: Args) -> Result<(), String> {
                 ae.result.kind,
                 v.input,
                 seed,
-                log.last().map_or(0, |r| r.timesteps),
+                steps,
                 secs,
                 val_cm.f1(),
                 val_at.recall,
