@@ -171,15 +171,20 @@ pub fn run(config: &PipelineConfig) -> Result<Report> {
     let latent = &candidates[latent_best];
     let latent_input = LatentInputRow {
         candidate: latent.name(),
-        evaluation: evaluate_policy(
-            latent,
-            splits,
-            &data.test,
-            ae_of(latent)?.detector.model(),
-            config.seed,
-        )?
-        .0
-        .scores,
+        // The selected policy may itself read the latent alone.
+        evaluation: if latent_best == best {
+            evaluation.scores.clone()
+        } else {
+            evaluate_policy(
+                latent,
+                splits,
+                &data.test,
+                ae_of(latent)?.detector.model(),
+                config.seed,
+            )?
+            .0
+            .scores
+        },
     };
     bar.finish_and_clear();
     tick("evaluation", &mut timings);
