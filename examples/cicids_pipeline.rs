@@ -65,6 +65,22 @@ struct Args {
     /// Autoencoder minibatch size.
     #[arg(long, default_value_t = 256)]
     ae_batch_size: usize,
+    /// The fewest rows an autoencoder epoch trains on (fewer benign rows
+    /// are passed over several times).
+    #[arg(long)]
+    ae_min_epoch_rows: Option<usize>,
+    /// Early-stopping patience of the autoencoders, in epochs.
+    #[arg(long)]
+    ae_patience: Option<usize>,
+    /// Standard deviation of the Gaussian noise added to the dense
+    /// autoencoders' inputs while training (denoising; default 0.1).
+    #[arg(long)]
+    ae_noise: Option<f32>,
+    /// How a detector turns per-feature reconstruction errors into a
+    /// score: standardised (each feature over its benign validation mean)
+    /// or mse (the plain mean squared error).
+    #[arg(long)]
+    ae_scoring: Option<String>,
     /// What runs the autoencoders: dense (the CPU engine) or candle (the
     /// reference).
     #[arg(long, default_value = "dense")]
@@ -132,6 +148,16 @@ struct Args {
     /// point and precision at that share.
     #[arg(long, default_value_t = 0.99)]
     benign_prior: f64,
+    /// Remove this attack family (DDoS, DoS, PortScan, BruteForce,
+    /// WebAttack, Bot, Infiltration, Heartbleed, Other) from the training
+    /// and validation splits and report its test recall: would the
+    /// detector catch a family it was never shown? Repeatable.
+    #[arg(long)]
+    unseen_family: Vec<String>,
+    /// The novelty detector's share of the headline false-alarm budget in
+    /// the verdict (policy OR novelty).
+    #[arg(long)]
+    novelty_budget: Option<f64>,
     /// Benign flows of another capture (repeatable): generalization check.
     #[arg(long)]
     shift_benign: Vec<PathBuf>,
@@ -220,6 +246,18 @@ fn build(args: Args) -> Result<PipelineConfig, String> {
         .map_err(|e| e.to_string())?;
     c.autoencoders.epochs = args.ae_epochs;
     c.autoencoders.batch_size = args.ae_batch_size;
+    if let Some(r) = args.ae_min_epoch_rows {
+        c.autoencoders.min_epoch_rows = r;
+    }
+    if let Some(p) = args.ae_patience {
+        c.autoencoders.patience = p;
+    }
+    if let Some(n) = args.ae_noise {
+        c.autoencoders.input_noise_std = n;
+    }
+    if let Some(s) = &args.ae_scoring {
+        c.autoencoders.scoring = s.parse().map_err(|e| format!("--ae-scoring: {e}"))?;
+    }
     c.autoencoders.benign_only = !args.ae_all_rows;
     c.autoencoders.threshold_percentile = args.threshold_percentile;
     let preset: PpoPreset = args.ppo_preset.parse().map_err(|e| format!("{e}"))?;
@@ -262,6 +300,10 @@ fn build(args: Args) -> Result<PipelineConfig, String> {
     if args.balanced {
         c.ppo.sampling = rlenv::Sampling::Balanced;
     }
+    c.data.unseen_families = args.unseen_family;
+    if let Some(b) = args.novelty_budget {
+        c.verdict.novelty_budget = b;
+    }
     c.generalization.shift_benign = args.shift_benign;
     c.generalization.finetune_fraction = args.finetune_fraction;
     c.plots = !args.no_plots;
@@ -280,7 +322,11 @@ fn main() -> ExitCode {
     match nids::run(&config) {
         Ok(report) => {
             for note in &report.notes {
-                eprintln!("note: {note}");
+                if report.data.warnings.contains(note) {
+                    eprintln!("warning: {note}");
+                } else {
+                    eprintln!("note: {note}");
+                }
             }
             print!("{}", report.summary_table());
             println!(

@@ -172,11 +172,7 @@ fn run(args: Args) -> Result<(), String> {
             kind,
             &config.autoencoders,
             args.data_seed,
-            &data.train,
-            &data.validation,
-            &data.test,
-            &data.schema,
-            &data.bounds,
+            &data,
             &args.out.join("models"),
             &bars,
             2,
@@ -184,7 +180,7 @@ fn run(args: Args) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
         eprintln!(
             "autoencoder {}: ROC AUC {:.4}",
-            t.result.kind, t.result.roc_auc
+            t.result.kind, t.result.detection.roc_auc
         );
         trained.push(t);
     }

@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use autoencoders::{
-    Autoencoder, Model, ReconstructionDetector, Threshold, ThresholdMethod, Trainer, TrainerConfig,
+    Autoencoder, Model, ReconstructionDetector, ThresholdMethod, Trainer, TrainerConfig,
 };
-use flowdata::{FlowFrame, Schema};
+use flowdata::{FlowFrame, OutOfRange, Schema};
 use ndarray::{Array2, Axis, concatenate};
 use ppo::{Control, IterationRecord, Ppo};
 use rand::SeedableRng;
@@ -20,8 +20,10 @@ use serde::Serialize;
 
 use crate::config::{AutoencoderStageConfig, PpoStageConfig};
 use crate::error::{PipelineError, Result};
+use crate::ingest::RangeSummary;
 use crate::policy::{LatentScaler, PolicyCandidate, policy_input, policy_margins};
 use crate::stages::rows_where;
+use crate::verdict::VerdictRule;
 
 /// Drift of one feature between the training benign rows and the new
 /// capture's benign rows (both scaled by the training bounds).
@@ -50,6 +52,13 @@ pub struct FinetuneResult {
     /// Detector false-positive rate after fine-tuning the autoencoder and
     /// recalibrating its threshold (benign validation + fine-tuning rows).
     pub detector_after: f64,
+    /// Verdict false-positive rate before fine-tuning.
+    pub verdict_before: f64,
+    /// Verdict false-positive rate after: the fine-tuned policy at the
+    /// verdict's policy threshold OR the fine-tuned novelty detector at a
+    /// threshold recalibrated to the novelty budget on the benign
+    /// validation and fine-tuning rows.
+    pub verdict_after: f64,
     /// Policy false-positive rate (validation-chosen threshold) before.
     pub policy_before: f64,
     /// Policy false-positive rate after further PPO training with the
@@ -69,8 +78,14 @@ pub struct GeneralizationResult {
     /// Features of the model the source lacked (filled with the
     /// `fill_missing` value).
     pub missing_features: Vec<String>,
-    /// Share of the benign rows the detector flags at its calibrated threshold.
+    /// Values outside the training range.
+    pub out_of_range: RangeSummary,
+    /// Share of the benign rows the verdict's novelty detector flags at its
+    /// calibrated threshold.
     pub fpr_detector: f64,
+    /// Share of the benign rows the headline verdict (policy OR novelty)
+    /// flags.
+    pub fpr_verdict: f64,
     /// Share flagged by the policy at the validation-chosen F1-optimal threshold.
     pub fpr_policy: f64,
     /// Share flagged by the argmax policy.
@@ -87,10 +102,14 @@ pub struct GeneralizationResult {
 
 /// What the check needs from the trained pipeline.
 pub struct Trained<'a> {
-    /// The selected autoencoder's detector.
+    /// The verdict's novelty detector.
     pub detector: &'a ReconstructionDetector<Model>,
+    /// The autoencoder whose latents the selected policy reads.
+    pub encoder: &'a Model,
     /// The selected policy.
     pub candidate: &'a PolicyCandidate,
+    /// The headline verdict's rule.
+    pub verdict: &'a VerdictRule,
     /// The validation-chosen threshold on the policy's logit margin.
     pub policy_threshold: f64,
     /// The model-input schema.
@@ -114,24 +133,37 @@ fn share(flags: impl Iterator<Item = bool>, n: usize) -> f64 {
     }
 }
 
-fn detector_fpr(detector: &ReconstructionDetector<Model>, x: &Array2<f32>) -> Result<f64> {
-    let flags = detector.predict(x.view())?;
-    Ok(share(flags.iter().map(|&f| f == 1), x.nrows()))
+/// Novelty scores of scaled rows and the share above the detector's threshold.
+fn novelty(
+    detector: &ReconstructionDetector<Model>,
+    x: &Array2<f32>,
+    range: Option<&OutOfRange>,
+) -> Result<(Vec<f64>, f64)> {
+    let scores = detector.score_with(x.view(), range)?;
+    let t = detector.threshold().value;
+    let fpr = share(scores.iter().map(|&s| s > t), x.nrows());
+    Ok((scores, fpr))
 }
 
+/// The share of rows the verdict flags.
+fn verdict_fpr(rule: &VerdictRule, margins: &[f64], novelty: &[f64]) -> f64 {
+    share(rule.flags(margins, novelty).into_iter(), margins.len())
+}
+
+/// The policy's margins of scaled rows, the share at or above `threshold`
+/// and the share the argmax flags.
 fn policy_fpr(
     model: &Model,
     scaler: &LatentScaler,
     policy: &Ppo,
     x: &Array2<f32>,
     threshold: f64,
-) -> Result<(f64, f64)> {
+) -> Result<(Vec<f64>, f64, f64)> {
     let obs = policy_input(model, scaler, x.view())?;
     let margins = policy_margins(policy, obs.view())?;
-    Ok((
-        share(margins.iter().map(|&m| m >= threshold), x.nrows()),
-        share(margins.iter().map(|&m| m > 0.0), x.nrows()),
-    ))
+    let at = share(margins.iter().map(|&m| m >= threshold), x.nrows());
+    let argmax = share(margins.iter().map(|&m| m > 0.0), x.nrows());
+    Ok((margins, at, argmax))
 }
 
 /// Per-feature KS and Wasserstein distances, sorted by KS (largest first).
@@ -176,7 +208,8 @@ pub fn check_source(
             "{source} holds no benign flow after cleaning ({rows} rows)"
         )));
     }
-    trained.bounds.transform_frame(&mut benign)?;
+    let range = trained.bounds.transform_frame(&mut benign)?;
+    let out_of_range = RangeSummary::new(source.clone(), &range, trained.schema);
     let x = benign.features().to_owned();
     let train_benign = rows_where(trained.train, false);
     let names = trained.schema.feature_names();
@@ -184,21 +217,21 @@ pub fn check_source(
     let mean_ks = all_drift.iter().map(|r| r.ks).sum::<f64>() / all_drift.len().max(1) as f64;
     let features_ks_above_half = all_drift.iter().filter(|r| r.ks > 0.5).count();
 
-    let model = trained.detector.model();
     let cand = trained.candidate;
-    let fpr_detector = detector_fpr(trained.detector, &x)?;
-    let (fpr_policy, fpr_policy_argmax) = policy_fpr(
-        model,
+    let (novelty_scores, fpr_detector) = novelty(trained.detector, &x, Some(&range))?;
+    let (margins, fpr_policy, fpr_policy_argmax) = policy_fpr(
+        trained.encoder,
         &cand.scaler,
         &cand.policy,
         &x,
         trained.policy_threshold,
     )?;
+    let fpr_verdict = verdict_fpr(trained.verdict, &margins, &novelty_scores);
 
     let fpr_after_finetune = match finetune_fraction {
         None => None,
         Some(fraction) => Some(finetune(
-            &x, fraction, trained, ae_config, ppo_config, models_dir, seed,
+            &x, &range, fraction, trained, ae_config, ppo_config, models_dir, seed,
         )?),
     };
     Ok(GeneralizationResult {
@@ -206,7 +239,9 @@ pub fn check_source(
         rows,
         benign_rows: x.nrows(),
         missing_features,
+        out_of_range,
         fpr_detector,
+        fpr_verdict,
         fpr_policy,
         fpr_policy_argmax,
         fpr_after_finetune,
@@ -216,8 +251,10 @@ pub fn check_source(
     })
 }
 
+#[allow(clippy::too_many_arguments)]
 fn finetune(
     x: &Array2<f32>,
+    range: &OutOfRange,
     fraction: f64,
     trained: &Trained<'_>,
     ae_config: &AutoencoderStageConfig,
@@ -238,14 +275,17 @@ fn finetune(
     order.shuffle(&mut StdRng::seed_from_u64(seed));
     let tune = x.select(Axis(0), &order[..n_tune]);
     let rest = x.select(Axis(0), &order[n_tune..]);
+    let tune_range = range.select(&order[..n_tune]);
+    let rest_range = range.select(&order[n_tune..]);
     let cand = trained.candidate;
     let kind = cand.kind;
 
     // The detector: more training on the new rows mixed with as many
     // original benign training rows, then a threshold recalibrated on the
     // benign validation rows and the new rows together.
-    let detector_before = detector_fpr(trained.detector, &rest)?;
-    let (mut model, _) = Model::load(models_dir.join(kind.as_str()))?;
+    let (novelty_before, detector_before) = novelty(trained.detector, &rest, Some(&rest_range))?;
+    let novelty_kind = trained.detector.model().kind();
+    let (mut model, _) = Model::load(models_dir.join(novelty_kind.as_str()))?;
     let train_benign = rows_where(trained.train, false);
     let replay: Vec<usize> = (0..train_benign.nrows().min(n_tune.max(1000))).collect();
     let mix = concatenate(
@@ -262,20 +302,35 @@ fn finetune(
     })?;
     trainer.fit_split(&mut model, mix.view(), &mut |_| {})?;
     let benign_val = rows_where(trained.validation, false);
-    let errors: Vec<f64> = model
-        .reconstruction_errors(benign_val.view())?
+    let calibration = concatenate(Axis(0), &[benign_val.view(), tune.view()])
+        .map_err(|e| PipelineError::Unsupported(format!("calibration rows: {e}")))?;
+    let tuned = ReconstructionDetector::fit_with(
+        model,
+        calibration.view(),
+        None,
+        ThresholdMethod::Percentile(ae_config.threshold_percentile),
+        ae_config.scoring,
+    )?;
+    let (novelty_after, detector_after) = novelty(&tuned, &rest, Some(&rest_range))?;
+    // The verdict's novelty threshold, recalibrated to its budget on the
+    // same rows.
+    let calibration_scores: Vec<f64> = tuned
+        .score(benign_val.view())?
         .into_iter()
-        .chain(model.reconstruction_errors(tune.view())?)
-        .map(f64::from)
+        .chain(tuned.score_with(tune.view(), Some(&tune_range))?)
         .collect();
-    let method = ThresholdMethod::Percentile(ae_config.threshold_percentile);
-    let tuned = ReconstructionDetector::from_parts(model, Threshold::calibrate(&errors, method)?);
-    let detector_after = detector_fpr(&tuned, &rest)?;
+    let tuned_rule = VerdictRule {
+        novelty_threshold: metrics::threshold_for_fpr(
+            &calibration_scores,
+            trained.verdict.novelty_budget,
+        )?,
+        ..trained.verdict.clone()
+    };
 
     // The policy: the same encoder, more PPO steps on the training flows
     // plus the new rows labelled benign.
-    let encoder = trained.detector.model();
-    let (policy_before, _) = policy_fpr(
+    let encoder = trained.encoder;
+    let (margins_before, policy_before, _) = policy_fpr(
         encoder,
         &cand.scaler,
         &cand.policy,
@@ -308,7 +363,7 @@ fn finetune(
     policy.learn(&mut venv, steps, &mut |_: &IterationRecord| {
         Control::Continue
     })?;
-    let (policy_after, _) = policy_fpr(
+    let (margins_after, policy_after, _) = policy_fpr(
         encoder,
         &cand.scaler,
         &policy,
@@ -316,6 +371,8 @@ fn finetune(
         trained.policy_threshold,
     )?;
     Ok(FinetuneResult {
+        verdict_before: verdict_fpr(trained.verdict, &margins_before, &novelty_before),
+        verdict_after: verdict_fpr(&tuned_rule, &margins_after, &novelty_after),
         fraction,
         finetune_rows: n_tune,
         eval_rows: rest.nrows(),

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 
 use flowdata::synth::write_csv;
 use flowdata::{
-    Alignment, Bounds, FeatureKind, FlowFrame, InferOptions, ReadOptions, Schema, SplitConfig,
-    read_flows_with_progress,
+    Alignment, Bounds, Family, FeatureKind, FlowFrame, InferOptions, OutOfRange, ReadOptions,
+    Schema, SplitConfig, read_flows_with_progress,
 };
 use serde::Serialize;
 
@@ -54,6 +54,94 @@ pub struct DataSummary {
     pub test_families: BTreeMap<String, usize>,
     /// Values of the validation and test splits clamped to the training range.
     pub clamped_values: usize,
+    /// Attack families removed from the training and validation splits.
+    pub unseen_families: Vec<String>,
+    /// Values outside the training range, per split.
+    pub out_of_range: Vec<RangeSummary>,
+}
+
+/// A share of clamped values above which a source gets a warning: about
+/// ten times what a capture of the training network shows under the
+/// default 0.999-quantile scaling.
+pub const CLAMPED_SHARE_WARNING: f64 = 0.01;
+
+/// How much of a source lay outside the training range.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RangeSummary {
+    /// The split or files.
+    pub source: String,
+    /// Rows scaled.
+    pub rows: usize,
+    /// Values clamped to the training range.
+    pub clamped_values: usize,
+    /// Their share of the scaled values.
+    pub share: f64,
+    /// The features most often out of range (up to five).
+    pub top_features: Vec<FeatureOutOfRange>,
+}
+
+/// One feature's values outside the training range.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct FeatureOutOfRange {
+    /// The feature.
+    pub feature: String,
+    /// Values clamped.
+    pub clamped: usize,
+    /// Their share of the rows.
+    pub share_of_rows: f64,
+}
+
+impl RangeSummary {
+    /// The summary of `range` (of a matrix with `schema`'s features).
+    pub fn new(source: impl Into<String>, range: &OutOfRange, schema: &Schema) -> Self {
+        let names = schema.feature_names();
+        let mut by_count: Vec<(usize, usize)> = range
+            .per_feature
+            .iter()
+            .copied()
+            .enumerate()
+            .filter(|&(_, n)| n > 0)
+            .collect();
+        by_count.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        RangeSummary {
+            source: source.into(),
+            rows: range.rows,
+            clamped_values: range.clamped(),
+            share: range.share(),
+            top_features: by_count
+                .into_iter()
+                .take(5)
+                .map(|(j, n)| FeatureOutOfRange {
+                    feature: names
+                        .get(j)
+                        .map_or_else(|| format!("#{j}"), |s| s.to_string()),
+                    clamped: n,
+                    share_of_rows: n as f64 / range.rows.max(1) as f64,
+                })
+                .collect(),
+        }
+    }
+
+    /// A warning when the share exceeds [`CLAMPED_SHARE_WARNING`]: the
+    /// source was likely made by another extractor or on another network,
+    /// and scores mean little until the model is fine-tuned on it.
+    pub fn warning(&self) -> Option<String> {
+        (self.share > CLAMPED_SHARE_WARNING).then(|| {
+            let top: Vec<String> = self
+                .top_features
+                .iter()
+                .map(|f| format!("{} ({:.1} % of rows)", f.feature, 100.0 * f.share_of_rows))
+                .collect();
+            format!(
+                "{}: {:.1} % of the scaled values ({} of {} rows x features) lie outside the training range and were clamped, most often {}; a capture from another extractor or network needs --finetune-fraction (or a model trained on it) before its scores mean anything",
+                self.source,
+                100.0 * self.share,
+                self.clamped_values,
+                self.rows,
+                top.join(", ")
+            )
+        })
+    }
 }
 
 /// An input column that is not a model feature.
@@ -80,6 +168,10 @@ pub struct Ingested {
     pub bounds: Bounds,
     /// The cleaning report, as text.
     pub cleaning_text: String,
+    /// Validation values outside the training range, and how far.
+    pub validation_range: OutOfRange,
+    /// Test values outside the training range, and how far.
+    pub test_range: OutOfRange,
     /// Row counts.
     pub summary: DataSummary,
 }
@@ -220,6 +312,48 @@ pub(crate) fn missing_features(report: &flowdata::CleaningReport) -> Vec<String>
     out
 }
 
+/// The attack families named in `names` (`--unseen-family`), each present
+/// in `frames`; an unknown or absent name is an error listing the attack
+/// families the data holds.
+fn resolve_families(names: &[String], frames: &[&FlowFrame]) -> Result<Vec<Family>> {
+    if names.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut present: BTreeMap<Family, usize> = BTreeMap::new();
+    for f in frames {
+        for (family, n) in f.family_counts() {
+            *present.entry(family).or_default() += n;
+        }
+    }
+    let mut out = Vec::new();
+    for name in names {
+        match Family::from_name(name).filter(|f| f.is_attack() && present.contains_key(f)) {
+            Some(f) if !out.contains(&f) => out.push(f),
+            Some(_) => {}
+            None => {
+                let listed: Vec<String> = present
+                    .iter()
+                    .filter(|(f, _)| f.is_attack())
+                    .map(|(f, n)| format!("{} ({n} flows)", f.name()))
+                    .collect();
+                return Err(PipelineError::config(
+                    "unseen_family",
+                    name,
+                    format!(
+                        "is not an attack family of this data; it holds {}",
+                        if listed.is_empty() {
+                            "none".to_string()
+                        } else {
+                            listed.join(", ")
+                        }
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(out)
+}
+
 fn attacks(frame: &FlowFrame) -> usize {
     frame.binary_labels().iter().filter(|&&l| l == 1).count()
 }
@@ -310,6 +444,12 @@ pub fn run(
             Some(join(&config.test_paths)),
         )
     };
+    let unseen = resolve_families(&config.unseen_families, &[&train, &validation, &test])?;
+    if !unseen.is_empty() {
+        let keep = |f: &FlowFrame| f.filter_rows(|r| !unseen.contains(&f.family(r)));
+        train = keep(&train);
+        validation = keep(&validation);
+    }
     for (name, f) in [
         ("training", &train),
         ("validation", &validation),
@@ -324,7 +464,20 @@ pub fn run(
     }
     let bounds = Bounds::fit(&schema, train.features(), config.scaling)?;
     bounds.transform_frame(&mut train)?;
-    let clamped = bounds.transform_frame(&mut validation)? + bounds.transform_frame(&mut test)?;
+    let validation_range = bounds.transform_frame(&mut validation)?;
+    let test_range = bounds.transform_frame(&mut test)?;
+    let clamped = validation_range.clamped() + test_range.clamped();
+    let out_of_range = vec![
+        RangeSummary::new("validation split", &validation_range, &schema),
+        RangeSummary::new(
+            test_source
+                .as_ref()
+                .map_or_else(|| "test split".to_string(), |s| format!("test capture {s}")),
+            &test_range,
+            &schema,
+        ),
+    ];
+    warnings.extend(out_of_range.iter().filter_map(RangeSummary::warning));
     schema.save(out_dir.join("schema.json"))?;
     bounds.save(out_dir.join("bounds.json"))?;
     let summary = DataSummary {
@@ -349,6 +502,8 @@ pub fn run(
             .map(|(f, n)| (f.name().to_string(), n))
             .collect(),
         clamped_values: clamped,
+        unseen_families: unseen.iter().map(|f| f.name().to_string()).collect(),
+        out_of_range,
     };
     Ok(Ingested {
         train,
@@ -357,6 +512,8 @@ pub fn run(
         schema,
         bounds,
         cleaning_text: report.to_text(),
+        validation_range,
+        test_range,
         summary,
     })
 }
@@ -410,6 +567,60 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn an_unseen_family_is_left_out_of_training_and_validation_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = DataConfig {
+            synthetic: SynthConfig {
+                rows: 3_000,
+                ..SynthConfig::default()
+            },
+            unseen_families: vec!["bot".into()],
+            ..DataConfig::default()
+        };
+        let out = run(&config, dir.path(), |_, _| {}).unwrap();
+        let count = |f: &FlowFrame| f.families().iter().filter(|&&x| x == Family::Bot).count();
+        assert_eq!(count(&out.train), 0);
+        assert_eq!(count(&out.validation), 0);
+        assert!(count(&out.test) > 0, "the test split keeps the family");
+        assert_eq!(out.summary.unseen_families, vec!["Bot".to_string()]);
+        assert_eq!(out.validation_range.rows, out.validation.n_rows());
+        assert_eq!(out.test_range.rows, out.test.n_rows());
+        // A name that is no attack family of the data lists those present.
+        for bad in ["Botnet", "Benign", "Heartbleed"] {
+            config.unseen_families = vec![bad.into()];
+            let err = run(&config, dir.path(), |_, _| {}).unwrap_err().to_string();
+            assert!(
+                err.contains(bad) && err.contains("Bot (") && err.contains("WebAttack ("),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_source_far_outside_the_training_range_gets_a_warning() {
+        let schema = Schema::cicids2017().retain_features(&["Flow Duration", "Total Fwd Packets"]);
+        let range = |clamped: Vec<usize>| OutOfRange {
+            rows: 100,
+            scaled_features: 2,
+            per_feature: clamped,
+            excess: Vec::new(),
+        };
+        let quiet = RangeSummary::new("same network", &range(vec![1, 0]), &schema);
+        assert!(quiet.warning().is_none());
+        let loud = RangeSummary::new("other extractor", &range(vec![3, 40]), &schema);
+        assert_eq!(loud.top_features[0].feature, "Total Fwd Packets");
+        assert!((loud.share - 43.0 / 200.0).abs() < 1e-12);
+        let w = loud.warning().unwrap();
+        assert!(
+            w.contains("other extractor")
+                && w.contains("21.5 %")
+                && w.contains("Total Fwd Packets (40.0 % of rows)")
+                && w.contains("--finetune-fraction"),
+            "{w}"
+        );
     }
 
     #[test]

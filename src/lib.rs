@@ -21,6 +21,7 @@ pub mod progress;
 pub mod report;
 pub mod stages;
 pub mod supervised;
+pub mod verdict;
 
 pub use config::PipelineConfig;
 pub use error::{PipelineError, Result};

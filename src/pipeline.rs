@@ -20,7 +20,8 @@ use crate::policy::{
 };
 use crate::progress::Bars;
 use crate::report::{LatentInputRow, PpoReport, Report, SELECTION, write_json};
-use crate::stages::{TrainedAutoencoder, train_autoencoder};
+use crate::stages::{TrainedAutoencoder, pca_detector, train_autoencoder};
+use crate::verdict::{VerdictInputs, evaluate_verdict};
 
 /// Run the pipeline, writing everything into `config.out_dir`; returns the
 /// report (also written as `report.json` and `report.md`).
@@ -85,17 +86,18 @@ pub fn run(config: &PipelineConfig) -> Result<Report> {
                 kind,
                 &config.autoencoders,
                 config.seed,
-                &data.train,
-                &data.validation,
-                &data.test,
-                &data.schema,
-                &data.bounds,
+                &data,
                 &models_dir,
                 &bars,
                 threads,
             )
         })
         .collect::<Result<_>>()?;
+    // The linear baseline: PCA with as many components as the latent code.
+    let latent_dim = trained.first().map_or(32, |t| {
+        autoencoders::Autoencoder::latent_dim(t.detector.model())
+    });
+    let (_, _, pca_latent) = pca_detector(latent_dim, &data, &config.autoencoders)?;
     tick("autoencoders", &mut timings);
     run_dir.checkpoint(config.stop_hook, RunPoint::AutoencodersTrained)?;
 
@@ -186,6 +188,30 @@ pub fn run(config: &PipelineConfig) -> Result<Report> {
             .scores
         },
     };
+    // The novelty part: the autoencoder detector with the best validation
+    // ROC AUC.
+    let novelty = &trained[select_novelty(&trained, &val_labels)?];
+    let verdict = evaluate_verdict(
+        novelty.kind.as_str(),
+        VerdictInputs {
+            val_labels: &val_labels,
+            test_labels: &test_labels,
+            test_families: &test_families,
+            val_margin: &selected.val_margin,
+            test_margin: &test_margin,
+            val_novelty: &novelty.scores.validation,
+            test_novelty: &novelty.scores.test,
+        },
+        config.verdict,
+        config.ppo.fpr_budget,
+    )?;
+    let unseen: Vec<flowdata::Family> = data
+        .summary
+        .unseen_families
+        .iter()
+        .filter_map(|n| flowdata::Family::from_name(n))
+        .collect();
+    let unseen_families = verdict.unseen(&unseen);
     bar.finish_and_clear();
     tick("evaluation", &mut timings);
 
@@ -218,10 +244,13 @@ pub fn run(config: &PipelineConfig) -> Result<Report> {
     };
 
     let mut generalization = Vec::new();
+    let mut source_warnings = Vec::new();
     if !config.generalization.shift_benign.is_empty() {
         let ctx = Trained {
-            detector: &selected_ae.detector,
+            detector: &novelty.detector,
+            encoder: selected_ae.detector.model(),
             candidate: selected,
+            verdict: &verdict.rule,
             policy_threshold: evaluation.scores.best_f1.score_threshold,
             schema: &data.schema,
             train: &data.train,
@@ -235,7 +264,7 @@ pub fn run(config: &PipelineConfig) -> Result<Report> {
             "sources",
         );
         for path in &config.generalization.shift_benign {
-            generalization.push(check_source(
+            let checked = check_source(
                 std::slice::from_ref(path),
                 &ctx,
                 config.generalization.finetune_fraction,
@@ -243,14 +272,18 @@ pub fn run(config: &PipelineConfig) -> Result<Report> {
                 &config.ppo,
                 &models_dir,
                 config.seed,
-            )?);
+            )?;
+            source_warnings.extend(checked.out_of_range.warning());
+            generalization.push(checked);
             bar.inc(1);
         }
         bar.finish_and_clear();
         tick("generalization", &mut timings);
     }
 
-    let mut notes = run_notes(config, &run_dir, &data.summary, &trained);
+    let mut data_summary = data.summary;
+    data_summary.warnings.extend(source_warnings);
+    let mut notes = run_notes(config, &run_dir, &data_summary, &trained);
     notes.extend(supervised_notes);
     let mut plot_files = Vec::new();
     if config.plots {
@@ -277,10 +310,13 @@ pub fn run(config: &PipelineConfig) -> Result<Report> {
         seed: config.seed,
         elapsed_seconds: started.elapsed().as_secs_f64(),
         timings,
-        data: data.summary,
+        data: data_summary,
         autoencoders: trained.iter().map(|t| t.result.clone()).collect(),
+        novelty_baselines: vec![pca_latent],
         selected_autoencoder: selected.kind.as_str().to_string(),
         per_family_recall: evaluation.scores.per_family_recall.clone(),
+        verdict,
+        unseen_families,
         ppo: PpoReport {
             autoencoder: selected.kind.as_str().to_string(),
             policy_input: selected.input,
@@ -302,6 +338,21 @@ pub fn run(config: &PipelineConfig) -> Result<Report> {
     run_dir.checkpoint(config.stop_hook, RunPoint::ReportWritten)?;
     run_dir.commit()?;
     Ok(report)
+}
+
+/// The autoencoder whose detector joins the verdict's novelty part: the
+/// best validation ROC AUC (the whole curve: validation holds too few
+/// benign flows to rank detectors at a fraction of a percent of them).
+fn select_novelty(trained: &[TrainedAutoencoder], val_labels: &[bool]) -> Result<usize> {
+    let mut best: Option<(usize, f64)> = None;
+    for (i, t) in trained.iter().enumerate() {
+        let auc = metrics::roc_auc(val_labels, &t.scores.validation)?;
+        if best.is_none_or(|(_, a)| auc > a) {
+            best = Some((i, auc));
+        }
+    }
+    best.map(|(i, _)| i)
+        .ok_or_else(|| PipelineError::Unsupported("no autoencoder was trained".into()))
 }
 
 /// Notes about the run's settings and inputs: stale temporary directories
@@ -383,7 +434,7 @@ fn draw_plots(
             LegendPosition::UpperRight,
         )?;
         let (mut benign, mut attack) = (Vec::new(), Vec::new());
-        for (&e, &l) in t.test_errors.iter().zip(&labels) {
+        for (&e, &l) in t.scores.test.iter().zip(&labels) {
             if l { attack.push(e) } else { benign.push(e) }
         }
         plots::error_histogram(
@@ -393,7 +444,7 @@ fn draw_plots(
             &attack,
             t.detector.threshold().value,
         )?;
-        let cm = t.result.at_threshold.confusion();
+        let cm = t.result.detection.at_threshold.confusion();
         plots::confusion_matrix(
             &add(format!("confusion_detector_{k}.png")),
             &format!("detector {k} (test)"),
@@ -407,15 +458,15 @@ fn draw_plots(
     for t in trained {
         let name = format!("detector {}", t.kind.as_str());
         roc.push(Series {
-            name: format!("{name} (AUC {:.3})", t.result.roc_auc),
-            points: metrics::roc_curve(&labels, &t.test_errors)?
+            name: format!("{name} (AUC {:.3})", t.result.detection.roc_auc),
+            points: metrics::roc_curve(&labels, &t.scores.test)?
                 .iter()
                 .map(|p| (p.fpr, p.tpr))
                 .collect(),
         });
         pr.push(Series {
-            name: format!("{name} (AP {:.3})", t.result.average_precision),
-            points: metrics::precision_recall_curve(&labels, &t.test_errors)?
+            name: format!("{name} (AP {:.3})", t.result.detection.average_precision),
+            points: metrics::precision_recall_curve(&labels, &t.scores.test)?
                 .iter()
                 .map(|p| (p.recall, p.precision))
                 .collect(),

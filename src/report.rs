@@ -14,7 +14,8 @@ use crate::evaluate::{FamilyRecall, ScoreEvaluation};
 use crate::generalization::GeneralizationResult;
 use crate::ingest::DataSummary;
 use crate::policy::{CandidateSummary, PolicyEvaluation, PolicyInput};
-use crate::stages::AutoencoderResult;
+use crate::stages::{AutoencoderResult, BaselineDetectorResult, DetectorEvaluation};
+use crate::verdict::{DecisionRow, UnseenFamilyReport, VerdictReport};
 
 /// How candidates are compared, as the report says it.
 pub const SELECTION: &str = "Selection: the highest recall on validation at the headline false-alarm budget (ties: validation ROC AUC). An analyst fixes how many false alarms are bearable; argmax F1 on a sample that is mostly attacks would reward flagging benign traffic.";
@@ -88,12 +89,22 @@ pub struct Report {
     pub data: DataSummary,
     /// The autoencoders' reconstruction detectors on the test split.
     pub autoencoders: Vec<AutoencoderResult>,
+    /// The linear baseline every autoencoder detector must beat (PCA with
+    /// as many components as the latent code), scored the same way.
+    pub novelty_baselines: Vec<BaselineDetectorResult>,
     /// The autoencoder whose policy had the best validation F1.
     pub selected_autoencoder: String,
     /// PPO.
     pub ppo: PpoReport,
     /// Recall of each attack family on the test split (argmax policy).
     pub per_family_recall: BTreeMap<String, FamilyRecall>,
+    /// The headline verdict (policy OR novelty) on the test split: its
+    /// rule and thresholds, counts, rates and per-family recall, beside
+    /// each part alone at the same budget.
+    pub verdict: VerdictReport,
+    /// Families removed from training and validation (`--unseen-family`):
+    /// their test recall.
+    pub unseen_families: Vec<UnseenFamilyReport>,
     /// A cost-sensitive supervised classifier of the policy's shape on the
     /// selected policy's inputs: what those inputs allow.
     pub ceiling: Option<ScorerReport>,
@@ -216,6 +227,100 @@ fn comparison(o: &mut String, scorers: &[(String, &ScoreEvaluation)]) {
     }
 }
 
+fn verdict_section(o: &mut String, v: &VerdictReport, unseen: &[UnseenFamilyReport]) {
+    let r = &v.rule;
+    let _ = writeln!(
+        o,
+        "\n## Verdict: {} (test split)\n\nA flow is malicious when the policy's P(malicious) is at least {:.4} (margin {:.4}) or the {} autoencoder's novelty score is at least {:.4}. The novelty part may flag {} % of the benign validation flows, the union {} % (measured on validation: FPR {:.4}, recall {:.4}); each part alone is shown at the whole budget.\n\n| decision | TN | FP | FN | TP | precision | recall | F1 | FPR [95% CI] |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        r.rule,
+        r.policy_probability_threshold,
+        r.policy_margin_threshold,
+        r.novelty_detector,
+        r.novelty_threshold,
+        100.0 * r.novelty_budget,
+        100.0 * r.budget,
+        v.validation_fpr,
+        v.validation_recall
+    );
+    let rows: [(&str, &DecisionRow); 3] = [
+        ("verdict", &v.test),
+        ("policy alone", &v.policy_alone),
+        ("novelty alone", &v.novelty_alone),
+    ];
+    for (name, d) in rows {
+        let _ = writeln!(
+            o,
+            "| {name} | {} | {} | {} | {} | {:.4} | {:.4} | {:.4} | {:.4} [{:.4}, {:.4}] |",
+            d.tn,
+            d.fp,
+            d.fn_,
+            d.tp,
+            d.precision,
+            d.recall,
+            d.f1,
+            d.fpr,
+            d.fpr_interval[0],
+            d.fpr_interval[1]
+        );
+    }
+    let _ = writeln!(
+        o,
+        "\n| family | test rows | verdict recall | policy alone | novelty alone |\n|---|---:|---:|---:|---:|"
+    );
+    for (f, fr) in &v.test.per_family_recall {
+        let other = |d: &DecisionRow| d.per_family_recall.get(f).map_or(0.0, |r| r.recall);
+        let _ = writeln!(
+            o,
+            "| {f} | {} | {:.4} | {:.4} | {:.4} |",
+            fr.support,
+            fr.recall,
+            other(&v.policy_alone),
+            other(&v.novelty_alone)
+        );
+    }
+    if !unseen.is_empty() {
+        let _ = writeln!(
+            o,
+            "\n### Families never shown in training or validation\n\n| family | test flows | verdict recall | policy alone | novelty alone | verdict FPR |\n|---|---:|---:|---:|---:|---:|"
+        );
+        for u in unseen {
+            let _ = writeln!(
+                o,
+                "| {} | {} | {:.4} | {:.4} | {:.4} | {:.4} |",
+                u.family,
+                u.test_flows,
+                u.verdict_recall,
+                u.policy_recall,
+                u.novelty_recall,
+                u.verdict_fpr
+            );
+        }
+    }
+}
+
+fn scoring_name(s: autoencoders::ErrorScoring) -> &'static str {
+    match s {
+        autoencoders::ErrorScoring::Standardised => "standardised",
+        autoencoders::ErrorScoring::MeanSquared => "plain mean squared error",
+    }
+}
+
+fn detector_row(o: &mut String, name: &str, loss: &str, dead: &str, d: &DetectorEvaluation) {
+    let r = &d.at_threshold;
+    let _ = writeln!(
+        o,
+        "| {name} | {loss} | {dead} | {:.4} | {:.4} | {:.4} | {:.4e} | {:.4} | {:.4} | {:.4} | {:.4} |",
+        d.roc_auc,
+        d.partial_roc_auc,
+        d.average_precision,
+        d.threshold,
+        r.precision,
+        r.recall,
+        r.f1,
+        r.fpr
+    );
+}
+
 const ROW_HEAD: &str = "| | TN | FP | FN | TP | precision | recall | F1 | FPR [95% CI] |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n";
 
 impl Report {
@@ -251,6 +356,34 @@ impl Report {
             "\n{} features; {} validation/test values clamped to the training range. Duplicates are dropped before the split; scaling is fitted on the training split only.\n",
             d.features, d.clamped_values
         );
+        let _ = writeln!(
+            o,
+            "Values outside the training range (clamped for the models; the novelty score sees how far):\n\n| source | rows | clamped values | share | most often |\n|---|---:|---:|---:|---|"
+        );
+        for r in &d.out_of_range {
+            let top: Vec<String> = r
+                .top_features
+                .iter()
+                .map(|f| format!("{} ({})", f.feature, f.clamped))
+                .collect();
+            let _ = writeln!(
+                o,
+                "| {} | {} | {} | {:.4} | {} |",
+                r.source,
+                r.rows,
+                r.clamped_values,
+                r.share,
+                top.join(", ")
+            );
+        }
+        let _ = writeln!(o);
+        if !d.unseen_families.is_empty() {
+            let _ = writeln!(
+                o,
+                "Families removed from training and validation (`--unseen-family`): {}.\n",
+                d.unseen_families.join(", ")
+            );
+        }
         if !d.columns_left_out.is_empty() {
             let _ = writeln!(
                 o,
@@ -270,30 +403,40 @@ impl Report {
 
         let _ = writeln!(
             o,
-            "## Autoencoders: reconstruction-error detectors (test split)\n"
+            "## Novelty detectors: reconstruction error of benign-trained models (test split)\n"
         );
         let _ = writeln!(
             o,
-            "Threshold: a percentile of the benign validation errors.\n\n| model | best val loss (epoch / run) | ROC AUC | AP | threshold | precision | recall | F1 | FPR |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+            "Score: each feature's squared reconstruction error over its mean on benign validation flows, averaged over the features ({}), taken against the unclamped scaled value where a flow lies outside the training range. Threshold: a percentile of the benign validation scores. Partial ROC AUC: up to FPR {}, standardised (0.5 chance, 1 perfect).\n\n| model | best val loss (epoch / run) | dead latent units | ROC AUC | partial AUC | AP | threshold | precision | recall | F1 | FPR |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+            self.autoencoders
+                .first()
+                .map_or("standardised", |a| scoring_name(a.detection.scoring)),
+            crate::stages::DETECTOR_MAX_FPR
         );
         for a in &self.autoencoders {
-            let r = &a.at_threshold;
-            let _ = writeln!(
-                o,
-                "| {} | {:.5} ({} / {}) | {:.4} | {:.4} | {:.4e} | {:.4} | {:.4} | {:.4} | {:.4} |",
-                a.kind,
-                a.val_loss,
-                a.best_epoch,
-                a.epochs_run,
-                a.roc_auc,
-                a.average_precision,
-                a.threshold,
-                r.precision,
-                r.recall,
-                r.f1,
-                r.fpr
+            detector_row(
+                &mut o,
+                &format!("autoencoder {}", a.kind),
+                &format!("{:.5} ({} / {})", a.val_loss, a.best_epoch, a.epochs_run),
+                &a.dead_latent_units.to_string(),
+                &a.detection,
             );
         }
+        for b in &self.novelty_baselines {
+            detector_row(
+                &mut o,
+                &format!(
+                    "baseline {} ({:.1} % of variance)",
+                    b.name,
+                    100.0 * b.explained_variance
+                ),
+                "",
+                "",
+                &b.detection,
+            );
+        }
+
+        verdict_section(&mut o, &self.verdict, &self.unseen_families);
 
         let p = &self.ppo;
         let e = &p.evaluation;
@@ -407,14 +550,16 @@ impl Report {
             let _ = writeln!(o, "\n## Generalization: benign traffic of other captures\n");
             let _ = writeln!(
                 o,
-                "False-positive rate = share of the new benign flows flagged at the calibrated thresholds (detector: its benign-validation percentile; policy: the validation-chosen F1-optimal P(malicious) threshold, and argmax).\n\n| source | benign rows | FPR detector | FPR policy | FPR policy (argmax) | mean KS | features with KS > 0.5 |\n|---|---:|---:|---:|---:|---:|---:|"
+                "False-positive rate = share of the new benign flows flagged at the calibrated thresholds (verdict: its rule; detector: the verdict's novelty detector at its benign-validation percentile; policy: the validation-chosen F1-optimal P(malicious) threshold, and argmax). Out of range: the share of the source's scaled values clamped to the training range.\n\n| source | benign rows | out of range | FPR verdict | FPR detector | FPR policy | FPR policy (argmax) | mean KS | features with KS > 0.5 |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|"
             );
             for g in &self.generalization {
                 let _ = writeln!(
                     o,
-                    "| {} | {} | {:.4} | {:.4} | {:.4} | {:.3} | {} |",
+                    "| {} | {} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} | {:.3} | {} |",
                     g.source,
                     g.benign_rows,
+                    g.out_of_range.share,
+                    g.fpr_verdict,
                     g.fpr_detector,
                     g.fpr_policy,
                     g.fpr_policy_argmax,
@@ -445,10 +590,12 @@ impl Report {
                 if let Some(f) = &g.fpr_after_finetune {
                     let _ = writeln!(
                         o,
-                        "\nFine-tuning on {:.0} % of the new benign flows ({} rows), measured on the other {} rows:\n\n| | FPR before | FPR after |\n|---|---:|---:|\n| detector | {:.4} | {:.4} |\n| policy | {:.4} | {:.4} |",
+                        "\nFine-tuning on {:.0} % of the new benign flows ({} rows), measured on the other {} rows:\n\n| | FPR before | FPR after |\n|---|---:|---:|\n| verdict | {:.4} | {:.4} |\n| detector | {:.4} | {:.4} |\n| policy | {:.4} | {:.4} |",
                         100.0 * f.fraction,
                         f.finetune_rows,
                         f.eval_rows,
+                        f.verdict_before,
+                        f.verdict_after,
                         f.detector_before,
                         f.detector_after,
                         f.policy_before,
@@ -486,7 +633,7 @@ impl Report {
             "detector (test split)", "precision", "recall", "F1", "FPR", "ROC AUC"
         );
         for a in &self.autoencoders {
-            let r = &a.at_threshold;
+            let r = &a.detection.at_threshold;
             let _ = writeln!(
                 o,
                 "{:<34} {:>9.4} {:>9.4} {:>9.4} {:>9.4} {:>9.4}",
@@ -495,7 +642,7 @@ impl Report {
                 r.recall,
                 r.f1,
                 r.fpr,
-                a.roc_auc
+                a.detection.roc_auc
             );
         }
         let e = &self.ppo.evaluation.scores;
@@ -531,6 +678,24 @@ impl Report {
             ),
             &e.fpr_budget.point.test,
         );
+        let v = &self.verdict.test;
+        let _ = writeln!(
+            o,
+            "{:<34} {:>9.4} {:>9.4} {:>9.4} {:>9.4} {:>9}",
+            format!("verdict: {}", self.verdict.rule.rule),
+            v.precision,
+            v.recall,
+            v.f1,
+            v.fpr,
+            "-"
+        );
+        for u in &self.unseen_families {
+            let _ = writeln!(
+                o,
+                "unseen family {}: verdict recall {:.4} (policy alone {:.4}, novelty alone {:.4}) at FPR {:.4}",
+                u.family, u.verdict_recall, u.policy_recall, u.novelty_recall, u.verdict_fpr
+            );
+        }
         let r = &self.ppo.evaluation.episode_reward;
         let _ = writeln!(
             o,
@@ -540,8 +705,8 @@ impl Report {
         for g in &self.generalization {
             let _ = writeln!(
                 o,
-                "shift {}: FPR detector {:.4}, policy {:.4}, mean KS {:.3}",
-                g.source, g.fpr_detector, g.fpr_policy, g.mean_ks
+                "shift {}: FPR verdict {:.4}, detector {:.4}, policy {:.4}, mean KS {:.3}",
+                g.source, g.fpr_verdict, g.fpr_detector, g.fpr_policy, g.mean_ks
             );
         }
         o

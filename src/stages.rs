@@ -4,11 +4,14 @@
 use std::path::Path;
 use std::time::Instant;
 
+use std::collections::BTreeMap;
+
 use autoencoders::{
-    Autoencoder, EarlyStopping, Model, ModelConfig, ModelKind, ModelMetadata,
-    ReconstructionDetector, ThresholdMethod, Trainer, TrainerConfig, TrainingHistory,
+    Autoencoder, EarlyStopping, ErrorScoring, Model, ModelConfig, ModelKind, ModelMetadata, Pca,
+    ReconstructionDetector, Reconstructor, ThresholdMethod, Trainer, TrainerConfig,
+    TrainingHistory,
 };
-use flowdata::{Bounds, FlowFrame, Schema};
+use flowdata::{Bounds, FlowFrame};
 use metrics::{ConfusionMatrix, ThresholdRow};
 use ndarray::{Array2, ArrayView2, Axis};
 use ppo::Ppo;
@@ -17,6 +20,8 @@ use serde::Serialize;
 
 use crate::config::{AutoencoderStageConfig, PpoStageConfig};
 use crate::error::{PipelineError, Result};
+use crate::evaluate::{FamilyRecall, family_recall};
+use crate::ingest::Ingested;
 use crate::policy::{LatentScaler, policy_input, policy_margins, probability};
 use crate::progress::Bars;
 
@@ -32,6 +37,33 @@ pub(crate) fn rows_where(frame: &FlowFrame, attack: bool) -> Array2<f32> {
         .filter(|&r| frame.is_attack(r) == attack)
         .collect();
     frame.features().select(Axis(0), &rows)
+}
+
+/// The share of benign validation flows the novelty detectors' report
+/// rows are judged at (their partial ROC AUC's `max_fpr`).
+pub const DETECTOR_MAX_FPR: f64 = 0.01;
+
+/// A novelty detector on the test split: ranking quality overall and at
+/// few false alarms, and the counts at its calibrated threshold.
+#[derive(Clone, Debug, Serialize)]
+pub struct DetectorEvaluation {
+    /// How per-feature errors become the score.
+    pub scoring: ErrorScoring,
+    /// Test ROC AUC of the score.
+    pub roc_auc: f64,
+    /// Test partial ROC AUC up to FPR 0.01, standardised (scikit-learn's
+    /// `max_fpr`): 0.5 is chance, 1 perfect.
+    pub partial_roc_auc: f64,
+    /// Test average precision of the score.
+    pub average_precision: f64,
+    /// Threshold: the configured percentile of benign validation scores.
+    pub threshold: f64,
+    /// Test confusion counts and rates at the threshold (its recall is the
+    /// recall at the percentile's false-alarm rate on validation).
+    #[serde(flatten)]
+    pub at_threshold: ThresholdRow,
+    /// Recall of each attack family at the threshold.
+    pub per_family_recall: BTreeMap<String, FamilyRecall>,
 }
 
 /// The scores of an autoencoder's detector on the test split.
@@ -54,15 +86,33 @@ pub struct AutoencoderResult {
     pub batch_size: usize,
     /// Training wall-clock seconds.
     pub train_seconds: f64,
-    /// Test ROC AUC of the reconstruction error.
-    pub roc_auc: f64,
-    /// Test average precision of the reconstruction error.
-    pub average_precision: f64,
-    /// Threshold: the configured percentile of benign validation errors.
-    pub threshold: f64,
-    /// Test confusion counts and rates at the threshold.
+    /// Latent units that are constant (spread below 1e-6) over the benign
+    /// validation rows: capacity the model does not use.
+    pub dead_latent_units: usize,
+    /// The detector's numbers.
     #[serde(flatten)]
-    pub at_threshold: ThresholdRow,
+    pub detection: DetectorEvaluation,
+}
+
+/// A novelty baseline detector (no training loop): PCA.
+#[derive(Clone, Debug, Serialize)]
+pub struct BaselineDetectorResult {
+    /// `pca32`: the method and its size.
+    pub name: String,
+    /// Share of the benign training variance the components keep.
+    pub explained_variance: f64,
+    /// The detector's numbers.
+    #[serde(flatten)]
+    pub detection: DetectorEvaluation,
+}
+
+/// Novelty scores of the validation and test rows.
+#[derive(Clone, Debug)]
+pub struct NoveltyScores {
+    /// Every validation row's score.
+    pub validation: Vec<f64>,
+    /// Every test row's score.
+    pub test: Vec<f64>,
 }
 
 /// A trained autoencoder with its calibrated detector and history.
@@ -70,34 +120,118 @@ pub struct AutoencoderResult {
 pub struct TrainedAutoencoder {
     /// The model kind.
     pub kind: ModelKind,
-    /// The detector (model and threshold).
+    /// The detector (model, error scale and threshold).
     pub detector: ReconstructionDetector<Model>,
     /// The training history.
     pub history: TrainingHistory,
-    /// Reconstruction errors of the test rows.
-    pub test_errors: Vec<f64>,
+    /// Novelty scores of the validation and test rows.
+    pub scores: NoveltyScores,
     /// The test-split numbers.
     pub result: AutoencoderResult,
 }
 
+/// Calibrate a reconstruction detector on the benign validation rows (with
+/// their out-of-range distances), score every validation and test row, and
+/// measure it on the test split.
+pub fn calibrate_detector<M: Reconstructor>(
+    model: M,
+    data: &Ingested,
+    config: &AutoencoderStageConfig,
+) -> Result<(ReconstructionDetector<M>, NoveltyScores, DetectorEvaluation)> {
+    let benign: Vec<usize> = (0..data.validation.n_rows())
+        .filter(|&r| !data.validation.is_attack(r))
+        .collect();
+    if benign.is_empty() {
+        return Err(PipelineError::Unsupported(
+            "the validation split holds no benign row to calibrate the detector on".into(),
+        ));
+    }
+    let detector = ReconstructionDetector::fit_with(
+        model,
+        data.validation.features().select(Axis(0), &benign).view(),
+        Some(&data.validation_range.select(&benign)),
+        ThresholdMethod::Percentile(config.threshold_percentile),
+        config.scoring,
+    )?;
+    let scores = NoveltyScores {
+        validation: detector
+            .score_with(data.validation.features(), Some(&data.validation_range))?,
+        test: detector.score_with(data.test.features(), Some(&data.test_range))?,
+    };
+    let labels = data.test.attack_mask();
+    let threshold = detector.threshold().value;
+    let flags: Vec<bool> = scores.test.iter().map(|&s| s > threshold).collect();
+    let cm = ConfusionMatrix::from_predictions(&labels, &flags)?;
+    let evaluation = DetectorEvaluation {
+        scoring: config.scoring,
+        roc_auc: metrics::roc_auc(&labels, &scores.test)?,
+        partial_roc_auc: metrics::partial_roc_auc(&labels, &scores.test, DETECTOR_MAX_FPR)?,
+        average_precision: metrics::average_precision(&labels, &scores.test)?,
+        threshold,
+        at_threshold: ThresholdRow::new(threshold, &cm),
+        per_family_recall: family_recall(&data.test.families(), &flags),
+    };
+    Ok((detector, scores, evaluation))
+}
+
+/// The PCA baseline detector: `components` principal components (as many
+/// as the autoencoders' latent code) fitted on the benign training rows,
+/// scored like the autoencoders.
+pub fn pca_detector(
+    components: usize,
+    data: &Ingested,
+    config: &AutoencoderStageConfig,
+) -> Result<(
+    ReconstructionDetector<Pca>,
+    NoveltyScores,
+    BaselineDetectorResult,
+)> {
+    let benign = rows_where(&data.train, false);
+    let pca = Pca::fit(benign.view(), components.min(benign.ncols()))?;
+    let explained_variance = pca.explained_variance_ratio().iter().sum();
+    let name = format!("pca{}", pca.n_components());
+    let (detector, scores, detection) = calibrate_detector(pca, data, config)?;
+    Ok((
+        detector,
+        scores,
+        BaselineDetectorResult {
+            name,
+            explained_variance,
+            detection,
+        },
+    ))
+}
+
+/// Latent units whose values over `x` spread less than 1e-6.
+fn dead_units(model: &Model, x: ArrayView2<'_, f32>) -> Result<usize> {
+    let z = model.encode_batch(x)?;
+    Ok(z.axis_iter(Axis(1))
+        .filter(|c| {
+            let (lo, hi) = c
+                .iter()
+                .fold((f32::INFINITY, f32::NEG_INFINITY), |(l, h), &v| {
+                    (l.min(v), h.max(v))
+                });
+            hi - lo < 1e-6
+        })
+        .count())
+}
+
 /// Train one autoencoder on the training split (benign rows only, or all
 /// rows), with early stopping on the validation loss; calibrate its
-/// detector on the benign validation errors; score the test split; save it
-/// to `models/<kind>/`. `threads` sizes the trainer's thread pool.
-#[allow(clippy::too_many_arguments)]
+/// detector on the benign validation rows; score the validation and test
+/// splits; save it to `models/<kind>/`. `threads` sizes the trainer's
+/// thread pool.
 pub fn train_autoencoder(
     kind: ModelKind,
     config: &AutoencoderStageConfig,
     seed: u64,
-    train: &FlowFrame,
-    validation: &FlowFrame,
-    test: &FlowFrame,
-    schema: &Schema,
-    bounds: &Bounds,
+    data: &Ingested,
     models_dir: &Path,
     bars: &Bars,
     threads: usize,
 ) -> Result<TrainedAutoencoder> {
+    let (train, validation) = (&data.train, &data.validation);
     let n_features = train.n_features();
     let (x_train, x_val) = if config.benign_only {
         (rows_where(train, false), rows_where(validation, false))
@@ -108,8 +242,11 @@ pub fn train_autoencoder(
         )
     };
     let batch_size = batch_size_for(config.batch_size, x_train.nrows());
-    let mut model =
-        Model::new(&ModelConfig::default_for(kind), n_features, seed)?.with_backend(config.backend);
+    let mut model_config = ModelConfig::default_for(kind);
+    if let ModelConfig::FeedForward(c) | ModelConfig::Deep(c) = &mut model_config {
+        c.input_noise_std = config.input_noise_std;
+    }
+    let mut model = Model::new(&model_config, n_features, seed)?.with_backend(config.backend);
     let trainer = Trainer::new(TrainerConfig {
         learning_rate: config.learning_rate,
         batch_size,
@@ -122,6 +259,7 @@ pub fn train_autoencoder(
         benign_only: config.benign_only,
         threads,
         epoch_rows: config.epoch_rows,
+        min_epoch_rows: config.min_epoch_rows,
         ..TrainerConfig::default()
     })?;
     if x_train.nrows() == 0 || x_val.nrows() == 0 {
@@ -132,10 +270,10 @@ pub fn train_autoencoder(
             x_val.nrows()
         )));
     }
-    let epoch_rows = config
-        .epoch_rows
-        .map_or(x_train.nrows(), |r| r.min(x_train.nrows()));
-    let batches = epoch_rows.div_ceil(batch_size) as u64;
+    let batches = trainer
+        .config()
+        .rows_per_epoch(x_train.nrows())
+        .div_ceil(batch_size) as u64;
     let bar = bars.bar(
         batches * config.epochs as u64,
         &format!("autoencoder {}", kind.as_str()),
@@ -150,26 +288,8 @@ pub fn train_autoencoder(
     bar.finish_and_clear();
     let train_seconds = started.elapsed().as_secs_f64();
 
-    let benign_val = rows_where(validation, false);
-    if benign_val.nrows() == 0 {
-        return Err(PipelineError::Unsupported(
-            "the validation split holds no benign row to calibrate the detector on".into(),
-        ));
-    }
-    let detector = ReconstructionDetector::fit(
-        model,
-        benign_val.view(),
-        ThresholdMethod::Percentile(config.threshold_percentile),
-    )?;
-    let test_errors = detector.score(test.features())?;
-    let flags: Vec<bool> = detector
-        .predict(test.features())?
-        .into_iter()
-        .map(|f| f == 1)
-        .collect();
-    let labels = test.attack_mask();
-    let cm = ConfusionMatrix::from_predictions(&labels, &flags)?;
-    let threshold = detector.threshold().value;
+    let dead_latent_units = dead_units(&model, rows_where(validation, false).view())?;
+    let (detector, scores, detection) = calibrate_detector(model, data, config)?;
     let result = AutoencoderResult {
         kind: kind.as_str().to_string(),
         val_loss: history.best_val_loss,
@@ -179,20 +299,20 @@ pub fn train_autoencoder(
         train_rows: history.train_rows,
         batch_size,
         train_seconds,
-        roc_auc: metrics::roc_auc(&labels, &test_errors)?,
-        average_precision: metrics::average_precision(&labels, &test_errors)?,
-        threshold,
-        at_threshold: ThresholdRow::new(threshold, &cm),
+        dead_latent_units,
+        detection,
     };
     let meta = ModelMetadata {
-        feature_names: schema
+        feature_names: data
+            .schema
             .feature_names()
             .iter()
             .map(|s| s.to_string())
             .collect(),
-        schema: Some(schema.clone()),
-        bounds: Some(bounds.clone()),
+        schema: Some(data.schema.clone()),
+        bounds: Some(data.bounds.clone()),
         threshold: Some(detector.threshold().clone()),
+        error_scale: Some(detector.error_scale().clone()),
     };
     detector
         .model()
@@ -201,7 +321,7 @@ pub fn train_autoencoder(
         kind,
         detector,
         history,
-        test_errors,
+        scores,
         result,
     })
 }

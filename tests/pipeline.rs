@@ -170,16 +170,60 @@ fn tiny_run_writes_report_models_and_plots() {
     }
     assert!(!fams.contains_key("Benign"));
 
+    // Novelty detectors: the PCA baseline beside the autoencoders.
+    let pca = &json["novelty_baselines"][0];
+    assert_eq!(pca["name"], "pca32");
+    for a in aes.iter().chain([pca]) {
+        let pauc = a["partial_roc_auc"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&pauc), "{pauc}");
+        assert_eq!(a["scoring"], "standardised");
+    }
+
+    // The verdict: policy OR novelty, its counts over the test split.
+    let v = &json["verdict"];
+    assert_eq!(v["rule"], "policy OR novelty");
+    assert!(["ff", "conv"].contains(&v["novelty_detector"].as_str().unwrap()));
+    for key in [
+        "novelty_threshold",
+        "policy_margin_threshold",
+        "policy_probability_threshold",
+    ] {
+        assert!(v[key].is_number(), "{key}");
+    }
+    let vt: u64 = ["tp", "fp", "tn", "fn"]
+        .iter()
+        .map(|k| v[k].as_u64().unwrap())
+        .sum();
+    assert_eq!(vt, test_rows);
+    assert!(num(&json, "verdict.validation_fpr") <= 0.01);
+    for (f, r) in v["per_family_recall"].as_object().unwrap() {
+        assert_eq!(r["support"], test_fams[f]);
+    }
+    // The union flags at least what the policy flags at the same threshold.
+    assert!(v["policy_alone"]["recall"].is_number());
+    assert!(v["novelty_alone"]["per_family_recall"].is_object());
+    assert!(
+        report
+            .summary_table()
+            .contains("verdict: policy OR novelty")
+    );
+
     // Generalization.
     let g = &json["generalization"][0];
     assert!(g["source"].as_str().unwrap().ends_with("shift.csv"));
-    for key in ["fpr_detector", "fpr_policy"] {
+    for key in ["fpr_detector", "fpr_policy", "fpr_verdict"] {
         assert!((0.0..=1.0).contains(&g[key].as_f64().unwrap()));
     }
+    assert!(
+        g["out_of_range"]["share"].as_f64().unwrap() > 0.0,
+        "a wider spread leaves the range"
+    );
     let ft = &g["fpr_after_finetune"];
     for key in [
         "detector_before",
         "detector_after",
+        "verdict_before",
+        "verdict_after",
         "policy_before",
         "policy_after",
     ] {
@@ -198,7 +242,8 @@ fn tiny_run_writes_report_models_and_plots() {
     let md = std::fs::read_to_string(out.join("report.md")).unwrap();
     for heading in [
         "## Data",
-        "## Autoencoders",
+        "## Novelty detectors",
+        "## Verdict",
         "## PPO",
         "## Generalization",
         "Recall per attack family",
@@ -220,6 +265,40 @@ fn tiny_run_writes_report_models_and_plots() {
         assert!(report.plots.contains(&format!("plots/{name}.png")));
     }
     assert!(report.summary_table().contains("argmax"));
+}
+
+#[test]
+fn an_unseen_family_is_reported_with_the_verdict() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let mut config = tiny(&out);
+    config.autoencoders.kinds = vec![ModelKind::FeedForward];
+    config.plots = false;
+    config.data.unseen_families = vec!["Bot".into()];
+    let report = nids::run(&config).unwrap();
+    let u = &report.unseen_families;
+    assert_eq!(u.len(), 1);
+    assert_eq!(u[0].family, "Bot");
+    assert_eq!(u[0].test_flows, report.data.test_families["Bot"]);
+    assert!(u[0].test_flows > 0);
+    assert_eq!(
+        u[0].verdict_recall,
+        report.verdict.test.per_family_recall["Bot"].recall
+    );
+    assert_eq!(u[0].verdict_fpr, report.verdict.test.fpr);
+    // Training and validation held no Bot flow.
+    let attacks = |split: usize| report.data.attacks[split];
+    let json: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    assert_eq!(json["data"]["unseen_families"][0], "Bot");
+    assert!(attacks(2) >= u[0].test_flows);
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(md.contains("Families never shown in training or validation"));
+    // An unknown family is an error listing those present.
+    config.data.unseen_families = vec!["Worms".into()];
+    config.overwrite = true;
+    let err = nids::run(&config).unwrap_err().to_string();
+    assert!(err.contains("Worms") && err.contains("Bot ("), "{err}");
 }
 
 #[test]
@@ -365,13 +444,18 @@ fn the_candle_backend_runs_the_pipeline_end_to_end() {
     assert_eq!(candle.autoencoders.len(), 3);
     for (c, d) in candle.autoencoders.iter().zip(&dense.autoencoders) {
         assert_eq!(c.kind, d.kind);
-        assert!(c.roc_auc > 0.5, "{}: {}", c.kind, c.roc_auc);
         assert!(
-            (c.roc_auc - d.roc_auc).abs() < 0.01,
+            c.detection.roc_auc > 0.5,
+            "{}: {}",
+            c.kind,
+            c.detection.roc_auc
+        );
+        assert!(
+            (c.detection.roc_auc - d.detection.roc_auc).abs() < 0.01,
             "{}: candle {} vs dense {}",
             c.kind,
-            c.roc_auc,
-            d.roc_auc
+            c.detection.roc_auc,
+            d.detection.roc_auc
         );
         assert!((c.val_loss - d.val_loss).abs() < 1e-3 * d.val_loss.max(1.0));
     }

@@ -1,12 +1,156 @@
 //! Anomaly detection by reconstruction error, in the manner of PyOD:
 //! `fit` on (mostly) normal rows, `score` (PyOD's `decision_function`,
 //! higher = more anomalous) and `predict` against a calibrated threshold.
+//!
+//! The score of a row is the mean over the reconstructed features of each
+//! feature's squared error divided by that feature's mean squared error on
+//! benign validation rows ([`ErrorScoring::Standardised`]), so that a few
+//! features that are always hard to reconstruct do not drown the others;
+//! and the error is taken against the value scaling would have given
+//! without its clamp to the training range ([`flowdata::OutOfRange`]), so
+//! that a flow far outside anything seen in training scores high instead
+//! of being clamped into the familiar range.
 
-use ndarray::ArrayView2;
+use flowdata::OutOfRange;
+use ndarray::{Array2, ArrayView2, Axis};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{AutoencoderError, Result, invalid};
-use crate::model::Autoencoder;
+use crate::model::{Autoencoder, Model};
+
+/// A model that reconstructs its input: an autoencoder, or a linear
+/// baseline such as [`crate::Pca`].
+pub trait Reconstructor {
+    /// Number of input columns.
+    fn n_features(&self) -> usize;
+
+    /// The input column of each reconstructed column, in output order.
+    fn reconstructed_columns(&self) -> Vec<usize>;
+
+    /// Reconstructed rows, `(rows, reconstructed_columns().len())`.
+    fn reconstruct_batch(&self, x: ArrayView2<'_, f32>) -> Result<Array2<f32>>;
+}
+
+impl Reconstructor for Model {
+    fn n_features(&self) -> usize {
+        Autoencoder::n_features(self)
+    }
+
+    fn reconstructed_columns(&self) -> Vec<usize> {
+        let skip = self.categorical_column().map(|(c, _)| c);
+        (0..Autoencoder::n_features(self))
+            .filter(|&c| Some(c) != skip)
+            .collect()
+    }
+
+    fn reconstruct_batch(&self, x: ArrayView2<'_, f32>) -> Result<Array2<f32>> {
+        Autoencoder::reconstruct_batch(self, x)
+    }
+}
+
+/// How per-feature reconstruction errors become one score per row.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorScoring {
+    /// The mean squared error over the reconstructed features (the
+    /// reference systems' score).
+    MeanSquared,
+    /// Each feature's squared error divided by its mean on the benign
+    /// calibration rows, averaged over the features.
+    #[default]
+    Standardised,
+}
+
+impl ErrorScoring {
+    /// `standardised` or `mse`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::MeanSquared => "mse",
+            Self::Standardised => "standardised",
+        }
+    }
+}
+
+impl std::str::FromStr for ErrorScoring {
+    type Err = AutoencoderError;
+
+    /// `standardised` (or `standardized`, `std`) or `mse` (or `mean_squared`).
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "standardised" | "standardized" | "std" => Ok(Self::Standardised),
+            "mse" | "mean_squared" | "mean-squared" => Ok(Self::MeanSquared),
+            _ => Err(invalid("scoring", s, "expected standardised or mse")),
+        }
+    }
+}
+
+/// The per-feature divisors of the squared reconstruction errors: the
+/// benign calibration rows' mean squared error of each reconstructed
+/// feature ([`ErrorScoring::Standardised`]), or 1 ([`ErrorScoring::MeanSquared`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorScale {
+    /// How the divisors were chosen.
+    pub scoring: ErrorScoring,
+    /// One positive, finite divisor per reconstructed column.
+    pub per_feature: Vec<f32>,
+}
+
+impl ErrorScale {
+    /// Divisors of 1 for `columns` columns: the plain mean squared error.
+    pub fn unit(columns: usize) -> Self {
+        Self {
+            scoring: ErrorScoring::MeanSquared,
+            per_feature: vec![1.0; columns],
+        }
+    }
+
+    /// The divisors for `scoring` from squared errors of benign rows,
+    /// `(rows, columns)`. A feature's mean is floored at 1e-3 times the
+    /// mean over all features, so that a feature benign rows always
+    /// reconstruct exactly cannot divide by zero.
+    pub fn fit(squared_errors: ArrayView2<'_, f32>, scoring: ErrorScoring) -> Result<Self> {
+        let columns = squared_errors.ncols();
+        if scoring == ErrorScoring::MeanSquared {
+            return Ok(Self::unit(columns));
+        }
+        if squared_errors.nrows() == 0 {
+            return Err(AutoencoderError::EmptyInput {
+                what: "calibration data",
+            });
+        }
+        let means: Vec<f64> = squared_errors
+            .axis_iter(Axis(1))
+            .map(|c| c.iter().map(|&v| f64::from(v)).sum::<f64>() / c.len() as f64)
+            .collect();
+        let overall = means.iter().sum::<f64>() / columns.max(1) as f64;
+        let floor = (overall * 1e-3).max(f64::from(f32::MIN_POSITIVE));
+        Ok(Self {
+            scoring,
+            per_feature: means.iter().map(|&m| m.max(floor) as f32).collect(),
+        })
+    }
+
+    /// Checks a loaded scale: one positive, finite divisor per column.
+    pub fn check(&self, columns: usize) -> std::result::Result<(), String> {
+        if self.per_feature.len() != columns {
+            return Err(format!(
+                "the error scale has {} divisors for {columns} reconstructed columns",
+                self.per_feature.len()
+            ));
+        }
+        if let Some((j, v)) = self
+            .per_feature
+            .iter()
+            .enumerate()
+            .find(|(_, v)| !(v.is_finite() && **v > 0.0))
+        {
+            return Err(format!(
+                "the error scale's divisor {j} is {v}: each must be positive and finite"
+            ));
+        }
+        Ok(())
+    }
+}
 
 /// How the threshold is set from the calibration errors (reconstruction
 /// errors of benign validation rows).
@@ -113,9 +257,8 @@ fn percentile_sorted(sorted: &[f64], p: f64) -> f64 {
     sorted[lo] + (sorted[hi] - sorted[lo]) * frac
 }
 
-/// An anomaly detector: a trained autoencoder and a threshold on its
-/// per-row reconstruction error (the mean squared error over the
-/// reconstructed features).
+/// An anomaly detector: a reconstruction model and a threshold on its
+/// per-row score (see the module documentation).
 ///
 /// ```
 /// use autoencoders::{Model, ModelConfig, ModelKind, ReconstructionDetector, ThresholdMethod};
@@ -134,15 +277,35 @@ fn percentile_sorted(sorted: &[f64], p: f64) -> f64 {
 pub struct ReconstructionDetector<M> {
     model: M,
     threshold: Threshold,
+    scale: ErrorScale,
 }
 
-impl<M: Autoencoder> ReconstructionDetector<M> {
-    /// Calibrates the threshold on the reconstruction errors of
+impl<M: Reconstructor> ReconstructionDetector<M> {
+    /// Calibrates the standardised score and its threshold on
     /// `benign_validation` (benign rows the model was not trained on).
     pub fn fit(
         model: M,
         benign_validation: ArrayView2<'_, f32>,
         method: ThresholdMethod,
+    ) -> Result<Self> {
+        Self::fit_with(
+            model,
+            benign_validation,
+            None,
+            method,
+            ErrorScoring::default(),
+        )
+    }
+
+    /// Calibrates the score (`scoring`) and its threshold on
+    /// `benign_validation`, whose values outside the training range are
+    /// `out_of_range` (from [`flowdata::Bounds::transform_inplace`]).
+    pub fn fit_with(
+        model: M,
+        benign_validation: ArrayView2<'_, f32>,
+        out_of_range: Option<&OutOfRange>,
+        method: ThresholdMethod,
+        scoring: ErrorScoring,
     ) -> Result<Self> {
         method.percentile()?;
         if benign_validation.nrows() == 0 {
@@ -150,29 +313,64 @@ impl<M: Autoencoder> ReconstructionDetector<M> {
                 what: "calibration data",
             });
         }
-        let errors: Vec<f64> = model
-            .reconstruction_errors(benign_validation)?
-            .into_iter()
-            .map(f64::from)
-            .collect();
+        let squared = squared_errors(&model, benign_validation, out_of_range)?;
+        let scale = ErrorScale::fit(squared.view(), scoring)?;
+        let errors = row_scores(squared, &scale);
         let threshold = Threshold::calibrate(&errors, method)?;
-        Ok(Self { model, threshold })
+        Ok(Self {
+            model,
+            threshold,
+            scale,
+        })
     }
 
-    /// A detector from a model and a threshold chosen elsewhere (e.g. loaded).
-    pub fn from_parts(model: M, threshold: Threshold) -> Self {
-        Self { model, threshold }
+    /// A detector from a model, its error scale and a threshold chosen
+    /// elsewhere (e.g. loaded).
+    pub fn from_parts(model: M, threshold: Threshold, scale: ErrorScale) -> Result<Self> {
+        scale
+            .check(model.reconstructed_columns().len())
+            .map_err(|reason| AutoencoderError::BadErrorScale { reason })?;
+        Ok(Self {
+            model,
+            threshold,
+            scale,
+        })
     }
 
-    /// Anomaly scores: each row's reconstruction error (higher = more
-    /// anomalous), as PyOD's `decision_function`.
+    /// Anomaly scores of rows scaled within the training range (higher =
+    /// more anomalous), as PyOD's `decision_function`.
     pub fn score(&self, x: ArrayView2<'_, f32>) -> Result<Vec<f64>> {
-        Ok(self
-            .model
-            .reconstruction_errors(x)?
-            .into_iter()
-            .map(f64::from)
-            .collect())
+        self.score_with(x, None)
+    }
+
+    /// Anomaly scores of rows whose values outside the training range are
+    /// `out_of_range`.
+    pub fn score_with(
+        &self,
+        x: ArrayView2<'_, f32>,
+        out_of_range: Option<&OutOfRange>,
+    ) -> Result<Vec<f64>> {
+        Ok(row_scores(
+            squared_errors(&self.model, x, out_of_range)?,
+            &self.scale,
+        ))
+    }
+
+    /// Each row's squared error per reconstructed column divided by the
+    /// column's divisor, `(rows, reconstructed columns)`: the terms whose
+    /// mean is the score, and the explanation of a high one.
+    pub fn feature_errors(
+        &self,
+        x: ArrayView2<'_, f32>,
+        out_of_range: Option<&OutOfRange>,
+    ) -> Result<Array2<f32>> {
+        let mut e = squared_errors(&self.model, x, out_of_range)?;
+        for mut row in e.rows_mut() {
+            row.iter_mut()
+                .zip(&self.scale.per_feature)
+                .for_each(|(v, d)| *v /= d);
+        }
+        Ok(e)
     }
 
     /// 1 (anomalous) where the score is above the threshold, else 0.
@@ -185,25 +383,97 @@ impl<M: Autoencoder> ReconstructionDetector<M> {
         &self.threshold
     }
 
+    /// The per-feature divisors of the score.
+    pub fn error_scale(&self) -> &ErrorScale {
+        &self.scale
+    }
+
     /// Replaces the threshold, e.g. after choosing another operating point.
     pub fn set_threshold(&mut self, threshold: Threshold) {
         self.threshold = threshold;
     }
 
-    /// The autoencoder.
+    /// The reconstruction model.
     pub fn model(&self) -> &M {
         &self.model
     }
 
-    /// Gives back the model and the threshold.
-    pub fn into_parts(self) -> (M, Threshold) {
-        (self.model, self.threshold)
+    /// Gives back the model, the threshold and the error scale.
+    pub fn into_parts(self) -> (M, Threshold, ErrorScale) {
+        (self.model, self.threshold, self.scale)
     }
+}
+
+/// Squared reconstruction errors, `(rows, reconstructed columns)`, each
+/// taken against the unclamped scaled value where `out_of_range` says the
+/// input was clamped.
+fn squared_errors<M: Reconstructor>(
+    model: &M,
+    x: ArrayView2<'_, f32>,
+    out_of_range: Option<&OutOfRange>,
+) -> Result<Array2<f32>> {
+    let columns = model.reconstructed_columns();
+    let excess = match out_of_range {
+        Some(o) if o.rows != x.nrows() => {
+            return Err(AutoencoderError::OutOfRangeRows {
+                rows: x.nrows(),
+                listed: o.rows,
+            });
+        }
+        Some(o) => o.excess.as_slice(),
+        None => &[],
+    };
+    let mut output_of = vec![usize::MAX; model.n_features()];
+    for (k, &c) in columns.iter().enumerate() {
+        output_of[c] = k;
+    }
+    // The reconstruction, turned into squared errors in place.
+    let mut e = model.reconstruct_batch(x)?;
+    let mut next = 0usize;
+    for (i, (mut er, xr)) in e.rows_mut().into_iter().zip(x.rows()).enumerate() {
+        // The distances of this row's clamped values go first.
+        while let Some(ex) = excess.get(next).filter(|ex| ex.row as usize == i) {
+            if let Some(&k) = output_of
+                .get(ex.feature as usize)
+                .filter(|&&k| k != usize::MAX)
+            {
+                er[k] -= ex.amount;
+            }
+            next += 1;
+        }
+        for (v, &c) in er.iter_mut().zip(&columns) {
+            let d = *v - xr[c];
+            *v = d * d;
+        }
+    }
+    Ok(e)
+}
+
+/// Each row's mean of its squared errors over the divisors.
+fn row_scores(squared: Array2<f32>, scale: &ErrorScale) -> Vec<f64> {
+    let inv: Vec<f64> = scale
+        .per_feature
+        .iter()
+        .map(|&d| 1.0 / f64::from(d))
+        .collect();
+    let n = inv.len().max(1) as f64;
+    squared
+        .rows()
+        .into_iter()
+        .map(|r| {
+            r.iter()
+                .zip(&inv)
+                .map(|(&v, i)| f64::from(v) * i)
+                .sum::<f64>()
+                / n
+        })
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ndarray::Array2;
 
     #[test]
     fn percentile_matches_numpy_linear() {
@@ -228,6 +498,120 @@ mod tests {
             let flagged = t.apply(&errors).iter().filter(|&&f| f == 1).count();
             assert!((flagged as f64 - c * 1000.0).abs() <= 1.0, "{c}: {flagged}");
         }
+    }
+
+    /// A reconstruction model that returns a fixed matrix.
+    struct Fixed(Array2<f32>);
+
+    impl Reconstructor for Fixed {
+        fn n_features(&self) -> usize {
+            self.0.ncols()
+        }
+        fn reconstructed_columns(&self) -> Vec<usize> {
+            (0..self.0.ncols()).collect()
+        }
+        fn reconstruct_batch(&self, x: ArrayView2<'_, f32>) -> Result<Array2<f32>> {
+            Ok(self.0.slice(ndarray::s![..x.nrows(), ..]).to_owned())
+        }
+    }
+
+    #[test]
+    fn standardised_scores_weigh_each_feature_by_its_benign_error() {
+        // Feature 0 is always off by 1 on benign rows, feature 1 by 0.1.
+        let x = Array2::<f32>::zeros((4, 2));
+        let recon = ndarray::array![[1.0f32, 0.1], [1.0, 0.1], [1.0, 0.1], [1.0, 0.1]];
+        let d = ReconstructionDetector::fit(
+            Fixed(recon.clone()),
+            x.view(),
+            ThresholdMethod::Percentile(50.0),
+        )
+        .unwrap();
+        assert_eq!(d.error_scale().scoring, ErrorScoring::Standardised);
+        assert!((d.score(x.view()).unwrap()[0] - 1.0).abs() < 1e-6);
+        // An error of 0.4 on the quiet feature is 16 times its usual
+        // squared error; 1.3 on the loud one under twice its own.
+        let quiet = ndarray::array![[1.0f32, 0.4]];
+        let loud = ndarray::array![[1.3f32, 0.1]];
+        let score = |r: Array2<f32>| {
+            ReconstructionDetector::from_parts(
+                Fixed(r),
+                d.threshold().clone(),
+                d.error_scale().clone(),
+            )
+            .unwrap()
+            .score(ndarray::Array2::zeros((1, 2)).view())
+            .unwrap()[0]
+        };
+        assert!(score(quiet.clone()) > 5.0 * score(loud.clone()));
+        // The plain mean squared error ranks them the other way round.
+        let mse = ReconstructionDetector::fit_with(
+            Fixed(recon),
+            x.view(),
+            None,
+            ThresholdMethod::Percentile(50.0),
+            ErrorScoring::MeanSquared,
+        )
+        .unwrap();
+        assert_eq!(mse.error_scale().per_feature, vec![1.0, 1.0]);
+        let plain = |r: Array2<f32>| {
+            ReconstructionDetector::from_parts(
+                Fixed(r),
+                mse.threshold().clone(),
+                mse.error_scale().clone(),
+            )
+            .unwrap()
+            .score(ndarray::Array2::zeros((1, 2)).view())
+            .unwrap()[0]
+        };
+        assert!(plain(quiet) < plain(loud));
+        // A scale of the wrong width or with a zero divisor is refused.
+        let bad = ErrorScale {
+            scoring: ErrorScoring::Standardised,
+            per_feature: vec![1.0],
+        };
+        assert!(
+            ReconstructionDetector::from_parts(
+                Fixed(Array2::zeros((1, 2))),
+                d.threshold().clone(),
+                bad
+            )
+            .is_err()
+        );
+        let zero = ErrorScale {
+            scoring: ErrorScoring::Standardised,
+            per_feature: vec![1.0, 0.0],
+        };
+        assert!(zero.check(2).unwrap_err().contains("divisor 1"));
+    }
+
+    #[test]
+    fn a_value_beyond_the_training_range_scores_by_its_distance() {
+        use flowdata::{Excess, OutOfRange};
+        // The model reconstructs every clamped row perfectly.
+        let x = ndarray::array![[1.0f32, 0.5], [1.0, 0.5], [0.2, 0.5]];
+        let d = ReconstructionDetector::from_parts(
+            Fixed(x.clone()),
+            Threshold::calibrate(&[1.0], ThresholdMethod::Percentile(50.0)).unwrap(),
+            ErrorScale::unit(2),
+        )
+        .unwrap();
+        assert_eq!(d.score(x.view()).unwrap(), vec![0.0, 0.0, 0.0]);
+        // Row 1 lay 3 range-widths above the range before the clamp.
+        let o = OutOfRange {
+            rows: 3,
+            scaled_features: 2,
+            per_feature: vec![1, 0],
+            excess: vec![Excess {
+                row: 1,
+                feature: 0,
+                amount: 3.0,
+            }],
+        };
+        let s = d.score_with(x.view(), Some(&o)).unwrap();
+        assert_eq!(s, vec![0.0, 4.5, 0.0]);
+        assert_eq!(d.feature_errors(x.view(), Some(&o)).unwrap()[[1, 0]], 9.0);
+        let short = OutOfRange { rows: 2, ..o };
+        assert!(d.score_with(x.view(), Some(&short)).is_err());
     }
 
     #[test]

@@ -56,6 +56,20 @@ pub enum AutoencoderError {
         /// Number of categories the embedding holds.
         cardinality: usize,
     },
+    /// An out-of-range listing does not belong to the matrix it came with.
+    #[error("out-of-range values listed for {listed} rows of a matrix of {rows}")]
+    OutOfRangeRows {
+        /// Rows of the matrix.
+        rows: usize,
+        /// Rows the listing was made for.
+        listed: usize,
+    },
+    /// A detector's per-feature error divisors do not fit its model.
+    #[error("bad error scale: {reason}")]
+    BadErrorScale {
+        /// What is wrong.
+        reason: String,
+    },
     /// Labels and rows disagree in length.
     #[error("{rows} rows but {labels} labels")]
     LabelMismatch {

@@ -7,15 +7,19 @@ mod detector;
 mod engine;
 mod error;
 mod model;
+mod pca;
 mod persist;
 mod spec;
 mod threads;
 mod trainer;
 
 pub use config::{Activation, Conv1dConfig, DenseConfig, EmbeddingConfig, ModelConfig, ModelKind};
-pub use detector::{ReconstructionDetector, Threshold, ThresholdMethod};
+pub use detector::{
+    ErrorScale, ErrorScoring, ReconstructionDetector, Reconstructor, Threshold, ThresholdMethod,
+};
 pub use error::{AutoencoderError, Result};
 pub use model::{Autoencoder, Backend, Model};
+pub use pca::Pca;
 pub use persist::{CONFIG_FILE, FORMAT_VERSION, ModelMetadata, WEIGHTS_FILE};
 pub use threads::recommended_thread_env;
 pub use trainer::{

@@ -18,7 +18,7 @@ use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{ModelConfig, ModelKind};
-use crate::detector::Threshold;
+use crate::detector::{ErrorScale, Threshold};
 use crate::error::{AutoencoderError, Result};
 use crate::model::{Autoencoder, Model};
 use crate::spec::Spec;
@@ -47,6 +47,10 @@ pub struct ModelMetadata {
     pub bounds: Option<flowdata::Bounds>,
     /// The calibrated reconstruction-error threshold.
     pub threshold: Option<Threshold>,
+    /// The per-feature divisors the threshold's score was computed with;
+    /// absent in files written before standardised scores (their
+    /// threshold is on the plain mean squared error).
+    pub error_scale: Option<ErrorScale>,
 }
 
 /// One tensor of the weights file, as listed in the JSON.
@@ -153,6 +157,14 @@ fn check_metadata(path: &Path, n_features: usize, meta: &ModelMetadata) -> Resul
 pub(crate) fn save(model: &Model, dir: &Path, metadata: &ModelMetadata) -> Result<()> {
     let config_path = dir.join(CONFIG_FILE);
     check_metadata(&config_path, model.n_features(), metadata)?;
+    if let Some(scale) = &metadata.error_scale {
+        scale
+            .check(model.output_dim())
+            .map_err(|reason| AutoencoderError::Inconsistent {
+                path: config_path.clone(),
+                reason,
+            })?;
+    }
     std::fs::create_dir_all(dir).map_err(io_err(dir))?;
 
     let mut buffers = Vec::new();
@@ -262,6 +274,9 @@ pub(crate) fn load(dir: &Path) -> Result<(Model, ModelMetadata)> {
         )));
     }
     let spec = Spec::new(&saved.model, saved.n_features);
+    if let Some(scale) = &saved.metadata.error_scale {
+        scale.check(spec.output_dim()).map_err(inconsistent)?;
+    }
     if spec.latent_dim() != saved.latent_dim {
         return Err(inconsistent(format!(
             "latent_dim {} does not match the configuration's {}",

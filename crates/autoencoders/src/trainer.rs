@@ -128,6 +128,12 @@ pub struct TrainerConfig {
     /// epoch while every row still takes part over the epochs. `None`
     /// trains on every row each epoch. Default none.
     pub epoch_rows: Option<usize>,
+    /// The fewest rows an epoch trains on: with fewer training rows, each
+    /// epoch makes several passes over them (each pass shuffled afresh), so
+    /// that a few thousand benign rows still get enough optimiser steps
+    /// per epoch for early stopping to judge. 0 (the default) makes one
+    /// pass.
+    pub min_epoch_rows: usize,
 }
 
 impl Default for TrainerConfig {
@@ -147,11 +153,32 @@ impl Default for TrainerConfig {
             benign_only: true,
             threads: 1,
             epoch_rows: None,
+            min_epoch_rows: 0,
         }
     }
 }
 
+/// The largest [`TrainerConfig::min_epoch_rows`] accepted (2^28).
+const MAX_MIN_EPOCH_ROWS: usize = 1 << 28;
+
 impl TrainerConfig {
+    /// Rows one epoch trains on for `n` training rows: at most
+    /// [`TrainerConfig::epoch_rows`], at least
+    /// [`TrainerConfig::min_epoch_rows`].
+    ///
+    /// ```
+    /// use autoencoders::TrainerConfig;
+    /// let cfg = TrainerConfig { epoch_rows: Some(1000), min_epoch_rows: 300, ..TrainerConfig::default() };
+    /// assert_eq!(cfg.rows_per_epoch(5000), 1000);
+    /// assert_eq!(cfg.rows_per_epoch(500), 500);
+    /// assert_eq!(cfg.rows_per_epoch(100), 300);
+    /// ```
+    pub fn rows_per_epoch(&self, n: usize) -> usize {
+        self.epoch_rows
+            .map_or(n, |r| r.min(n))
+            .max(self.min_epoch_rows)
+    }
+
     /// Checks every value; the error names the first bad one.
     pub fn validate(&self) -> Result<()> {
         if !(self.learning_rate.is_finite() && self.learning_rate > 0.0) {
@@ -173,6 +200,13 @@ impl TrainerConfig {
         }
         if self.epochs == 0 {
             return Err(invalid("epochs", self.epochs, "must be at least 1"));
+        }
+        if self.min_epoch_rows > MAX_MIN_EPOCH_ROWS {
+            return Err(invalid(
+                "min_epoch_rows",
+                self.min_epoch_rows,
+                "must be at most 268,435,456",
+            ));
         }
         if self.epoch_rows == Some(0) {
             return Err(invalid("epoch_rows", self.epoch_rows, "must be at least 1"));
@@ -434,9 +468,10 @@ impl Trainer {
         let mut rng = StdRng::seed_from_u64(cfg.seed);
         let mut adam = dense::Adam::new(model.parameter_count(), cfg.learning_rate as f32, 1e-8);
         let mut lr = cfg.learning_rate;
-        let epoch_rows = cfg.epoch_rows.map_or(n, |r| r.min(n));
+        let epoch_rows = cfg.rows_per_epoch(n);
         let batches = epoch_rows.div_ceil(cfg.batch_size);
-        let mut order: Vec<usize> = (0..n).collect();
+        let passes = epoch_rows.div_ceil(n);
+        let mut order: Vec<usize> = (0..n * passes).map(|i| i % n).collect();
         let mut history = TrainingHistory {
             epochs: Vec::new(),
             best_epoch: 0,
@@ -459,7 +494,9 @@ impl Trainer {
 
         for epoch in 1..=cfg.epochs {
             let epoch_start = Instant::now();
-            order.shuffle(&mut rng);
+            for pass in order.chunks_mut(n) {
+                pass.shuffle(&mut rng);
+            }
             let mut loss_sum = 0f64;
             let mut norm_sum = 0f64;
             for (b, rows) in order[..epoch_rows].chunks(cfg.batch_size).enumerate() {

@@ -5,8 +5,9 @@ use std::path::Path;
 
 use autoencoders::{
     Autoencoder, AutoencoderError, Backend, CONFIG_FILE, Conv1dConfig, DenseConfig,
-    EmbeddingConfig, FORMAT_VERSION, Model, ModelConfig, ModelKind, ModelMetadata, Threshold,
-    ThresholdMethod, Trainer, TrainerConfig, WEIGHTS_FILE,
+    EmbeddingConfig, ErrorScale, ErrorScoring, FORMAT_VERSION, Model, ModelConfig, ModelKind,
+    ModelMetadata, ReconstructionDetector, Threshold, ThresholdMethod, Trainer, TrainerConfig,
+    WEIGHTS_FILE,
 };
 use ndarray::Array2;
 use rand::{Rng, SeedableRng, rngs::StdRng};
@@ -312,6 +313,56 @@ fn non_finite_weights_and_bad_thresholds_are_refused() {
 }
 
 #[test]
+fn the_error_scale_travels_with_the_model_and_a_bad_one_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = Model::new(&ModelConfig::default_for(ModelKind::FeedForward), 5, 1).unwrap();
+    let benign = data(40, 5, 3);
+    let detector =
+        ReconstructionDetector::fit(model, benign.view(), ThresholdMethod::Percentile(90.0))
+            .unwrap();
+    let meta = |scale: ErrorScale| ModelMetadata {
+        threshold: Some(detector.threshold().clone()),
+        error_scale: Some(scale),
+        ..ModelMetadata::default()
+    };
+    detector
+        .model()
+        .save(dir.path(), &meta(detector.error_scale().clone()))
+        .unwrap();
+    let (loaded, loaded_meta) = Model::load(dir.path()).unwrap();
+    let again = ReconstructionDetector::from_parts(
+        loaded,
+        loaded_meta.threshold.unwrap(),
+        loaded_meta.error_scale.unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        again.score(benign.view()).unwrap(),
+        detector.score(benign.view()).unwrap()
+    );
+    // Saving refuses a scale of the wrong width or with a bad divisor ...
+    let wrong = ErrorScale {
+        scoring: ErrorScoring::Standardised,
+        per_feature: vec![1.0; 4],
+    };
+    let err = detector
+        .model()
+        .save(dir.path(), &meta(wrong))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("4 divisors for 5"), "{err}");
+    // ... and loading one edited by hand.
+    let json_path = dir.path().join(CONFIG_FILE);
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
+    let mut edited = json.clone();
+    edited["error_scale"]["per_feature"][2] = serde_json::json!(-1.0);
+    std::fs::write(&json_path, serde_json::to_string(&edited).unwrap()).unwrap();
+    let err = Model::load(dir.path()).unwrap_err().to_string();
+    assert!(err.contains("divisor 2 is -1"), "{err}");
+}
+
+#[test]
 fn inconsistent_or_newer_configs_are_errors() {
     let dir = tempfile::tempdir().unwrap();
     saved_ff(dir.path(), vec![8]);
@@ -412,6 +463,7 @@ fn schema_and_bounds_travel_with_the_model() {
         schema: Some(schema.clone()),
         bounds: Some(bounds.clone()),
         threshold: None,
+        error_scale: None,
     };
     model.save(dir.path(), &meta).unwrap();
     let (loaded, loaded_meta) = Model::load(dir.path()).unwrap();

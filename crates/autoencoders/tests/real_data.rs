@@ -146,13 +146,14 @@ fn reconstruction_error_separates_attacks_from_benign_flows() {
         );
 
         // The saved model, with its bounds, scores raw rows exactly alike.
-        let (model, threshold) = detector.into_parts();
+        let (model, threshold, error_scale) = detector.into_parts();
         let saved = tempfile::tempdir().unwrap();
         let meta = ModelMetadata {
             feature_names: data.feature_names().iter().map(|s| s.to_string()).collect(),
             schema: Some(data.schema().clone()),
             bounds: Some(bounds.clone()),
             threshold: Some(threshold),
+            error_scale: Some(error_scale),
         };
         model.save(saved.path(), &meta).unwrap();
         let (loaded, meta) = Model::load(saved.path()).unwrap();
@@ -162,7 +163,12 @@ fn reconstruction_error_separates_attacks_from_benign_flows() {
             .transform(pick(&test_rows).view())
             .unwrap()
             .data;
-        let detector = ReconstructionDetector::from_parts(loaded, meta.threshold.unwrap());
+        let detector = ReconstructionDetector::from_parts(
+            loaded,
+            meta.threshold.unwrap(),
+            meta.error_scale.unwrap(),
+        )
+        .unwrap();
         assert_eq!(detector.score(rescaled.view()).unwrap(), scores);
     }
 }

@@ -93,7 +93,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let x = frame.features();
     let clamped = if frame.n_rows() > 0 {
         let bounds = Bounds::fit(frame.schema(), x, ScalingMethod::default())?;
-        bounds.transform(x)?.clamped_per_feature
+        bounds.transform(x)?.out_of_range.per_feature
     } else {
         vec![0; frame.n_features()]
     };

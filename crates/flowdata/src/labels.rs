@@ -63,6 +63,22 @@ impl Family {
         }
     }
 
+    /// The family of a normalised name ([`Family::name`]), ignoring case:
+    /// `DDoS`, `ddos`, `WebAttack` ...
+    ///
+    /// ```
+    /// use flowdata::Family;
+    /// assert_eq!(Family::from_name("ddos"), Some(Family::DDoS));
+    /// assert_eq!(Family::from_name("PortScan"), Some(Family::PortScan));
+    /// assert_eq!(Family::from_name("Web Attack"), None);
+    /// ```
+    pub fn from_name(name: &str) -> Option<Family> {
+        let name = name.trim();
+        Family::ALL
+            .into_iter()
+            .find(|f| f.name().eq_ignore_ascii_case(name))
+    }
+
     /// The family of a raw label, whatever its spelling: `BENIGN`,
     /// `Web Attack – Brute Force` (cp1252 or UTF-8 dash, or an ASCII
     /// hyphen), `DoS Hulk`, `FTP-Patator`, `Bot`, `Botnet`, the merged

@@ -28,7 +28,7 @@ pub use labels::{ClassInfo, Family, decode_label};
 pub use reader::{
     Alignment, FlowReader, ReadOptions, expand_inputs, read_flows, read_flows_with_progress,
 };
-pub use scale::{Bounds, FeatureBounds, Scaled, ScalingMethod};
+pub use scale::{Bounds, Excess, FeatureBounds, OutOfRange, Scaled, ScalingMethod};
 pub use schema::{
     CategoricalPolicy, FeatureKind, FeatureSpec, OneHotColumn, Schema, cicids2017_canonical_name,
     is_identifier, normalize_header,

@@ -64,15 +64,104 @@ pub struct Bounds {
     pub fitted_rows: usize,
 }
 
-/// A transformed matrix and how many values fell outside the fitted range.
+/// A transformed matrix and the values that fell outside the fitted range.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Scaled {
     /// The scaled matrix.
     pub data: Array2<f32>,
     /// Number of values clamped to the fitted range (all features).
     pub clamped: usize,
-    /// Clamped values per feature.
-    pub clamped_per_feature: Vec<usize>,
+    /// Which values were clamped, and by how much.
+    pub out_of_range: OutOfRange,
+}
+
+/// One value clamped to the fitted range: how far beyond it the unclamped
+/// value lay, in scaled units (positive above the range, negative below).
+/// Adding `amount` to the scaled value gives the value scaling would have
+/// produced without the clamp.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Excess {
+    /// Row of the matrix.
+    pub row: u32,
+    /// Feature (column).
+    pub feature: u32,
+    /// Distance beyond the range, in scaled units.
+    pub amount: f32,
+}
+
+/// The values of a matrix that fell outside the fitted range: counts per
+/// feature and the distance of each beyond the range. Clamping keeps the
+/// models' inputs where they were trained; this keeps the evidence of
+/// novelty that clamping erases.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct OutOfRange {
+    /// Rows of the matrix.
+    pub rows: usize,
+    /// Scaled (continuous) features: the values that could be clamped per
+    /// row.
+    pub scaled_features: usize,
+    /// Clamped values per feature (raw values below 0 count under log1p
+    /// scaling, at distance 0: log1p is taken of `max(x, 0)`).
+    pub per_feature: Vec<usize>,
+    /// Every clamped value, by row then feature.
+    pub excess: Vec<Excess>,
+}
+
+impl OutOfRange {
+    /// Number of clamped values.
+    pub fn clamped(&self) -> usize {
+        self.per_feature.iter().sum()
+    }
+
+    /// Share of the scaled values that were clamped (0 for no rows).
+    pub fn share(&self) -> f64 {
+        let n = self.rows * self.scaled_features;
+        if n == 0 {
+            0.0
+        } else {
+            self.clamped() as f64 / n as f64
+        }
+    }
+
+    /// The entries of `rows` (indices into this matrix, ascending or not),
+    /// renumbered as rows `0..rows.len()` of the selection.
+    pub fn select(&self, rows: &[usize]) -> OutOfRange {
+        let mut new_index = vec![u32::MAX; self.rows];
+        for (i, &r) in rows.iter().enumerate() {
+            if let Some(slot) = new_index.get_mut(r) {
+                *slot = i as u32;
+            }
+        }
+        let mut excess: Vec<Excess> = self
+            .excess
+            .iter()
+            .filter_map(|e| {
+                let row = new_index[e.row as usize];
+                (row != u32::MAX).then_some(Excess { row, ..*e })
+            })
+            .collect();
+        excess.sort_by_key(|e| (e.row, e.feature));
+        let mut per_feature = vec![0usize; self.per_feature.len()];
+        for e in &excess {
+            per_feature[e.feature as usize] += 1;
+        }
+        OutOfRange {
+            rows: rows.len(),
+            scaled_features: self.scaled_features,
+            per_feature,
+            excess,
+        }
+    }
+
+    /// The unclamped scaled values: `scaled` (this matrix after clamping)
+    /// with each value's distance beyond the range added back.
+    pub fn unclamp(&self, mut scaled: ArrayViewMut2<'_, f32>) {
+        for e in &self.excess {
+            if let Some(v) = scaled.get_mut((e.row as usize, e.feature as usize)) {
+                *v += e.amount;
+            }
+        }
+    }
 }
 
 const CONSTANT_EPS: f32 = 1e-9;
@@ -150,16 +239,16 @@ impl Bounds {
     /// counting them.
     pub fn transform(&self, x: ArrayView2<'_, f32>) -> Result<Scaled> {
         let mut data = x.to_owned();
-        let clamped_per_feature = self.transform_inplace(data.view_mut())?;
+        let out_of_range = self.transform_inplace(data.view_mut())?;
         Ok(Scaled {
             data,
-            clamped: clamped_per_feature.iter().sum(),
-            clamped_per_feature,
+            clamped: out_of_range.clamped(),
+            out_of_range,
         })
     }
 
-    /// Scale a matrix in place; returns the clamped count per feature.
-    pub fn transform_inplace(&self, mut x: ArrayViewMut2<'_, f32>) -> Result<Vec<usize>> {
+    /// Scale a matrix in place; returns what fell outside the fitted range.
+    pub fn transform_inplace(&self, mut x: ArrayViewMut2<'_, f32>) -> Result<OutOfRange> {
         if x.ncols() != self.features.len() {
             return Err(FlowDataError::Shape(format!(
                 "matrix has {} columns, bounds were fitted on {}",
@@ -183,7 +272,8 @@ impl Bounds {
         let offset = pick(|a| a.offset, -0.0);
         let counted: Vec<u32> = plan.iter().map(|a| u32::from(a.scaled)).collect();
         let log = matches!(self.method, ScalingMethod::Log1pQuantile { .. });
-        let kernel = |row: &mut [f32], counts: &mut [u32]| {
+        // Each value's distance beyond the range, in scaled units.
+        let kernel = |row: &mut [f32], counts: &mut [u32], beyond: &mut Vec<(u32, f32)>| {
             if log {
                 // Raw values below 0 count as clamped too.
                 for (j, v) in row.iter_mut().enumerate() {
@@ -192,51 +282,68 @@ impl Bounds {
                         let u = raw.max(0.0).ln_1p();
                         let c = clamp(u, lo[j], hi[j]);
                         counts[j] += u32::from(c != u || raw < 0.0);
+                        if c != u || raw < 0.0 {
+                            beyond.push((j as u32, (u - c) * scale[j]));
+                        }
                         *v = (c - shift[j]) * scale[j] + offset[j];
                     }
                 }
             } else {
-                let it = row.iter_mut().zip(counts.iter_mut()).zip(&counted);
-                for (j, ((v, n), &m)) in it.enumerate() {
+                for (j, v) in row.iter_mut().enumerate() {
                     let u = *v;
                     let c = clamp(u, lo[j], hi[j]);
-                    *n += u32::from(c != u) & m;
+                    if c != u && counted[j] == 1 {
+                        counts[j] += 1;
+                        beyond.push((j as u32, (u - c) * scale[j]));
+                    }
                     *v = (c - shift[j]) * scale[j] + offset[j];
                 }
             }
         };
-        let counts = x
-            .axis_chunks_iter_mut(Axis(0), 4096)
+        const CHUNK: usize = 4096;
+        let rows = x.nrows();
+        let chunks: Vec<(Vec<u32>, Vec<Excess>)> = x
+            .axis_chunks_iter_mut(Axis(0), CHUNK)
             .into_par_iter()
-            .map(|mut chunk| {
+            .enumerate()
+            .map(|(chunk_index, mut chunk)| {
                 let mut counts = vec![0u32; nf];
+                let mut excess = Vec::new();
+                let mut beyond = Vec::new();
                 let mut copy = vec![0f32; nf];
-                for mut row in chunk.rows_mut() {
+                for (i, mut row) in chunk.rows_mut().into_iter().enumerate() {
                     if let Some(row) = row.as_slice_mut() {
-                        kernel(row, &mut counts);
+                        kernel(row, &mut counts, &mut beyond);
                     } else {
                         copy.iter_mut().zip(row.iter()).for_each(|(c, v)| *c = *v);
-                        kernel(&mut copy, &mut counts);
+                        kernel(&mut copy, &mut counts, &mut beyond);
                         row.iter_mut().zip(&copy).for_each(|(v, c)| *v = *c);
                     }
+                    let r = (chunk_index * CHUNK + i) as u32;
+                    excess.extend(beyond.drain(..).map(|(feature, amount)| Excess {
+                        row: r,
+                        feature,
+                        amount,
+                    }));
                 }
-                counts
+                (counts, excess)
             })
-            .fold(
-                || vec![0usize; nf],
-                |mut a, b| {
-                    a.iter_mut().zip(b).for_each(|(x, y)| *x += y as usize);
-                    a
-                },
-            )
-            .reduce(
-                || vec![0usize; nf],
-                |mut a, b| {
-                    a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
-                    a
-                },
-            );
-        Ok(counts)
+            .collect();
+        let mut per_feature = vec![0usize; nf];
+        let mut excess = Vec::new();
+        for (counts, e) in chunks {
+            per_feature
+                .iter_mut()
+                .zip(counts)
+                .for_each(|(a, b)| *a += b as usize);
+            excess.extend(e);
+        }
+        Ok(OutOfRange {
+            rows,
+            scaled_features: counted.iter().filter(|&&c| c == 1).count(),
+            per_feature,
+            excess,
+        })
     }
 
     /// The per-feature affine map applied after clamping: `(c - lo) * scale + offset`.
@@ -267,9 +374,10 @@ impl Bounds {
         }
     }
 
-    /// Scale a frame's features in place; returns the number of clamped values.
-    pub fn transform_frame(&self, frame: &mut crate::FlowFrame) -> Result<usize> {
-        Ok(self.transform_inplace(frame.features_mut())?.iter().sum())
+    /// Scale a frame's features in place; returns what fell outside the
+    /// fitted range.
+    pub fn transform_frame(&self, frame: &mut crate::FlowFrame) -> Result<OutOfRange> {
+        self.transform_inplace(frame.features_mut())
     }
 
     /// Map scaled values back to raw units (exact inside the fitted range
@@ -519,7 +627,47 @@ mod tests {
         assert_eq!(s.data[[0, 1]], 7.0, "flags pass through");
         assert_eq!(s.data[[1, 0]], 0.0);
         assert_eq!(s.data[[2, 0]], 1.0);
-        assert_eq!(s.clamped_per_feature, vec![2, 0]);
+        assert_eq!(s.out_of_range.per_feature, vec![2, 0]);
+    }
+
+    #[test]
+    fn out_of_range_keeps_how_far_each_clamped_value_lay() {
+        let train = array![[0.0f32, 0.0], [10.0, 1.0]];
+        let b = Bounds::fit(&schema2(), train.view(), ScalingMethod::MinMax).unwrap();
+        let raw = array![[5.0f32, 1.0], [25.0, 0.0], [-5.0, 1.0], [10.0, 0.0]];
+        let s = b.transform(raw.view()).unwrap();
+        let o = &s.out_of_range;
+        assert_eq!((o.rows, o.scaled_features, o.clamped()), (4, 1, 2));
+        assert!((o.share() - 0.5).abs() < 1e-12);
+        let got: Vec<(u32, u32, f32)> = o
+            .excess
+            .iter()
+            .map(|e| (e.row, e.feature, e.amount))
+            .collect();
+        assert_eq!(got, vec![(1, 0, 1.5), (2, 0, -0.5)]);
+        // Adding the distances back gives the unclamped scaling.
+        let mut u = s.data.clone();
+        o.unclamp(u.view_mut());
+        assert_eq!(u.column(0).to_vec(), vec![0.5, 2.5, -0.5, 1.0]);
+        // A selection renumbers its rows and counts only its own values.
+        let sel = o.select(&[2, 0]);
+        assert_eq!((sel.rows, sel.clamped()), (2, 1));
+        assert_eq!((sel.excess[0].row, sel.excess[0].amount), (0, -0.5));
+        // Row order across the parallel chunks is kept on a large matrix.
+        let big =
+            Array2::from_shape_fn(
+                (10_000, 2),
+                |(i, j)| if j == 0 && i % 997 == 0 { 20.0 } else { 1.0 },
+            );
+        let o = b.transform(big.view()).unwrap().out_of_range;
+        let rows: Vec<u32> = o.excess.iter().map(|e| e.row).collect();
+        assert_eq!(
+            rows,
+            (0..10_000)
+                .step_by(997)
+                .map(|r| r as u32)
+                .collect::<Vec<_>>()
+        );
     }
 
     #[test]

@@ -13,8 +13,8 @@ mod validate;
 
 pub use binary::ConfusionMatrix;
 pub use curves::{
-    PrPoint, RocPoint, average_precision, precision_recall_curve, roc_auc, roc_curve,
-    roc_curve_full,
+    PrPoint, RocPoint, average_precision, partial_roc_auc, precision_recall_curve, roc_auc,
+    roc_curve, roc_curve_full,
 };
 pub use error::MetricsError;
 pub use multiclass::{

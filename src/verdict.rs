@@ -1,0 +1,439 @@
+//! The headline verdict: a flow is malicious when the policy flags it OR
+//! the novelty detector does.
+//!
+//! The policy recognises the attacks it was trained on; the novelty
+//! detector, trained on benign traffic alone, flags what does not look
+//! benign, including families the policy has never seen. The rule is fixed
+//! by the false-alarm budget on benign validation flows, not chosen by
+//! validation F1: validation holds no flow of a family the model has never
+//! seen, so a rule chosen on it would always drop the novelty part. The
+//! novelty detector gets at most [`VerdictConfig::novelty_budget`] of the
+//! benign validation flows; the policy's threshold is then the lowest that
+//! keeps the union within the headline budget.
+
+use std::collections::BTreeMap;
+
+use metrics::ConfusionMatrix;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{PipelineError, Result};
+use crate::evaluate::{FamilyRecall, Z_95, family_recall};
+use crate::policy::probability;
+use flowdata::Family;
+
+/// The verdict's settings.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct VerdictConfig {
+    /// The share of benign validation flows the novelty detector may flag,
+    /// in `[0, budget]`; the headline false-alarm budget
+    /// ([`crate::config::PpoStageConfig::fpr_budget`]) bounds the union.
+    /// Default 0.005: half of the default budget of 1 %.
+    pub novelty_budget: f64,
+}
+
+impl Default for VerdictConfig {
+    fn default() -> Self {
+        Self {
+            novelty_budget: 0.005,
+        }
+    }
+}
+
+/// The rule and its two thresholds: what `nids score` applies.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct VerdictRule {
+    /// `policy OR novelty`.
+    pub rule: String,
+    /// The autoencoder whose reconstruction score is the novelty part.
+    pub novelty_detector: String,
+    /// Flag when the novelty score is at least this.
+    pub novelty_threshold: f64,
+    /// Flag when the policy's logit margin `log P(1) - log P(0)` is at
+    /// least this.
+    pub policy_margin_threshold: f64,
+    /// The same policy threshold as P(malicious).
+    pub policy_probability_threshold: f64,
+    /// The novelty part's share of the benign validation flows.
+    pub novelty_budget: f64,
+    /// The union's share of the benign validation flows.
+    pub budget: f64,
+}
+
+/// The name of the rule.
+pub const RULE: &str = "policy OR novelty";
+
+impl VerdictRule {
+    /// Fit the two thresholds on the validation split: `val_labels`
+    /// (attack = true), the policy's margins and the novelty scores.
+    pub fn fit(
+        novelty_detector: &str,
+        val_labels: &[bool],
+        val_margin: &[f64],
+        val_novelty: &[f64],
+        novelty_budget: f64,
+        budget: f64,
+    ) -> Result<Self> {
+        if !(0.0..=budget).contains(&novelty_budget) || !(0.0..1.0).contains(&budget) {
+            return Err(PipelineError::config(
+                "novelty_budget",
+                novelty_budget,
+                format!("must lie in [0, {budget}] (the headline false-alarm budget, below 1)"),
+            ));
+        }
+        if val_margin.len() != val_labels.len() || val_novelty.len() != val_labels.len() {
+            return Err(PipelineError::Unsupported(format!(
+                "verdict: {} labels, {} policy scores and {} novelty scores",
+                val_labels.len(),
+                val_margin.len(),
+                val_novelty.len()
+            )));
+        }
+        let benign: Vec<usize> = (0..val_labels.len()).filter(|&i| !val_labels[i]).collect();
+        if benign.is_empty() {
+            return Err(PipelineError::Unsupported(
+                "the validation split holds no benign flow to fit the verdict on".into(),
+            ));
+        }
+        let novelty: Vec<f64> = benign.iter().map(|&i| val_novelty[i]).collect();
+        let novelty_threshold = metrics::threshold_for_fpr(&novelty, novelty_budget)?;
+        // The false alarms the policy may add: the union's allowance less
+        // the novelty part's own, counted on the flows it leaves.
+        let n = benign.len();
+        let allowed = allowance(n, budget);
+        let novelty_fp = novelty.iter().filter(|&&s| s >= novelty_threshold).count();
+        let rest: Vec<f64> = benign
+            .iter()
+            .filter(|&&i| val_novelty[i] < novelty_threshold)
+            .map(|&i| val_margin[i])
+            .collect();
+        let extra = allowed.saturating_sub(novelty_fp);
+        let policy_margin_threshold = if rest.is_empty() {
+            f64::INFINITY
+        } else {
+            metrics::threshold_for_fpr(&rest, (extra as f64 / rest.len() as f64).min(1.0))?
+        };
+        Ok(Self {
+            rule: RULE.to_string(),
+            novelty_detector: novelty_detector.to_string(),
+            novelty_threshold,
+            policy_margin_threshold,
+            policy_probability_threshold: probability(policy_margin_threshold),
+            novelty_budget,
+            budget,
+        })
+    }
+
+    /// The verdict of each flow from its policy margin and novelty score.
+    pub fn flags(&self, margin: &[f64], novelty: &[f64]) -> Vec<bool> {
+        margin
+            .iter()
+            .zip(novelty)
+            .map(|(&m, &s)| self.flag(m, s))
+            .collect()
+    }
+
+    /// The verdict of one flow.
+    pub fn flag(&self, margin: f64, novelty: f64) -> bool {
+        margin >= self.policy_margin_threshold || novelty >= self.novelty_threshold
+    }
+}
+
+/// The most false alarms among `n` benign flows within `budget`.
+fn allowance(n: usize, budget: f64) -> usize {
+    let mut k = ((budget * n as f64).floor() as usize).min(n);
+    while k > 0 && k as f64 / n as f64 > budget {
+        k -= 1;
+    }
+    k
+}
+
+/// A decision's counts and rates on the test split, with per-family recall.
+#[derive(Clone, Debug, Serialize)]
+pub struct DecisionRow {
+    /// Attacks flagged.
+    pub tp: u64,
+    /// Benign flows flagged.
+    pub fp: u64,
+    /// Benign flows passed.
+    pub tn: u64,
+    /// Attacks missed.
+    #[serde(rename = "fn")]
+    pub fn_: u64,
+    /// `tp / (tp + fp)`.
+    pub precision: f64,
+    /// `tp / (tp + fn)`.
+    pub recall: f64,
+    /// The harmonic mean of precision and recall.
+    pub f1: f64,
+    /// `fp / (fp + tn)`.
+    pub fpr: f64,
+    /// Wilson 95 % interval of the false-positive rate.
+    pub fpr_interval: [f64; 2],
+    /// Recall of each attack family.
+    pub per_family_recall: BTreeMap<String, FamilyRecall>,
+}
+
+impl DecisionRow {
+    /// The row of `flags` against `labels`, families from `families`.
+    pub fn new(labels: &[bool], families: &[Family], flags: &[bool]) -> Result<Self> {
+        let cm = ConfusionMatrix::from_predictions(labels, flags)?;
+        let (lo, hi) = metrics::wilson_interval(cm.fp, cm.fp + cm.tn, Z_95);
+        Ok(Self {
+            tp: cm.tp,
+            fp: cm.fp,
+            tn: cm.tn,
+            fn_: cm.fn_,
+            precision: cm.precision(),
+            recall: cm.recall(),
+            f1: cm.f1(),
+            fpr: cm.fpr(),
+            fpr_interval: [lo, hi],
+            per_family_recall: family_recall(families, flags),
+        })
+    }
+}
+
+/// The verdict on the test split, beside its two parts alone at the same
+/// headline budget.
+#[derive(Clone, Debug, Serialize)]
+pub struct VerdictReport {
+    /// The rule and its thresholds (the operating point a saved detector
+    /// scores with).
+    #[serde(flatten)]
+    pub rule: VerdictRule,
+    /// The verdict's false-positive rate on the benign validation flows.
+    pub validation_fpr: f64,
+    /// The verdict's recall on the validation attacks.
+    pub validation_recall: f64,
+    /// Test counts, rates and per-family recall of the verdict.
+    #[serde(flatten)]
+    pub test: DecisionRow,
+    /// The policy alone at its threshold for the whole budget.
+    pub policy_alone: DecisionRow,
+    /// The novelty detector alone at its threshold for the whole budget.
+    pub novelty_alone: DecisionRow,
+}
+
+/// The scores the verdict is fitted and measured on.
+#[derive(Clone, Copy, Debug)]
+pub struct VerdictInputs<'a> {
+    /// Validation labels (attack = true).
+    pub val_labels: &'a [bool],
+    /// Test labels.
+    pub test_labels: &'a [bool],
+    /// Test families.
+    pub test_families: &'a [Family],
+    /// The policy's validation margins.
+    pub val_margin: &'a [f64],
+    /// The policy's test margins.
+    pub test_margin: &'a [f64],
+    /// The novelty detector's validation scores.
+    pub val_novelty: &'a [f64],
+    /// The novelty detector's test scores.
+    pub test_novelty: &'a [f64],
+}
+
+/// Fit the verdict on validation and measure it, and each part alone at
+/// the whole budget, on test.
+pub fn evaluate_verdict(
+    novelty_detector: &str,
+    inputs: VerdictInputs<'_>,
+    config: VerdictConfig,
+    budget: f64,
+) -> Result<VerdictReport> {
+    let i = inputs;
+    let rule = VerdictRule::fit(
+        novelty_detector,
+        i.val_labels,
+        i.val_margin,
+        i.val_novelty,
+        config.novelty_budget,
+        budget,
+    )?;
+    let val = DecisionRow::new(
+        i.val_labels,
+        &vec![Family::Other; i.val_labels.len()],
+        &rule.flags(i.val_margin, i.val_novelty),
+    )?;
+    let test = DecisionRow::new(
+        i.test_labels,
+        i.test_families,
+        &rule.flags(i.test_margin, i.test_novelty),
+    )?;
+    let alone = |val_scores: &[f64], test_scores: &[f64]| -> Result<DecisionRow> {
+        let benign: Vec<f64> = i
+            .val_labels
+            .iter()
+            .zip(val_scores)
+            .filter(|(l, _)| !**l)
+            .map(|(_, &s)| s)
+            .collect();
+        let t = metrics::threshold_for_fpr(&benign, budget)?;
+        let flags: Vec<bool> = test_scores.iter().map(|&s| s >= t).collect();
+        DecisionRow::new(i.test_labels, i.test_families, &flags)
+    };
+    Ok(VerdictReport {
+        validation_fpr: val.fpr,
+        validation_recall: val.recall,
+        policy_alone: alone(i.val_margin, i.test_margin)?,
+        novelty_alone: alone(i.val_novelty, i.test_novelty)?,
+        rule,
+        test,
+    })
+}
+
+/// The recall of a family the model was never shown, by each decision.
+#[derive(Clone, Debug, Serialize)]
+pub struct UnseenFamilyReport {
+    /// The normalised family name.
+    pub family: String,
+    /// Its test flows (none of its flows were trained or validated on).
+    pub test_flows: usize,
+    /// Recall of the verdict.
+    pub verdict_recall: f64,
+    /// Recall of the policy alone at the whole budget.
+    pub policy_recall: f64,
+    /// Recall of the novelty detector alone at the whole budget.
+    pub novelty_recall: f64,
+    /// The verdict's false-positive rate on the test split at the same
+    /// operating point.
+    pub verdict_fpr: f64,
+}
+
+impl VerdictReport {
+    /// The unseen families' rows.
+    pub fn unseen(&self, families: &[Family]) -> Vec<UnseenFamilyReport> {
+        let recall = |row: &DecisionRow, f: Family| {
+            row.per_family_recall
+                .get(f.name())
+                .map_or((0, 0.0), |r| (r.support, r.recall))
+        };
+        families
+            .iter()
+            .map(|&f| UnseenFamilyReport {
+                family: f.name().to_string(),
+                test_flows: recall(&self.test, f).0,
+                verdict_recall: recall(&self.test, f).1,
+                policy_recall: recall(&self.policy_alone, f).1,
+                novelty_recall: recall(&self.novelty_alone, f).1,
+                verdict_fpr: self.test.fpr,
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_budget_is_split_between_novelty_and_policy() {
+        // 1,000 benign validation flows: novelty 0.5 % = 5, union 1 % = 10.
+        let mut labels = vec![false; 1000];
+        labels.extend(vec![true; 200]);
+        let margin: Vec<f64> = (0..1200)
+            .map(|i| {
+                if i < 1000 {
+                    -10.0 + i as f64 / 100.0
+                } else {
+                    5.0
+                }
+            })
+            .collect();
+        // Novelty ranks the benign flows the other way round.
+        let novelty: Vec<f64> = (0..1200)
+            .map(|i| if i < 1000 { 1000.0 - i as f64 } else { 0.0 })
+            .collect();
+        let rule = VerdictRule::fit("ff", &labels, &margin, &novelty, 0.005, 0.01).unwrap();
+        let flags = rule.flags(&margin, &novelty);
+        let benign_flagged = flags[..1000].iter().filter(|&&f| f).count();
+        let by_novelty = novelty[..1000]
+            .iter()
+            .filter(|&&s| s >= rule.novelty_threshold)
+            .count();
+        assert_eq!(by_novelty, 5);
+        assert_eq!(benign_flagged, 10, "the union uses the whole budget");
+        assert!(flags[1000..].iter().all(|&f| f), "attacks are flagged");
+        assert!(
+            (rule.policy_probability_threshold - probability(rule.policy_margin_threshold)).abs()
+                < 1e-12
+        );
+        // The novelty part never takes more than its share.
+        let none = VerdictRule::fit("ff", &labels, &margin, &novelty, 0.0, 0.01).unwrap();
+        assert_eq!(
+            novelty[..1000]
+                .iter()
+                .filter(|&&s| s >= none.novelty_threshold)
+                .count(),
+            0
+        );
+        assert!(VerdictRule::fit("ff", &labels, &margin, &novelty, 0.02, 0.01).is_err());
+    }
+
+    #[test]
+    fn overlapping_flags_leave_room_for_the_policy() {
+        // The benign flows novelty flags are the policy's top ones too:
+        // the union then lets the policy flag more of the rest.
+        let mut labels = vec![false; 1000];
+        labels.push(true);
+        let margin: Vec<f64> = (0..1001).map(|i| i as f64).collect();
+        let novelty = margin.clone();
+        let rule = VerdictRule::fit("ff", &labels, &margin, &novelty, 0.005, 0.01).unwrap();
+        let fp = rule.flags(&margin, &novelty)[..1000]
+            .iter()
+            .filter(|&&f| f)
+            .count();
+        assert_eq!(fp, 10);
+    }
+
+    #[test]
+    fn the_report_puts_the_parts_beside_the_union() {
+        // Attacks of two families: the policy knows DoS, novelty sees DDoS.
+        let mut labels = vec![false; 400];
+        let mut families = vec![Family::Benign; 400];
+        let mut margin: Vec<f64> = (0..400).map(|i| -(i as f64) / 10.0).collect();
+        let mut novelty: Vec<f64> = (0..400).map(|i| (i % 97) as f64 / 100.0).collect();
+        for i in 0..100 {
+            labels.push(true);
+            let ddos = i % 2 == 0;
+            families.push(if ddos { Family::DDoS } else { Family::DoS });
+            margin.push(if ddos { -50.0 } else { 10.0 });
+            novelty.push(if ddos { 5.0 } else { 0.0 });
+        }
+        let inputs = VerdictInputs {
+            val_labels: &labels,
+            test_labels: &labels,
+            test_families: &families,
+            val_margin: &margin,
+            test_margin: &margin,
+            val_novelty: &novelty,
+            test_novelty: &novelty,
+        };
+        let r = evaluate_verdict("ff", inputs, VerdictConfig::default(), 0.01).unwrap();
+        assert_eq!(r.test.per_family_recall["DDoS"].recall, 1.0);
+        assert_eq!(r.test.per_family_recall["DoS"].recall, 1.0);
+        assert_eq!(r.policy_alone.per_family_recall["DDoS"].recall, 0.0);
+        assert_eq!(r.novelty_alone.per_family_recall["DoS"].recall, 0.0);
+        assert!(r.test.fpr <= 0.01, "{}", r.test.fpr);
+        let unseen = r.unseen(&[Family::DDoS]);
+        assert_eq!((unseen[0].test_flows, unseen[0].verdict_recall), (50, 1.0));
+        assert_eq!(unseen[0].policy_recall, 0.0);
+        let json = serde_json::to_value(&r).unwrap();
+        for key in [
+            "rule",
+            "novelty_threshold",
+            "policy_margin_threshold",
+            "tp",
+            "fp",
+            "tn",
+            "fn",
+            "precision",
+            "recall",
+            "f1",
+            "fpr",
+            "per_family_recall",
+        ] {
+            assert!(json.get(key).is_some(), "{key}");
+        }
+    }
+}
