@@ -51,6 +51,11 @@ pub struct DataConfig {
     /// shown. A name that is not an attack family of the data is an error
     /// listing those present. Default none.
     pub unseen_families: Vec<String>,
+    /// Write the test split's raw flows (before scaling) to
+    /// `<out>/splits/test.csv` (`--save-splits`), so that the saved
+    /// detector can be checked on exactly the flows the report measured.
+    /// Default false.
+    pub save_splits: bool,
 }
 
 impl Default for DataConfig {
@@ -71,6 +76,7 @@ impl Default for DataConfig {
             cleaning: CleaningPolicy::default(),
             fill_missing: None,
             unseen_families: Vec::new(),
+            save_splits: false,
         }
     }
 }

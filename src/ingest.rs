@@ -462,6 +462,11 @@ pub fn run(
             )));
         }
     }
+    if config.save_splits {
+        let dir = out_dir.join("splits");
+        std::fs::create_dir_all(&dir).map_err(|e| PipelineError::io(&dir, e))?;
+        test.write_csv(dir.join("test.csv"))?;
+    }
     let bounds = Bounds::fit(&schema, train.features(), config.scaling)?;
     bounds.transform_frame(&mut train)?;
     let validation_range = bounds.transform_frame(&mut validation)?;

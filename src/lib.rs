@@ -8,7 +8,9 @@
 //! ([`output`]).
 #![deny(missing_docs)]
 
+pub mod cli;
 pub mod config;
+pub mod detector;
 pub mod error;
 pub mod evaluate;
 pub mod generalization;
@@ -24,6 +26,7 @@ pub mod supervised;
 pub mod verdict;
 
 pub use config::PipelineConfig;
+pub use detector::Detector;
 pub use error::{PipelineError, Result};
 pub use pipeline::run;
 pub use report::Report;

@@ -286,6 +286,41 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// The files of an input path (a file, or the CSV, Parquet and Arrow
+/// files of a directory, sorted), each with its size and SHA-256.
+pub fn describe_inputs(path: &Path) -> Result<Vec<crate::detector::InputFile>> {
+    use sha2::{Digest, Sha256};
+    let mut files = Vec::new();
+    if path.is_dir() {
+        for entry in std::fs::read_dir(path).map_err(io(path))? {
+            let p = entry.map_err(io(path))?.path();
+            let known = p.extension().and_then(|e| e.to_str()).is_some_and(|e| {
+                ["csv", "parquet", "arrow", "ipc"].contains(&e.to_ascii_lowercase().as_str())
+            });
+            if p.is_file() && known {
+                files.push(p);
+            }
+        }
+        files.sort();
+    } else {
+        files.push(path.to_path_buf());
+    }
+    files
+        .into_iter()
+        .map(|f| {
+            let mut file = std::fs::File::open(&f).map_err(io(&f))?;
+            let mut hasher = Sha256::new();
+            let bytes = std::io::copy(&mut file, &mut hasher).map_err(io(&f))?;
+            let digest = hasher.finalize();
+            Ok(crate::detector::InputFile {
+                path: f.display().to_string(),
+                bytes,
+                sha256: digest.iter().map(|b| format!("{b:02x}")).collect(),
+            })
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

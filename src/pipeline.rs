@@ -10,6 +10,7 @@ use metrics::ConfusionMatrix;
 use rayon::prelude::*;
 
 use crate::config::PipelineConfig;
+use crate::detector::{DetectorParts, Manifest, OperatingPoint, Provenance};
 use crate::error::{PipelineError, Result};
 use crate::evaluate::{EvalSplits, ScoreEvaluation};
 use crate::generalization::{Trained, check_source};
@@ -212,6 +213,22 @@ pub fn run(config: &PipelineConfig) -> Result<Report> {
         .filter_map(|n| flowdata::Family::from_name(n))
         .collect();
     let unseen_families = verdict.unseen(&unseen);
+    crate::detector::write(
+        &out.join("detector"),
+        &DetectorParts {
+            schema: &data.schema,
+            bounds: &data.bounds,
+            encoder: &selected_ae.detector,
+            novelty: &novelty.detector,
+            policy: &selected.policy,
+            scaler: &selected.scaler,
+            manifest: Manifest {
+                encoder: selected.kind.as_str().to_string(),
+                policy_input: selected.input,
+                ..manifest(config, &data.summary, &evaluation.scores, &verdict)?
+            },
+        },
+    )?;
     bar.finish_and_clear();
     tick("evaluation", &mut timings);
 
@@ -338,6 +355,86 @@ pub fn run(config: &PipelineConfig) -> Result<Report> {
     run_dir.checkpoint(config.stop_hook, RunPoint::ReportWritten)?;
     run_dir.commit()?;
     Ok(report)
+}
+
+/// The detector's manifest: its operating points (the verdict first, the
+/// default), and where it came from.
+fn manifest(
+    config: &PipelineConfig,
+    data: &crate::ingest::DataSummary,
+    policy: &ScoreEvaluation,
+    verdict: &crate::verdict::VerdictReport,
+) -> Result<Manifest> {
+    let r = &verdict.rule;
+    let finite = |t: f64| t.is_finite().then_some(t);
+    let policy_point = |name: &str, description: String, t: f64| OperatingPoint {
+        name: name.to_string(),
+        description,
+        policy_margin: finite(t),
+        novelty: None,
+    };
+    let mut points = vec![
+        OperatingPoint {
+            name: "verdict".into(),
+            description: format!(
+                "{}: the policy within the headline budget of {} % of benign validation flows, the novelty detector within {} %",
+                r.rule,
+                100.0 * r.budget,
+                100.0 * r.novelty_budget
+            ),
+            policy_margin: finite(r.policy_margin_threshold),
+            novelty: finite(r.novelty_threshold),
+        },
+        policy_point(
+            "argmax",
+            "the policy's own decision: P(malicious) > 0.5".into(),
+            0f64.next_up(),
+        ),
+        policy_point(
+            "best-f1",
+            "the policy's F1-optimal threshold on validation".into(),
+            policy.best_f1.score_threshold,
+        ),
+    ];
+    for p in &policy.operating_points {
+        points.push(policy_point(
+            &p.name,
+            format!("the policy's threshold for {} on validation", p.name),
+            p.score_threshold,
+        ));
+    }
+    let mut inputs = Vec::new();
+    for path in config.data.paths.iter().chain(&config.data.test_paths) {
+        inputs.extend(crate::output::describe_inputs(path)?);
+    }
+    let headline = [
+        ("verdict_precision", verdict.test.precision),
+        ("verdict_recall", verdict.test.recall),
+        ("verdict_f1", verdict.test.f1),
+        ("verdict_fpr", verdict.test.fpr),
+        ("policy_argmax_f1", policy.argmax.f1),
+        ("policy_argmax_fpr", policy.argmax.fpr),
+        ("policy_roc_auc", policy.roc_auc),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    Ok(Manifest {
+        format_version: crate::detector::FORMAT_VERSION,
+        crate_version: env!("CARGO_PKG_VERSION").to_string(),
+        encoder: String::new(),
+        novelty: r.novelty_detector.clone(),
+        policy_input: PolicyInput::Latent,
+        operating_points: points,
+        default_operating_point: "verdict".into(),
+        provenance: Provenance {
+            seed: config.seed,
+            inputs,
+            source: data.source.clone(),
+            rows: [data.train, data.validation, data.test],
+            headline,
+        },
+    })
 }
 
 /// The autoencoder whose detector joins the verdict's novelty part: the

@@ -315,7 +315,7 @@ impl<M: Reconstructor> ReconstructionDetector<M> {
         }
         let squared = squared_errors(&model, benign_validation, out_of_range)?;
         let scale = ErrorScale::fit(squared.view(), scoring)?;
-        let errors = row_scores(squared, &scale);
+        let errors = row_scores(&squared, &scale);
         let threshold = Threshold::calibrate(&errors, method)?;
         Ok(Self {
             model,
@@ -351,9 +351,43 @@ impl<M: Reconstructor> ReconstructionDetector<M> {
         out_of_range: Option<&OutOfRange>,
     ) -> Result<Vec<f64>> {
         Ok(row_scores(
-            squared_errors(&self.model, x, out_of_range)?,
+            &squared_errors(&self.model, x, out_of_range)?,
             &self.scale,
         ))
+    }
+
+    /// The scores of [`Self::score_with`] and, for each row, the indices of
+    /// the `k` reconstructed columns with the largest standardised error
+    /// (largest first): the explanation an analyst reads first, whose
+    /// ranking a few always-wide features cannot dominate.
+    pub fn score_and_explain(
+        &self,
+        x: ArrayView2<'_, f32>,
+        out_of_range: Option<&OutOfRange>,
+        k: usize,
+    ) -> Result<(Vec<f64>, Vec<Vec<usize>>)> {
+        let squared = squared_errors(&self.model, x, out_of_range)?;
+        let scores = row_scores(&squared, &self.scale);
+        let top = squared
+            .rows()
+            .into_iter()
+            .map(|r| {
+                let mut order: Vec<(usize, f32)> = r
+                    .iter()
+                    .zip(&self.scale.per_feature)
+                    .map(|(v, d)| v / d)
+                    .enumerate()
+                    .collect();
+                let k = k.min(order.len());
+                if k > 0 && k < order.len() {
+                    order.select_nth_unstable_by(k - 1, |a, b| b.1.total_cmp(&a.1));
+                }
+                order.truncate(k);
+                order.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+                order.into_iter().map(|(j, _)| j).collect()
+            })
+            .collect();
+        Ok((scores, top))
     }
 
     /// Each row's squared error per reconstructed column divided by the
@@ -450,7 +484,7 @@ fn squared_errors<M: Reconstructor>(
 }
 
 /// Each row's mean of its squared errors over the divisors.
-fn row_scores(squared: Array2<f32>, scale: &ErrorScale) -> Vec<f64> {
+fn row_scores(squared: &Array2<f32>, scale: &ErrorScale) -> Vec<f64> {
     let inv: Vec<f64> = scale
         .per_feature
         .iter()
@@ -610,6 +644,9 @@ mod tests {
         let s = d.score_with(x.view(), Some(&o)).unwrap();
         assert_eq!(s, vec![0.0, 4.5, 0.0]);
         assert_eq!(d.feature_errors(x.view(), Some(&o)).unwrap()[[1, 0]], 9.0);
+        let (scores, top) = d.score_and_explain(x.view(), Some(&o), 1).unwrap();
+        assert_eq!(scores, s);
+        assert_eq!(top[1], vec![0]);
         let short = OutOfRange { rows: 2, ..o };
         assert!(d.score_with(x.view(), Some(&short)).is_err());
     }

@@ -185,6 +185,10 @@ impl CellCounts {
 pub struct FileReport {
     /// The file.
     pub path: PathBuf,
+    /// The file had no label column: every row got
+    /// [`crate::ReadOptions::unlabelled`].
+    #[serde(default)]
+    pub unlabelled: bool,
     /// Data rows read (header excluded).
     pub rows_read: u64,
     /// Rows kept.

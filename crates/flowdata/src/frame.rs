@@ -85,6 +85,44 @@ impl FlowFrame {
         &self.schema
     }
 
+    /// Write the frame as CSV, atomically: one column per feature (the
+    /// schema's names) and a `Label` column with each row's raw label.
+    /// Values are written in their shortest exact form, so reading the
+    /// file back gives the same `f32` values bit for bit.
+    ///
+    /// ```
+    /// use flowdata::{ClassInfo, FlowFrame, ReadOptions, Schema};
+    /// let schema = Schema::cicids2017().retain_features(&["Flow Duration", "Total Fwd Packets"]);
+    /// let x = ndarray::array![[0.1f32, 3.0], [1e-7, 2.5]];
+    /// let classes = vec![ClassInfo::from_label("BENIGN"), ClassInfo::from_label("DDoS")];
+    /// let frame = FlowFrame::new(schema.clone(), x.clone(), vec![0, 1], classes)?;
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let path = dir.path().join("flows.csv");
+    /// frame.write_csv(&path)?;
+    /// let (back, _) = flowdata::read_flows(&[&path], &ReadOptions::with_schema(schema))?;
+    /// assert_eq!(back.features(), x.view());
+    /// assert_eq!(back.raw_label(1), "DDoS");
+    /// # Ok::<(), flowdata::FlowDataError>(())
+    /// ```
+    pub fn write_csv(&self, path: impl AsRef<std::path::Path>) -> Result<()> {
+        let path = path.as_ref();
+        crate::io_util::write_atomic(path, |w| {
+            let err = |e: csv::Error| FlowDataError::io(path, std::io::Error::other(e));
+            let mut out = csv::Writer::from_writer(w);
+            let mut header: Vec<&str> = self.schema.feature_names();
+            header.push("Label");
+            out.write_record(&header).map_err(err)?;
+            let mut record: Vec<String> = Vec::with_capacity(header.len());
+            for (r, row) in self.features.rows().into_iter().enumerate() {
+                record.clear();
+                record.extend(row.iter().map(|v| v.to_string()));
+                record.push(self.raw_label(r).to_string());
+                out.write_record(&record).map_err(err)?;
+            }
+            out.flush().map_err(|e| FlowDataError::io(path, e))
+        })
+    }
+
     /// Number of flows.
     pub fn n_rows(&self) -> usize {
         self.features.nrows()

@@ -76,6 +76,10 @@ pub struct ReadOptions {
     pub cleaning: CleaningPolicy,
     /// Bytes of text read and parsed at a time (default 4 MiB; at least 64 KiB).
     pub block_bytes: usize,
+    /// The label every row of a file without the label column gets (a
+    /// scorer reads unlabelled flows with it); `None` (the default): such a
+    /// file is an error naming the column it lacks.
+    pub unlabelled: Option<String>,
 }
 
 impl Default for ReadOptions {
@@ -85,6 +89,7 @@ impl Default for ReadOptions {
             alignment: Alignment::Intersect,
             cleaning: CleaningPolicy::default(),
             block_bytes: 4 << 20,
+            unlabelled: None,
         }
     }
 }
@@ -152,6 +157,8 @@ struct FilePlan {
     one_hot: Vec<HashMap<Vec<u8>, usize>>,
     /// Schema features this file lacks.
     missing: Vec<usize>,
+    /// The label of every row when the file has no label column.
+    default_label: Vec<u8>,
     report: FileReport,
 }
 
@@ -231,7 +238,12 @@ pub(crate) fn short_columns(header: &[String]) -> String {
     columns
 }
 
-fn plan_file(path: &Path, header: Vec<String>, schema: &Schema) -> Result<FilePlan> {
+fn plan_file(
+    path: &Path,
+    header: Vec<String>,
+    schema: &Schema,
+    unlabelled: Option<&str>,
+) -> Result<FilePlan> {
     let label_key = normalize_header(&schema.label_column);
     let family_key = schema.family_column.as_deref().map(normalize_header);
     let mut roles = vec![Role::Ignored; header.len()];
@@ -300,7 +312,11 @@ fn plan_file(path: &Path, header: Vec<String>, schema: &Schema) -> Result<FilePl
             report.ignored_columns.push(h.clone());
         }
     }
-    if !have_label {
+    let mut default_label = Vec::new();
+    if !have_label && let Some(l) = unlabelled {
+        default_label = l.as_bytes().to_vec();
+        report.unlabelled = true;
+    } else if !have_label {
         return Err(FlowDataError::MissingLabelColumn {
             path: path.to_path_buf(),
             expected: schema.label_column.clone(),
@@ -340,6 +356,7 @@ fn plan_file(path: &Path, header: Vec<String>, schema: &Schema) -> Result<FilePl
         roles,
         one_hot: one_hot_maps,
         missing,
+        default_label,
         report,
     })
 }
@@ -358,7 +375,7 @@ fn plan_files(
     let full: Vec<FilePlan> = files
         .iter()
         .zip(headers.iter().cloned())
-        .map(|(f, h)| plan_file(f, h, &options.schema))
+        .map(|(f, h)| plan_file(f, h, &options.schema, options.unlabelled.as_deref()))
         .collect::<Result<_>>()?;
     match options.alignment {
         Alignment::Strict => {
@@ -408,7 +425,7 @@ fn plan_files(
                 .zip(headers)
                 .zip(full)
                 .map(|((f, h), old)| {
-                    let mut p = plan_file(f, h, &schema)?;
+                    let mut p = plan_file(f, h, &schema, options.unlabelled.as_deref())?;
                     p.report.missing_features = old.report.missing_features;
                     Ok(p)
                 })
@@ -689,7 +706,7 @@ impl ParseCtx<'_> {
         let start = out.values.len();
         out.values.extend_from_slice(self.template);
         let row = &mut out.values[start..];
-        let mut label: &[u8] = b"";
+        let mut label: &[u8] = &self.plan.default_label;
         let mut family: &[u8] = b"";
         let mut non_finite = false;
         for (i, (role, &(a, b))) in self.plan.roles.iter().zip(spans).enumerate() {
@@ -758,7 +775,7 @@ impl ParseCtx<'_> {
         let row = &mut out.values[start..];
         let n = line.len();
         let last = self.plan.roles.len() - 1;
-        let (mut label, mut family): (&[u8], &[u8]) = (b"", b"");
+        let (mut label, mut family): (&[u8], &[u8]) = (&self.plan.default_label, b"");
         let mut cells = CellCounts::default();
         let mut non_finite = false;
         let mut pos = 0usize;

@@ -1,0 +1,366 @@
+//! `nids`: train a detector, look inside one, and score flows with it.
+//!
+//! ```text
+//! nids train --data DIR --out RUN          # the pipeline; writes RUN/detector/
+//! nids inspect RUN/detector                # what it is and what it promises
+//! nids score --detector RUN/detector flows.csv > verdicts.jsonl
+//! ```
+
+use std::io::{BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::{Parser, Subcommand};
+use flowdata::{Alignment, CleaningPolicy, ReadOptions};
+use nids::Detector;
+use nids::cli::TrainArgs;
+use nids::detector::Scores;
+
+/// Network intrusion detection on flow features.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train the autoencoders, the policies and the verdict; write the
+    /// report and the detector (`<out>/detector/`).
+    Train(Box<TrainArgs>),
+    /// Score flows with a saved detector: one JSON object per input row.
+    Score(ScoreArgs),
+    /// Describe a saved detector: its models, operating points, training
+    /// inputs and headline numbers.
+    Inspect {
+        /// The detector directory.
+        dir: PathBuf,
+    },
+}
+
+#[derive(clap::Args)]
+struct ScoreArgs {
+    /// The detector directory (`<out>/detector` of a training run).
+    #[arg(long)]
+    detector: PathBuf,
+    /// Write here instead of standard output: `.jsonl`/`.json` for JSON
+    /// lines, `.csv` for CSV.
+    #[arg(long)]
+    output: Option<PathBuf>,
+    /// The operating point to apply (default: the report's verdict).
+    #[arg(long)]
+    operating_point: Option<String>,
+    /// Write only the flows judged malicious.
+    #[arg(long)]
+    alerts_only: bool,
+    /// Fill features the input lacks with this value (a warning), instead
+    /// of refusing the input.
+    #[arg(long, value_name = "VALUE", allow_hyphen_values = true)]
+    fill_missing: Option<f32>,
+    /// CSV files or directories in any spelling the alias table knows;
+    /// `-` or none: CSV on standard input.
+    inputs: Vec<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    match Cli::parse().command {
+        Command::Train(args) => nids::cli::train(*args),
+        Command::Score(args) => report(score(args)),
+        Command::Inspect { dir } => report(inspect(&dir)),
+    }
+}
+
+fn report(r: Result<(), String>) -> ExitCode {
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// A Zeek or Suricata log given where flow features are expected.
+fn not_a_flow_file(path: &Path) -> Result<(), String> {
+    let mut head = [0u8; 512];
+    let n = std::fs::File::open(path)
+        .and_then(|mut f| f.read(&mut head))
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let text = String::from_utf8_lossy(&head[..n]);
+    let start = text.trim_start();
+    let what = if start.starts_with("#separator") || start.starts_with("#fields") {
+        Some("a Zeek log (conn.log)")
+    } else if start.starts_with('{') {
+        if text.contains("\"event_type\"") {
+            Some("Suricata EVE JSON")
+        } else {
+            Some("JSON (a Zeek or Suricata log?)")
+        }
+    } else {
+        None
+    };
+    match what {
+        Some(w) => Err(format!(
+            "{} is {w}, not a flow-feature file: the detector reads CICFlowMeter-style flow features (Flow Duration, Total Fwd Packets, ... as CSV with a header); extract them from the capture with CICFlowMeter first",
+            path.display()
+        )),
+        None => Ok(()),
+    }
+}
+
+fn inspect(dir: &Path) -> Result<(), String> {
+    let d = Detector::load(dir).map_err(|e| e.to_string())?;
+    let m = d.manifest();
+    let mut o = String::new();
+    use std::fmt::Write as _;
+    let _ = writeln!(
+        o,
+        "detector {} (format {}, nids {})",
+        dir.display(),
+        m.format_version,
+        m.crate_version
+    );
+    let _ = writeln!(
+        o,
+        "policy: PPO on the {} autoencoder's {}; novelty: the {} autoencoder; {} input features",
+        m.encoder,
+        m.policy_input,
+        m.novelty,
+        d.schema().n_features()
+    );
+    let p = &m.provenance;
+    let _ = writeln!(
+        o,
+        "trained on {} (seed {}): {} training, {} validation, {} test rows",
+        p.source, p.seed, p.rows[0], p.rows[1], p.rows[2]
+    );
+    for f in &p.inputs {
+        let _ = writeln!(o, "  {} ({} bytes, sha256 {})", f.path, f.bytes, f.sha256);
+    }
+    let _ = writeln!(
+        o,
+        "operating points (default: {}):",
+        m.default_operating_point
+    );
+    for op in &m.operating_points {
+        let t = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.4}"));
+        let _ = writeln!(
+            o,
+            "  {:<12} policy margin >= {:<10} novelty >= {:<10} {}",
+            op.name,
+            t(op.policy_margin),
+            t(op.novelty),
+            op.description
+        );
+    }
+    let _ = writeln!(o, "headline (test split):");
+    for (k, v) in &p.headline {
+        let _ = writeln!(o, "  {k}: {v:.4}");
+    }
+    print!("{o}");
+    Ok(())
+}
+
+/// Where the scored rows go.
+enum Format {
+    JsonLines,
+    Csv,
+}
+
+fn score(args: ScoreArgs) -> Result<(), String> {
+    let started = Instant::now();
+    let mut detector = Detector::load(&args.detector).map_err(|e| e.to_string())?;
+    if let Some(name) = &args.operating_point {
+        detector = detector
+            .with_operating_point(name)
+            .map_err(|e| e.to_string())?;
+    }
+    // Standard input is spooled to a temporary file and read like any other.
+    let mut spool = None;
+    let inputs: Vec<PathBuf> = if args.inputs.is_empty() || args.inputs == [PathBuf::from("-")] {
+        let mut tmp = tempfile::NamedTempFile::new().map_err(|e| format!("standard input: {e}"))?;
+        std::io::copy(&mut std::io::stdin().lock(), &mut tmp)
+            .map_err(|e| format!("standard input: {e}"))?;
+        let path = tmp.path().to_path_buf();
+        spool = Some(tmp);
+        vec![path]
+    } else {
+        args.inputs.clone()
+    };
+    for p in &inputs {
+        if p.is_file() {
+            not_a_flow_file(p)?;
+        }
+    }
+    let options = ReadOptions {
+        alignment: Alignment::for_scoring(args.fill_missing),
+        cleaning: CleaningPolicy {
+            lenient: true,
+            ..CleaningPolicy::default()
+        },
+        unlabelled: Some("UNLABELLED".into()),
+        ..ReadOptions::with_schema(detector.schema().clone())
+    };
+    let (frame, read) = match flowdata::read_flows(&inputs, &options) {
+        Err(e @ flowdata::FlowDataError::MissingColumns { .. }) => {
+            return Err(format!(
+                "{e}: the detector cannot score it (pass --fill-missing VALUE to fill them)"
+            ));
+        }
+        other => other.map_err(|e| e.to_string())?,
+    };
+    drop(spool);
+    for f in &read.files {
+        if !f.missing_features.is_empty() {
+            eprintln!(
+                "warning: {} lacks {} of the detector's features, filled with {}: {}",
+                f.path.display(),
+                f.missing_features.len(),
+                args.fill_missing.unwrap_or_default(),
+                f.missing_features.join(", ")
+            );
+        }
+        let dropped = f.rows_read - f.rows_kept;
+        if dropped > 0 {
+            eprintln!(
+                "warning: {}: {dropped} of {} rows were not scored ({})",
+                f.path.display(),
+                f.rows_read,
+                serde_json::to_string(&f.dropped).unwrap_or_default()
+            );
+        }
+    }
+    let labelled = read.files.iter().all(|f| !f.unlabelled);
+    let scores = detector.score_frame(&frame).map_err(|e| e.to_string())?;
+
+    let format = match args
+        .output
+        .as_ref()
+        .and_then(|p| p.extension())
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        None | Some("jsonl" | "json" | "ndjson") => Format::JsonLines,
+        Some("csv") => Format::Csv,
+        Some(other) => {
+            return Err(format!(
+                "--output: cannot write .{other}: use .jsonl (JSON lines) or .csv"
+            ));
+        }
+    };
+    let sink: Box<dyn Write> = match &args.output {
+        Some(p) => Box::new(std::fs::File::create(p).map_err(|e| format!("{}: {e}", p.display()))?),
+        None => Box::new(std::io::stdout().lock()),
+    };
+    let mut out = BufWriter::new(sink);
+    let written = write_rows(
+        &mut out,
+        &format,
+        &frame,
+        &scores,
+        &detector,
+        labelled,
+        args.alerts_only,
+    );
+    match written.and_then(|()| out.flush()) {
+        Ok(()) => {}
+        // A closed pipe (`| head`) ends the command quietly.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
+        Err(e) => return Err(format!("writing the scores: {e}")),
+    }
+
+    let n = frame.n_rows();
+    let alerts = scores.malicious.iter().filter(|&&m| m).count();
+    let seconds = started.elapsed().as_secs_f64();
+    let mut summary = format!(
+        "{n} flows, {alerts} alerts ({:.2} %) at operating point {}, {:.0} flows/s; {:.2} % of values outside the training range",
+        100.0 * alerts as f64 / n.max(1) as f64,
+        detector.operating_point().name,
+        n as f64 / seconds.max(1e-9),
+        100.0 * scores.out_of_range.share()
+    );
+    if labelled && n > 0 {
+        let cm =
+            metrics::ConfusionMatrix::from_predictions(&frame.attack_mask(), &scores.malicious)
+                .map_err(|e| e.to_string())?;
+        summary.push_str(&format!(
+            "\nlabels: tp {} fp {} tn {} fn {}; precision {:.4} recall {:.4} f1 {:.4} fpr {:.4}",
+            cm.tp,
+            cm.fp,
+            cm.tn,
+            cm.fn_,
+            cm.precision(),
+            cm.recall(),
+            cm.f1(),
+            cm.fpr()
+        ));
+    }
+    eprintln!("{summary}");
+    Ok(())
+}
+
+/// The documented output fields, version 1: `row` (0-based input row),
+/// `p_malicious`, `reconstruction_error` (the novelty score), `malicious`
+/// (the verdict), `top_features` (three feature names, largest
+/// standardised reconstruction error first), and `label` when the input
+/// carries labels.
+fn write_rows(
+    out: &mut impl Write,
+    format: &Format,
+    frame: &flowdata::FlowFrame,
+    scores: &Scores,
+    detector: &Detector,
+    labelled: bool,
+    alerts_only: bool,
+) -> std::io::Result<()> {
+    let names = detector.schema().feature_names();
+    if let Format::Csv = format {
+        write!(
+            out,
+            "row,p_malicious,reconstruction_error,malicious,top_features"
+        )?;
+        if labelled {
+            write!(out, ",label")?;
+        }
+        writeln!(out)?;
+    }
+    for i in 0..frame.n_rows() {
+        if alerts_only && !scores.malicious[i] {
+            continue;
+        }
+        let top: Vec<&str> = scores.top_features[i].iter().map(|&j| names[j]).collect();
+        match format {
+            Format::JsonLines => {
+                let mut v = serde_json::json!({
+                    "row": i,
+                    "p_malicious": scores.p_malicious(i),
+                    "reconstruction_error": scores.novelty[i],
+                    "malicious": scores.malicious[i],
+                    "top_features": top,
+                });
+                if labelled {
+                    v["label"] = serde_json::Value::from(frame.raw_label(i));
+                }
+                writeln!(out, "{v}")?;
+            }
+            Format::Csv => {
+                write!(
+                    out,
+                    "{i},{},{},{},\"{}\"",
+                    scores.p_malicious(i),
+                    scores.novelty[i],
+                    scores.malicious[i],
+                    top.join(";")
+                )?;
+                if labelled {
+                    write!(out, ",\"{}\"", frame.raw_label(i).replace('"', "\"\""))?;
+                }
+                writeln!(out)?;
+            }
+        }
+    }
+    Ok(())
+}

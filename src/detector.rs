@@ -1,0 +1,483 @@
+//! The detector artifact: one directory holding everything scoring raw
+//! flows needs, written by every pipeline run as `<out>/detector/`, and the
+//! one scoring path that reads it ([`Detector`]).
+//!
+//! ```text
+//! detector/
+//!   detector.json   manifest: format version, operating points, provenance
+//!   schema.json     the input columns (flowdata::Schema)
+//!   bounds.json     the scaling fitted on the training rows
+//!   encoder/        the autoencoder whose latent code the policy reads
+//!   novelty/        the verdict's novelty autoencoder (absent when it is the encoder)
+//!   policy/         the PPO policy and latent_scaler.json
+//! ```
+//!
+//! Loading checks every part before anything sized by a file is allocated:
+//! each model loader checks its sizes against the file lengths and refuses
+//! non-finite weights, and the manifest's thresholds must be finite.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use autoencoders::{Autoencoder, ErrorScale, Model, ReconstructionDetector};
+use flowdata::{Bounds, FlowFrame, OutOfRange, Schema};
+use ndarray::{Array2, ArrayView2};
+use ppo::Ppo;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{PipelineError, Result};
+use crate::policy::{LatentScaler, PolicyInput, policy_input, policy_margins, probability};
+
+/// Version of the detector directory's layout and manifest.
+pub const FORMAT_VERSION: u32 = 1;
+/// The manifest's file name.
+pub const MANIFEST_FILE: &str = "detector.json";
+/// The latent standardisation's file name inside `policy/`.
+pub const SCALER_FILE: &str = "latent_scaler.json";
+/// Features named per flow in its explanation.
+pub const TOP_FEATURES: usize = 3;
+/// The largest manifest or scaler file read (JSON of a few kilobytes).
+const MAX_JSON_BYTES: u64 = 16 << 20;
+
+/// A named decision rule: the policy's margin against one threshold, the
+/// novelty score against another; a flow is malicious when either flags it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OperatingPoint {
+    /// `verdict`, `argmax`, `best-f1`, `fpr<=1%`, ...
+    pub name: String,
+    /// How it was chosen.
+    pub description: String,
+    /// Flag when the policy's logit margin is at least this; `None`: the
+    /// policy part never flags.
+    pub policy_margin: Option<f64>,
+    /// Flag when the novelty score is at least this; `None`: the novelty
+    /// part never flags.
+    pub novelty: Option<f64>,
+}
+
+impl OperatingPoint {
+    /// The decision for one flow.
+    pub fn flag(&self, margin: f64, novelty: f64) -> bool {
+        self.policy_margin.is_some_and(|t| margin >= t)
+            || self.novelty.is_some_and(|t| novelty >= t)
+    }
+}
+
+/// One input file the detector was trained on.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InputFile {
+    /// The path as given.
+    pub path: String,
+    /// Its size in bytes.
+    pub bytes: u64,
+    /// Its SHA-256, hexadecimal.
+    pub sha256: String,
+}
+
+/// Where a detector came from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Provenance {
+    /// The seed of the run.
+    pub seed: u64,
+    /// The training inputs (empty for the embedded generated default).
+    pub inputs: Vec<InputFile>,
+    /// Where the flows came from, as the report says it.
+    pub source: String,
+    /// Rows of the training, validation and test splits.
+    pub rows: [usize; 3],
+    /// The report's headline numbers on the test split.
+    pub headline: BTreeMap<String, f64>,
+}
+
+/// The manifest, `detector.json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// [`FORMAT_VERSION`] of the writer.
+    pub format_version: u32,
+    /// The `nids` version that wrote it.
+    pub crate_version: String,
+    /// The autoencoder kind of `encoder/`.
+    pub encoder: String,
+    /// The novelty autoencoder's kind; its files are `novelty/`, or
+    /// `encoder/` when the kinds agree.
+    pub novelty: String,
+    /// What the policy reads.
+    pub policy_input: PolicyInput,
+    /// The rules a scorer may apply.
+    pub operating_points: Vec<OperatingPoint>,
+    /// The rule applied unless another is asked for: the report's verdict.
+    pub default_operating_point: String,
+    /// Where it came from.
+    pub provenance: Provenance,
+}
+
+impl Manifest {
+    /// The operating point called `name`, or an error listing them.
+    pub fn operating_point(&self, name: &str) -> Result<&OperatingPoint> {
+        self.operating_points
+            .iter()
+            .find(|p| p.name == name)
+            .ok_or_else(|| {
+                let names: Vec<&str> = self
+                    .operating_points
+                    .iter()
+                    .map(|p| p.name.as_str())
+                    .collect();
+                PipelineError::config(
+                    "operating_point",
+                    name,
+                    format!("expected one of {}", names.join(", ")),
+                )
+            })
+    }
+}
+
+/// What the pipeline hands over to be written as a detector.
+pub struct DetectorParts<'a> {
+    /// The input columns.
+    pub schema: &'a Schema,
+    /// The scaling.
+    pub bounds: &'a Bounds,
+    /// The policy's autoencoder and its calibrated detector.
+    pub encoder: &'a ReconstructionDetector<Model>,
+    /// The verdict's novelty detector.
+    pub novelty: &'a ReconstructionDetector<Model>,
+    /// The policy.
+    pub policy: &'a Ppo,
+    /// Its input standardisation.
+    pub scaler: &'a LatentScaler,
+    /// The manifest (operating points, provenance).
+    pub manifest: Manifest,
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> PipelineError + '_ {
+    move |e| PipelineError::io(path, e)
+}
+
+fn save_model(
+    dir: &Path,
+    schema: &Schema,
+    bounds: &Bounds,
+    d: &ReconstructionDetector<Model>,
+) -> Result<()> {
+    let meta = autoencoders::ModelMetadata {
+        feature_names: schema
+            .feature_names()
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+        schema: Some(schema.clone()),
+        bounds: Some(bounds.clone()),
+        threshold: Some(d.threshold().clone()),
+        error_scale: Some(d.error_scale().clone()),
+    };
+    d.model().save(dir, &meta)?;
+    Ok(())
+}
+
+/// Write a detector directory at `dir` (created; the pipeline's run
+/// directory makes the whole appear at once).
+pub fn write(dir: &Path, parts: &DetectorParts<'_>) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    parts.schema.save(dir.join("schema.json"))?;
+    parts.bounds.save(dir.join("bounds.json"))?;
+    save_model(
+        &dir.join("encoder"),
+        parts.schema,
+        parts.bounds,
+        parts.encoder,
+    )?;
+    if parts.manifest.novelty != parts.manifest.encoder {
+        save_model(
+            &dir.join("novelty"),
+            parts.schema,
+            parts.bounds,
+            parts.novelty,
+        )?;
+    }
+    let policy_dir = dir.join("policy");
+    parts.policy.save(&policy_dir)?;
+    crate::report::write_json(&policy_dir.join(SCALER_FILE), parts.scaler)?;
+    crate::report::write_json(&dir.join(MANIFEST_FILE), &parts.manifest)
+}
+
+/// Read a small JSON file, refusing one larger than the format allows.
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
+    let len = std::fs::metadata(path).map_err(io(path))?.len();
+    if len > MAX_JSON_BYTES {
+        return Err(PipelineError::Unsupported(format!(
+            "{}: {len} bytes, more than a detector file can hold ({MAX_JSON_BYTES})",
+            path.display()
+        )));
+    }
+    let bytes = std::fs::read(path).map_err(io(path))?;
+    serde_json::from_slice(&bytes).map_err(|source| PipelineError::Json {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// The scores of a batch of flows.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Scores {
+    /// The policy's logit margin `log P(1) - log P(0)` per flow.
+    pub margin: Vec<f64>,
+    /// The novelty score (standardised reconstruction error) per flow.
+    pub novelty: Vec<f64>,
+    /// The verdict at the detector's operating point.
+    pub malicious: Vec<bool>,
+    /// Per flow, the input columns with the largest standardised
+    /// reconstruction errors, largest first.
+    pub top_features: Vec<Vec<usize>>,
+    /// The values scaling clamped to the training range.
+    pub out_of_range: OutOfRange,
+}
+
+impl Scores {
+    /// P(malicious) of flow `i`.
+    pub fn p_malicious(&self, i: usize) -> f64 {
+        probability(self.margin[i])
+    }
+}
+
+/// One flow's score.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FlowScore {
+    /// P(malicious) from the policy.
+    pub p_malicious: f64,
+    /// The novelty score.
+    pub reconstruction_error: f64,
+    /// The verdict at the detector's operating point.
+    pub malicious: bool,
+    /// The features with the largest standardised errors, largest first.
+    pub top_features: Vec<String>,
+}
+
+/// A loaded detector: scale, encode, score novelty, run the policy, decide.
+#[derive(Debug)]
+pub struct Detector {
+    dir: PathBuf,
+    manifest: Manifest,
+    schema: Schema,
+    bounds: Bounds,
+    encoder: Model,
+    novelty: Option<ReconstructionDetector<Model>>,
+    encoder_detector: ReconstructionDetector<Model>,
+    policy: Ppo,
+    scaler: LatentScaler,
+    point: OperatingPoint,
+}
+
+fn load_detector_model(dir: &Path, n_features: usize) -> Result<ReconstructionDetector<Model>> {
+    let (model, meta) = Model::load(dir)?;
+    if model.n_features() != n_features {
+        return Err(PipelineError::Unsupported(format!(
+            "{}: the model reads {} features, the detector's schema has {n_features}",
+            dir.display(),
+            model.n_features()
+        )));
+    }
+    let threshold = meta.threshold.ok_or_else(|| {
+        PipelineError::Unsupported(format!(
+            "{}: the model has no detector threshold",
+            dir.display()
+        ))
+    })?;
+    let scale = meta
+        .error_scale
+        .unwrap_or_else(|| ErrorScale::unit(model.output_dim()));
+    Ok(ReconstructionDetector::from_parts(model, threshold, scale)?)
+}
+
+impl Detector {
+    /// Load and check a detector directory; its default operating point
+    /// applies.
+    pub fn load(dir: impl AsRef<Path>) -> Result<Self> {
+        let dir = dir.as_ref();
+        let manifest_path = dir.join(MANIFEST_FILE);
+        // The version first, so that a newer layout gets a version error.
+        let probe: serde_json::Value = read_json(&manifest_path)?;
+        let version = probe
+            .get("format_version")
+            .and_then(serde_json::Value::as_u64);
+        if version != Some(u64::from(FORMAT_VERSION)) {
+            return Err(PipelineError::Unsupported(format!(
+                "{}: detector format version {}, this build reads {FORMAT_VERSION}",
+                manifest_path.display(),
+                version.map_or_else(|| "missing".to_string(), |v| v.to_string())
+            )));
+        }
+        let manifest: Manifest =
+            serde_json::from_value(probe).map_err(|source| PipelineError::Json {
+                path: manifest_path.clone(),
+                source,
+            })?;
+        for p in &manifest.operating_points {
+            for (what, t) in [("policy_margin", p.policy_margin), ("novelty", p.novelty)] {
+                if let Some(t) = t
+                    && t.is_nan()
+                {
+                    return Err(PipelineError::Unsupported(format!(
+                        "{}: operating point {}: {what} threshold is NaN",
+                        manifest_path.display(),
+                        p.name
+                    )));
+                }
+            }
+        }
+        let point = manifest
+            .operating_point(&manifest.default_operating_point)?
+            .clone();
+        let schema = Schema::load(dir.join("schema.json"))?;
+        let bounds = Bounds::load(dir.join("bounds.json"))?;
+        let n = schema.n_features();
+        if bounds.features.len() != n {
+            return Err(PipelineError::Unsupported(format!(
+                "{}: bounds for {} features, the schema has {n}",
+                dir.display(),
+                bounds.features.len()
+            )));
+        }
+        let encoder_detector = load_detector_model(&dir.join("encoder"), n)?;
+        let novelty = if manifest.novelty == manifest.encoder {
+            None
+        } else {
+            Some(load_detector_model(&dir.join("novelty"), n)?)
+        };
+        let policy_dir = dir.join("policy");
+        let policy = Ppo::load(&policy_dir)?;
+        let scaler: LatentScaler = read_json(&policy_dir.join(SCALER_FILE))?;
+        let encoder = encoder_detector.model().clone();
+        let width = match manifest.policy_input {
+            PolicyInput::Latent => encoder.latent_dim(),
+            PolicyInput::LatentError => encoder.latent_dim() + 1,
+            PolicyInput::LatentFeatures => encoder.latent_dim() + n,
+        };
+        if scaler.mean.len() != width
+            || scaler.std.len() != width
+            || scaler.input != manifest.policy_input
+            || policy.observation_space().flat_dim() != width
+        {
+            return Err(PipelineError::Unsupported(format!(
+                "{}: the policy reads {} inputs and its scaler has {} for {} ({} expected)",
+                policy_dir.display(),
+                policy.observation_space().flat_dim(),
+                scaler.mean.len(),
+                manifest.policy_input,
+                width
+            )));
+        }
+        if let Some(v) = scaler
+            .mean
+            .iter()
+            .chain(&scaler.std)
+            .find(|v| !v.is_finite())
+        {
+            return Err(PipelineError::Unsupported(format!(
+                "{}: the latent scaler holds {v}: every value must be finite",
+                policy_dir.join(SCALER_FILE).display()
+            )));
+        }
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            manifest,
+            schema,
+            bounds,
+            encoder,
+            novelty,
+            encoder_detector,
+            policy,
+            scaler,
+            point,
+        })
+    }
+
+    /// Apply the operating point called `name` instead of the default.
+    pub fn with_operating_point(mut self, name: &str) -> Result<Self> {
+        self.point = self.manifest.operating_point(name)?.clone();
+        Ok(self)
+    }
+
+    /// The directory it was loaded from.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The manifest.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// The input columns.
+    pub fn schema(&self) -> &Schema {
+        &self.schema
+    }
+
+    /// The operating point applied.
+    pub fn operating_point(&self) -> &OperatingPoint {
+        &self.point
+    }
+
+    fn novelty_detector(&self) -> &ReconstructionDetector<Model> {
+        self.novelty.as_ref().unwrap_or(&self.encoder_detector)
+    }
+
+    /// Score rows already scaled with the detector's bounds, whose clamped
+    /// values are `range`: the path the pipeline's own evaluation takes.
+    pub fn score_scaled(&self, x: ArrayView2<'_, f32>, range: OutOfRange) -> Result<Scores> {
+        let obs = policy_input(&self.encoder, &self.scaler, x)?;
+        let margin = policy_margins(&self.policy, obs.view())?;
+        let (novelty, top) =
+            self.novelty_detector()
+                .score_and_explain(x, Some(&range), TOP_FEATURES)?;
+        let columns =
+            autoencoders::Reconstructor::reconstructed_columns(self.novelty_detector().model());
+        let top_features = top
+            .into_iter()
+            .map(|t| t.into_iter().map(|k| columns[k]).collect())
+            .collect();
+        let malicious = margin
+            .iter()
+            .zip(&novelty)
+            .map(|(&m, &s)| self.point.flag(m, s))
+            .collect();
+        Ok(Scores {
+            margin,
+            novelty,
+            malicious,
+            top_features,
+            out_of_range: range,
+        })
+    }
+
+    /// Score raw (unscaled) flows whose columns follow the detector's schema.
+    pub fn score_batch(&self, raw: ArrayView2<'_, f32>) -> Result<Scores> {
+        let mut x = raw.to_owned();
+        let range = self.bounds.transform_inplace(x.view_mut())?;
+        self.score_scaled(x.view(), range)
+    }
+
+    /// Score a frame of raw flows read with the detector's schema.
+    pub fn score_frame(&self, frame: &FlowFrame) -> Result<Scores> {
+        let names = self.schema.feature_names();
+        let aligned = frame.select_features(&names)?;
+        self.score_batch(aligned.features())
+    }
+
+    /// Score one raw flow (its values in the schema's column order).
+    pub fn score_one(&self, raw: &[f32]) -> Result<FlowScore> {
+        let x = Array2::from_shape_vec((1, raw.len()), raw.to_vec())
+            .map_err(|e| PipelineError::Unsupported(format!("one flow: {e}")))?;
+        let s = self.score_batch(x.view())?;
+        let names = self.schema.feature_names();
+        Ok(FlowScore {
+            p_malicious: s.p_malicious(0),
+            reconstruction_error: s.novelty[0],
+            malicious: s.malicious[0],
+            top_features: s.top_features[0]
+                .iter()
+                .map(|&j| names[j].to_string())
+                .collect(),
+        })
+    }
+}

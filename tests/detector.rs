@@ -1,0 +1,304 @@
+//! The saved detector: a pipeline run writes it, `Detector::load` and
+//! `nids score` read it back and flag exactly what the report measured;
+//! every kind of damage to it is a clear error.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use autoencoders::ModelKind;
+use nids::{Detector, PipelineConfig, Report};
+
+fn trained(dir: &Path) -> (Report, PathBuf) {
+    let out = dir.join("run");
+    let mut c = PipelineConfig::new(&out);
+    c.data.synthetic.rows = 2_500;
+    c.data.save_splits = true;
+    c.autoencoders.kinds = vec![ModelKind::FeedForward, ModelKind::Conv1d];
+    c.autoencoders.epochs = 2;
+    c.ppo.timesteps = 4_096;
+    c.ppo.n_envs = 2;
+    c.ppo.eval_episodes = 1;
+    c.plots = false;
+    c.progress = false;
+    let report = nids::run(&c).unwrap();
+    (report, out)
+}
+
+fn counts(labels: &[bool], flags: &[bool]) -> [u64; 4] {
+    let cm = metrics::ConfusionMatrix::from_predictions(labels, flags).unwrap();
+    [cm.tp, cm.fp, cm.tn, cm.fn_]
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &to.join(e.file_name()));
+        } else {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_saved_detector_flags_what_the_report_measured() {
+    let dir = tempfile::tempdir().unwrap();
+    let (report, out) = trained(dir.path());
+    let detector = Detector::load(out.join("detector")).unwrap();
+    let m = detector.manifest();
+    assert_eq!(m.default_operating_point, "verdict");
+    assert_eq!(m.encoder, report.selected_autoencoder);
+    assert_eq!(m.novelty, report.verdict.rule.novelty_detector);
+    assert_eq!(
+        m.provenance.rows,
+        [report.data.train, report.data.validation, report.data.test]
+    );
+
+    // The raw test split, read and scored from scratch.
+    let test_csv = out.join("splits/test.csv");
+    let (frame, _) = flowdata::read_flows(
+        &[&test_csv],
+        &flowdata::ReadOptions::with_schema(detector.schema().clone()),
+    )
+    .unwrap();
+    assert_eq!(frame.n_rows(), report.data.test);
+    let labels = frame.attack_mask();
+    let scores = detector.score_frame(&frame).unwrap();
+    let v = &report.verdict.test;
+    assert_eq!(
+        counts(&labels, &scores.malicious),
+        [v.tp, v.fp, v.tn, v.fn_]
+    );
+    // Every operating point reproduces its row of the report.
+    let argmax = detector
+        .manifest()
+        .operating_point("argmax")
+        .unwrap()
+        .clone();
+    let flags: Vec<bool> = (0..frame.n_rows())
+        .map(|i| argmax.flag(scores.margin[i], scores.novelty[i]))
+        .collect();
+    let a = &report.ppo.evaluation.scores.argmax;
+    assert_eq!(counts(&labels, &flags), [a.tp, a.fp, a.tn, a.fn_]);
+    let best = Detector::load(out.join("detector"))
+        .unwrap()
+        .with_operating_point("best-f1")
+        .unwrap();
+    let b = &report.ppo.evaluation.scores.best_f1.test;
+    assert_eq!(
+        counts(&labels, &best.score_frame(&frame).unwrap().malicious),
+        [b.tp, b.fp, b.tn, b.fn_]
+    );
+    assert!(
+        Detector::load(out.join("detector"))
+            .unwrap()
+            .with_operating_point("nonsense")
+            .unwrap_err()
+            .to_string()
+            .contains("verdict")
+    );
+
+    // One flow at a time gives the same answer, with its explanation.
+    let one = detector
+        .score_one(frame.features().row(0).as_slice().unwrap())
+        .unwrap();
+    assert_eq!(one.p_malicious, scores.p_malicious(0));
+    assert_eq!(one.malicious, scores.malicious[0]);
+    assert_eq!(one.top_features.len(), 3);
+    assert!(detector.score_one(&[1.0, 2.0]).is_err());
+
+    // The command line: JSON lines on stdout, the same verdicts.
+    let run = Command::new(env!("CARGO_BIN_EXE_nids"))
+        .args(["score", "--detector"])
+        .arg(out.join("detector"))
+        .arg(&test_csv)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let lines: Vec<serde_json::Value> = String::from_utf8(run.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), frame.n_rows());
+    for (i, l) in lines.iter().enumerate() {
+        assert_eq!(l["row"], i);
+        assert_eq!(l["malicious"], scores.malicious[i]);
+        assert_eq!(l["p_malicious"].as_f64().unwrap(), scores.p_malicious(i));
+        assert_eq!(l["top_features"].as_array().unwrap().len(), 3);
+    }
+    let stderr = String::from_utf8(run.stderr).unwrap();
+    assert!(
+        stderr.contains(&format!("tp {} fp {} tn {} fn {}", v.tp, v.fp, v.tn, v.fn_)),
+        "{stderr}"
+    );
+
+    // Unlabelled flows on standard input, alerts only, as CSV.
+    let text = std::fs::read_to_string(&test_csv).unwrap();
+    let unlabelled: String = text
+        .lines()
+        .map(|l| l.rsplit_once(',').unwrap().0.to_string() + "\n")
+        .collect();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_nids"))
+        .args(["score", "--alerts-only", "--output"])
+        .arg(dir.path().join("alerts.csv"))
+        .arg("--detector")
+        .arg(out.join("detector"))
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(unlabelled.as_bytes())
+        .unwrap();
+    let done = child.wait_with_output().unwrap();
+    assert!(
+        done.status.success(),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    let alerts = std::fs::read_to_string(dir.path().join("alerts.csv")).unwrap();
+    assert!(alerts.starts_with("row,p_malicious,reconstruction_error,malicious,top_features\n"));
+    assert_eq!(
+        alerts.lines().count() - 1,
+        scores.malicious.iter().filter(|&&m| m).count()
+    );
+    assert!(!String::from_utf8_lossy(&done.stderr).contains("labels:"));
+
+    // Inspect names the parts and the operating points.
+    let inspect = Command::new(env!("CARGO_BIN_EXE_nids"))
+        .arg("inspect")
+        .arg(out.join("detector"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8(inspect.stdout).unwrap();
+    assert!(inspect.status.success());
+    for word in ["verdict", "argmax", "best-f1", "fpr<=1%", "verdict_f1"] {
+        assert!(text.contains(word), "{word}: {text}");
+    }
+}
+
+#[test]
+fn a_damaged_detector_is_a_clear_error_and_never_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, out) = trained(dir.path());
+    let good = out.join("detector");
+    let case = |name: &str, damage: &dyn Fn(&Path)| {
+        let d = dir.path().join(name);
+        copy_dir(&good, &d);
+        damage(&d);
+        Detector::load(&d).unwrap_err().to_string()
+    };
+    let err = case("no-manifest", &|d| {
+        std::fs::remove_file(d.join("detector.json")).unwrap()
+    });
+    assert!(err.contains("detector.json"), "{err}");
+    let edit = |d: &Path, f: &dyn Fn(&mut serde_json::Value)| {
+        let p = d.join("detector.json");
+        let mut v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+        f(&mut v);
+        std::fs::write(&p, v.to_string()).unwrap();
+    };
+    let err = case("version", &|d| {
+        edit(d, &|v| v["format_version"] = 99.into())
+    });
+    assert!(err.contains("format version 99"), "{err}");
+    let err = case("point", &|d| {
+        edit(d, &|v| v["default_operating_point"] = "x".into())
+    });
+    assert!(
+        err.contains("operating_point") && err.contains("verdict"),
+        "{err}"
+    );
+    let err = case("truncated", &|d| {
+        let p = d.join("encoder/model.safetensors");
+        let bytes = std::fs::read(&p).unwrap();
+        std::fs::write(&p, &bytes[..bytes.len() / 2]).unwrap();
+    });
+    assert!(err.contains("model.safetensors"), "{err}");
+    let err = case("scaler", &|d| {
+        let p = d.join("policy/latent_scaler.json");
+        let mut v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+        v["mean"].as_array_mut().unwrap().pop();
+        std::fs::write(&p, v.to_string()).unwrap();
+    });
+    assert!(err.contains("scaler"), "{err}");
+    let err = case("schema", &|d| {
+        std::fs::write(d.join("schema.json"), "{").unwrap()
+    });
+    assert!(err.contains("schema.json"), "{err}");
+    let err = case("huge", &|d| {
+        let f = std::fs::File::create(d.join("detector.json")).unwrap();
+        f.set_len(1 << 30).unwrap();
+    });
+    assert!(err.contains("more than a detector file can hold"), "{err}");
+
+    // The command line: bad arguments and inputs exit non-zero with a message.
+    let nids = |args: &[&str]| {
+        let o = Command::new(env!("CARGO_BIN_EXE_nids"))
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            o.status.success(),
+            String::from_utf8_lossy(&o.stderr).to_string(),
+        )
+    };
+    let d = good.to_str().unwrap();
+    let (ok, err) = nids(&["score", "--detector", "/nonexistent/detector", "x.csv"]);
+    assert!(!ok && err.contains("detector.json"), "{err}");
+    let (ok, err) = nids(&[
+        "score",
+        "--detector",
+        d,
+        "--operating-point",
+        "loud",
+        "x.csv",
+    ]);
+    assert!(!ok && err.contains("loud"), "{err}");
+    let zeek = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/zeek/conn.log");
+    if zeek.is_file() {
+        let (ok, err) = nids(&["score", "--detector", d, zeek.to_str().unwrap()]);
+        assert!(
+            !ok && err.contains("Zeek") && err.contains("CICFlowMeter"),
+            "{err}"
+        );
+    }
+    let eve = dir.path().join("eve.json");
+    std::fs::write(&eve, "{\"timestamp\":\"x\",\"event_type\":\"flow\"}\n").unwrap();
+    let (ok, err) = nids(&["score", "--detector", d, eve.to_str().unwrap()]);
+    assert!(!ok && err.contains("Suricata"), "{err}");
+    let partial = dir.path().join("partial.csv");
+    std::fs::write(&partial, "Flow Duration,Label\n5,BENIGN\n").unwrap();
+    let (ok, err) = nids(&["score", "--detector", d, partial.to_str().unwrap()]);
+    assert!(
+        !ok && err.contains("--fill-missing") && err.contains("Total Fwd Packets"),
+        "{err}"
+    );
+    let (ok, err) = nids(&[
+        "score",
+        "--detector",
+        d,
+        "--output",
+        "x.parquet",
+        partial.to_str().unwrap(),
+        "--fill-missing",
+        "0",
+    ]);
+    assert!(!ok && err.contains(".parquet"), "{err}");
+    let (ok, _) = nids(&["inspect"]);
+    assert!(!ok);
+    let (ok, _) = nids(&["frobnicate"]);
+    assert!(!ok);
+}
