@@ -8,7 +8,8 @@
 //!   schema.json     the input columns (flowdata::Schema)
 //!   bounds.json     the scaling fitted on the training rows
 //!   encoder/        the autoencoder whose latent code the policy reads
-//!   novelty/        the verdict's novelty autoencoder (absent when it is the encoder)
+//!   novelty/        the verdict's novelty autoencoder (a copy of its own,
+//!                   which `nids adapt` fine-tunes without moving the policy)
 //!   policy/         the PPO policy and latent_scaler.json
 //! ```
 //!
@@ -98,9 +99,16 @@ pub struct Manifest {
     pub crate_version: String,
     /// The autoencoder kind of `encoder/`.
     pub encoder: String,
-    /// The novelty autoencoder's kind; its files are `novelty/`, or
-    /// `encoder/` when the kinds agree.
+    /// The novelty autoencoder's kind (its files are `novelty/`).
     pub novelty: String,
+    /// The novelty part's share of the benign validation flows in the
+    /// verdict.
+    pub novelty_budget: f64,
+    /// The verdict's whole false-alarm budget.
+    pub budget: f64,
+    /// Local adaptations applied since training (`nids adapt`), oldest first.
+    #[serde(default)]
+    pub adaptations: Vec<Adaptation>,
     /// What the policy reads.
     pub policy_input: PolicyInput,
     /// The rules a scorer may apply.
@@ -187,14 +195,12 @@ pub fn write(dir: &Path, parts: &DetectorParts<'_>) -> Result<()> {
         parts.bounds,
         parts.encoder,
     )?;
-    if parts.manifest.novelty != parts.manifest.encoder {
-        save_model(
-            &dir.join("novelty"),
-            parts.schema,
-            parts.bounds,
-            parts.novelty,
-        )?;
-    }
+    save_model(
+        &dir.join("novelty"),
+        parts.schema,
+        parts.bounds,
+        parts.novelty,
+    )?;
     let policy_dir = dir.join("policy");
     parts.policy.save(&policy_dir)?;
     crate::report::write_json(&policy_dir.join(SCALER_FILE), parts.scaler)?;
@@ -260,9 +266,8 @@ pub struct Detector {
     manifest: Manifest,
     schema: Schema,
     bounds: Bounds,
-    encoder: Model,
-    novelty: Option<ReconstructionDetector<Model>>,
-    encoder_detector: ReconstructionDetector<Model>,
+    encoder: ReconstructionDetector<Model>,
+    novelty: ReconstructionDetector<Model>,
     policy: Ppo,
     scaler: LatentScaler,
     point: OperatingPoint,
@@ -338,20 +343,16 @@ impl Detector {
                 bounds.features.len()
             )));
         }
-        let encoder_detector = load_detector_model(&dir.join("encoder"), n)?;
-        let novelty = if manifest.novelty == manifest.encoder {
-            None
-        } else {
-            Some(load_detector_model(&dir.join("novelty"), n)?)
-        };
+        let encoder = load_detector_model(&dir.join("encoder"), n)?;
+        let novelty = load_detector_model(&dir.join("novelty"), n)?;
         let policy_dir = dir.join("policy");
         let policy = Ppo::load(&policy_dir)?;
         let scaler: LatentScaler = read_json(&policy_dir.join(SCALER_FILE))?;
-        let encoder = encoder_detector.model().clone();
+        let latent = encoder.model().latent_dim();
         let width = match manifest.policy_input {
-            PolicyInput::Latent => encoder.latent_dim(),
-            PolicyInput::LatentError => encoder.latent_dim() + 1,
-            PolicyInput::LatentFeatures => encoder.latent_dim() + n,
+            PolicyInput::Latent => latent,
+            PolicyInput::LatentError => latent + 1,
+            PolicyInput::LatentFeatures => latent + n,
         };
         if scaler.mean.len() != width
             || scaler.std.len() != width
@@ -385,7 +386,6 @@ impl Detector {
             bounds,
             encoder,
             novelty,
-            encoder_detector,
             policy,
             scaler,
             point,
@@ -418,20 +418,15 @@ impl Detector {
         &self.point
     }
 
-    fn novelty_detector(&self) -> &ReconstructionDetector<Model> {
-        self.novelty.as_ref().unwrap_or(&self.encoder_detector)
-    }
-
     /// Score rows already scaled with the detector's bounds, whose clamped
     /// values are `range`: the path the pipeline's own evaluation takes.
     pub fn score_scaled(&self, x: ArrayView2<'_, f32>, range: OutOfRange) -> Result<Scores> {
-        let obs = policy_input(&self.encoder, &self.scaler, x)?;
+        let obs = policy_input(self.encoder.model(), &self.scaler, x)?;
         let margin = policy_margins(&self.policy, obs.view())?;
-        let (novelty, top) =
-            self.novelty_detector()
-                .score_and_explain(x, Some(&range), TOP_FEATURES)?;
-        let columns =
-            autoencoders::Reconstructor::reconstructed_columns(self.novelty_detector().model());
+        let (novelty, top) = self
+            .novelty
+            .score_and_explain(x, Some(&range), TOP_FEATURES)?;
+        let columns = autoencoders::Reconstructor::reconstructed_columns(self.novelty.model());
         let top_features = top
             .into_iter()
             .map(|t| t.into_iter().map(|k| columns[k]).collect())
@@ -480,4 +475,154 @@ impl Detector {
                 .collect(),
         })
     }
+}
+
+/// One local adaptation (`nids adapt`): where its benign flows came from
+/// and what it measured.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Adaptation {
+    /// The benign flows' files.
+    pub benign: Vec<String>,
+    /// Flows the novelty model was fine-tuned and the thresholds
+    /// recalibrated on.
+    pub tune_rows: usize,
+    /// Flows held back to measure on.
+    pub held_back_rows: usize,
+    /// The verdict's false-positive rate on the held-back flows before.
+    pub fpr_before: f64,
+    /// The same after.
+    pub fpr_after: f64,
+}
+
+impl Detector {
+    /// Adapt the detector to benign traffic of another network: fine-tune
+    /// the novelty model on a share (`fraction`) of `benign` (raw flows,
+    /// all benign), recalibrate the verdict's two thresholds on those
+    /// flows within the same budgets, never lowering either (so no flow
+    /// the detector flagged as an attack for the policy's sake becomes
+    /// easier to miss than the local benign traffic requires), and
+    /// measure the verdict's false-positive rate on the rest before and
+    /// after. The policy itself is unchanged: without attack flows to
+    /// replay, further training would teach it only "benign". The
+    /// adapted detector's default operating point is the new verdict.
+    pub fn adapt(
+        self,
+        benign: ArrayView2<'_, f32>,
+        sources: Vec<String>,
+        fraction: f64,
+        seed: u64,
+    ) -> Result<(Detector, Adaptation)> {
+        use rand::SeedableRng;
+        use rand::seq::SliceRandom;
+        let n = benign.nrows();
+        let n_tune = (n as f64 * fraction).round() as usize;
+        if !(fraction > 0.0 && fraction < 1.0) || n_tune < 2 || n_tune >= n {
+            return Err(PipelineError::config(
+                "fraction",
+                fraction,
+                format!("must leave flows to fine-tune on and to measure ({n} benign flows)"),
+            ));
+        }
+        let mut order: Vec<usize> = (0..n).collect();
+        order.shuffle(&mut rand::rngs::StdRng::seed_from_u64(seed));
+        let pick = |rows: &[usize]| -> Result<(Array2<f32>, OutOfRange)> {
+            let mut x = benign.select(ndarray::Axis(0), rows);
+            let range = self.bounds.transform_inplace(x.view_mut())?;
+            Ok((x, range))
+        };
+        let (tune, tune_range) = pick(&order[..n_tune])?;
+        let (rest, rest_range) = pick(&order[n_tune..])?;
+        let before = self.score_scaled(rest.view(), rest_range.clone())?;
+        let fpr_before = share_true(&before.malicious);
+
+        // Fine-tune a copy of the novelty model on the local flows.
+        let mut model = self.novelty.model().clone();
+        let trainer = autoencoders::Trainer::new(autoencoders::TrainerConfig {
+            learning_rate: 5e-4,
+            epochs: 10,
+            seed,
+            min_epoch_rows: 16_384,
+            ..autoencoders::TrainerConfig::default()
+        })?;
+        trainer.fit_split(&mut model, tune.view(), &mut |_| {})?;
+        let novelty = ReconstructionDetector::fit_with(
+            model,
+            tune.view(),
+            Some(&tune_range),
+            self.novelty.threshold().method,
+            self.novelty.error_scale().scoring,
+        )?;
+        let tune_novelty = novelty.score_with(tune.view(), Some(&tune_range))?;
+        let obs = policy_input(self.encoder.model(), &self.scaler, tune.view())?;
+        let tune_margin = policy_margins(&self.policy, obs.view())?;
+        let rule = crate::verdict::VerdictRule::fit(
+            &self.manifest.novelty,
+            &vec![false; n_tune],
+            &tune_margin,
+            &tune_novelty,
+            self.manifest.novelty_budget,
+            self.manifest.budget,
+        )?;
+        let old = self.manifest.operating_point("verdict")?;
+        let raise = |old: Option<f64>, new: f64| Some(old.map_or(new, |o| o.max(new)));
+        let verdict = OperatingPoint {
+            name: "verdict".into(),
+            description: format!(
+                "{} (adapted on {n_tune} local benign flows)",
+                old.description
+            ),
+            policy_margin: raise(old.policy_margin, rule.policy_margin_threshold)
+                .filter(|t| t.is_finite()),
+            novelty: Some(rule.novelty_threshold),
+        };
+        let mut manifest = self.manifest.clone();
+        for p in manifest.operating_points.iter_mut() {
+            if p.name == "verdict" {
+                *p = verdict.clone();
+            }
+        }
+        manifest.default_operating_point = "verdict".into();
+        let adapted = Detector {
+            dir: self.dir,
+            manifest,
+            schema: self.schema,
+            bounds: self.bounds,
+            encoder: self.encoder,
+            novelty,
+            policy: self.policy,
+            scaler: self.scaler,
+            point: verdict,
+        };
+        let after = adapted.score_scaled(rest.view(), rest_range)?;
+        let adaptation = Adaptation {
+            benign: sources,
+            tune_rows: n_tune,
+            held_back_rows: n - n_tune,
+            fpr_before,
+            fpr_after: share_true(&after.malicious),
+        };
+        let mut adapted = adapted;
+        adapted.manifest.adaptations.push(adaptation.clone());
+        Ok((adapted, adaptation))
+    }
+
+    /// Write this detector (e.g. an adapted one) as a new directory.
+    pub fn save(&self, dir: &Path) -> Result<()> {
+        write(
+            dir,
+            &DetectorParts {
+                schema: &self.schema,
+                bounds: &self.bounds,
+                encoder: &self.encoder,
+                novelty: &self.novelty,
+                policy: &self.policy,
+                scaler: &self.scaler,
+                manifest: self.manifest.clone(),
+            },
+        )
+    }
+}
+
+fn share_true(flags: &[bool]) -> f64 {
+    flags.iter().filter(|&&f| f).count() as f64 / flags.len().max(1) as f64
 }

@@ -72,7 +72,8 @@ pub struct RangeSummary {
     pub source: String,
     /// Rows scaled.
     pub rows: usize,
-    /// Values clamped to the training range.
+    /// Values beyond the training range (clamped to it; the sentinel `-1`
+    /// of CIC-IDS2017's window fields is not counted).
     pub clamped_values: usize,
     /// Their share of the scaled values.
     pub share: f64,
@@ -95,8 +96,8 @@ impl RangeSummary {
     /// The summary of `range` (of a matrix with `schema`'s features).
     pub fn new(source: impl Into<String>, range: &OutOfRange, schema: &Schema) -> Self {
         let names = schema.feature_names();
-        let mut by_count: Vec<(usize, usize)> = range
-            .per_feature
+        let beyond = range.beyond_per_feature();
+        let mut by_count: Vec<(usize, usize)> = beyond
             .iter()
             .copied()
             .enumerate()
@@ -106,7 +107,7 @@ impl RangeSummary {
         RangeSummary {
             source: source.into(),
             rows: range.rows,
-            clamped_values: range.clamped(),
+            clamped_values: beyond.iter().sum(),
             share: range.share(),
             top_features: by_count
                 .into_iter()
@@ -610,8 +611,18 @@ mod tests {
         let range = |clamped: Vec<usize>| OutOfRange {
             rows: 100,
             scaled_features: 2,
+            excess: clamped
+                .iter()
+                .enumerate()
+                .flat_map(|(j, &n)| {
+                    (0..n).map(move |r| flowdata::Excess {
+                        row: r as u32,
+                        feature: j as u32,
+                        amount: 0.5,
+                    })
+                })
+                .collect(),
             per_feature: clamped,
-            excess: Vec::new(),
         };
         let quiet = RangeSummary::new("same network", &range(vec![1, 0]), &schema);
         assert!(quiet.warning().is_none());

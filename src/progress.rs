@@ -1,6 +1,6 @@
 //! Progress bars on standard error, or none at all (tests, `--quiet`).
 
-use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// Makes progress bars, all hidden when disabled. Bars of stages that run
 /// at the same time (the autoencoders) share the terminal without
@@ -31,11 +31,18 @@ impl Bars {
                 "{{msg:28}} {{bar:36}} {{pos}}/{{len}} {unit} {{elapsed_precise}} (eta {{eta}})"
             )
         };
-        let bar = ProgressBar::new(len).with_style(
+        // Drawn only through the shared live region: a bar made with its
+        // own stderr target would print its first state there before
+        // joining it, a stale line left above the live ones.
+        let bar = multi.add(ProgressBar::with_draw_target(
+            Some(len),
+            ProgressDrawTarget::hidden(),
+        ));
+        bar.set_style(
             ProgressStyle::with_template(&template)
                 .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         bar.set_message(message.to_string());
-        multi.add(bar)
+        bar
     }
 }

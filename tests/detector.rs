@@ -302,3 +302,70 @@ fn a_damaged_detector_is_a_clear_error_and_never_a_panic() {
     let (ok, _) = nids(&["frobnicate"]);
     assert!(!ok);
 }
+
+#[test]
+fn nids_adapt_lowers_false_alarms_on_benign_flows_of_another_capture() {
+    let (Some(improved), Some(original)) = (
+        flowdata::testdata::shared_data_path("cicids2017-improved"),
+        flowdata::testdata::shared_data_path("cicids2017-original"),
+    ) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let mut c = PipelineConfig::new(&out);
+    c.data.paths = vec![improved];
+    c.autoencoders.kinds = vec![ModelKind::FeedForward];
+    c.autoencoders.epochs = 4;
+    c.ppo.timesteps = 65_536;
+    c.plots = false;
+    c.progress = false;
+    nids::run(&c).unwrap();
+    let adapted = dir.path().join("adapted");
+    let run = Command::new(env!("CARGO_BIN_EXE_nids"))
+        .args(["adapt", "--detector"])
+        .arg(out.join("detector"))
+        .arg("--benign")
+        .arg(&original)
+        .arg("--out")
+        .arg(&adapted)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout).to_string();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let d = Detector::load(&adapted).unwrap();
+    let a = &d.manifest().adaptations[0];
+    println!("{stdout}");
+    assert!(
+        a.fpr_before > 0.0,
+        "the new capture raises false alarms: {a:?}"
+    );
+    assert!(a.fpr_after < a.fpr_before, "{a:?}");
+    assert!(a.fpr_after <= 0.02, "{a:?}");
+    assert!(stdout.contains("false-positive rate went from"));
+    // The adapted detector never lowers a threshold of the verdict.
+    let before = Detector::load(out.join("detector")).unwrap();
+    let (old, new) = (
+        before.manifest().operating_point("verdict").unwrap(),
+        d.manifest().operating_point("verdict").unwrap(),
+    );
+    assert!(
+        new.policy_margin.unwrap_or(f64::INFINITY) >= old.policy_margin.unwrap_or(f64::INFINITY)
+    );
+    // Writing over an existing directory is refused.
+    let again = Command::new(env!("CARGO_BIN_EXE_nids"))
+        .args(["adapt", "--detector"])
+        .arg(out.join("detector"))
+        .arg("--benign")
+        .arg(&original)
+        .arg("--out")
+        .arg(&adapted)
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("exists"));
+}

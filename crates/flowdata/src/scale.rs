@@ -113,13 +113,25 @@ impl OutOfRange {
         self.per_feature.iter().sum()
     }
 
-    /// Share of the scaled values that were clamped (0 for no rows).
+    /// Values per feature that lay beyond the range (a non-zero distance):
+    /// the clamped ones less the negative raw values log1p scaling maps
+    /// to 0, which CIC-IDS2017 uses as a sentinel (`-1`: no TCP window).
+    pub fn beyond_per_feature(&self) -> Vec<usize> {
+        let mut n = vec![0usize; self.per_feature.len()];
+        for e in self.excess.iter().filter(|e| e.amount != 0.0) {
+            n[e.feature as usize] += 1;
+        }
+        n
+    }
+
+    /// Share of the scaled values that lay beyond the range (see
+    /// [`OutOfRange::beyond_per_feature`]; 0 for no rows).
     pub fn share(&self) -> f64 {
         let n = self.rows * self.scaled_features;
         if n == 0 {
             0.0
         } else {
-            self.clamped() as f64 / n as f64
+            self.beyond_per_feature().iter().sum::<usize>() as f64 / n as f64
         }
     }
 
@@ -628,6 +640,8 @@ mod tests {
         assert_eq!(s.data[[1, 0]], 0.0);
         assert_eq!(s.data[[2, 0]], 1.0);
         assert_eq!(s.out_of_range.per_feature, vec![2, 0]);
+        // The negative value is log1p's sentinel, not beyond the range.
+        assert_eq!(s.out_of_range.beyond_per_feature(), vec![1, 0]);
     }
 
     #[test]
@@ -639,6 +653,7 @@ mod tests {
         let o = &s.out_of_range;
         assert_eq!((o.rows, o.scaled_features, o.clamped()), (4, 1, 2));
         assert!((o.share() - 0.5).abs() < 1e-12);
+        assert_eq!(o.beyond_per_feature(), vec![2, 0]);
         let got: Vec<(u32, u32, f32)> = o
             .excess
             .iter()
