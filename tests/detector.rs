@@ -174,6 +174,53 @@ fn a_saved_detector_flags_what_the_report_measured() {
     );
     assert!(!String::from_utf8_lossy(&done.stderr).contains("labels:"));
 
+    // A stream: each verdict follows its line while standard input stays
+    // open (seconds, not the promised milliseconds, so a busy machine
+    // cannot fail it), and a closed output ends the command quietly.
+    let data_lines: Vec<&str> = text.lines().skip(1).collect();
+    let header = text.lines().next().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_nids"))
+        .args(["score", "--detector"])
+        .arg(out.join("detector"))
+        .arg("-")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout).lines().take(2) {
+            tx.send(line.unwrap()).unwrap();
+        }
+        // Dropping the pipe here closes the command's output.
+    });
+    writeln!(stdin, "{header}").unwrap();
+    for (i, l) in data_lines.iter().take(2).enumerate() {
+        writeln!(stdin, "{l}").unwrap();
+        stdin.flush().unwrap();
+        let got: serde_json::Value = serde_json::from_str(
+            &rx.recv_timeout(std::time::Duration::from_secs(20))
+                .expect("a verdict while the stream stays open"),
+        )
+        .unwrap();
+        assert_eq!(got["row"], i);
+        assert_eq!(got["malicious"], scores.malicious[i]);
+    }
+    reader.join().unwrap();
+    // More flows into a closed output: the command stops, quietly.
+    for l in data_lines.iter().skip(2).take(200) {
+        if writeln!(stdin, "{l}").is_err() {
+            break;
+        }
+    }
+    drop(stdin);
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+
     // Inspect names the parts and the operating points.
     let inspect = Command::new(env!("CARGO_BIN_EXE_nids"))
         .arg("inspect")

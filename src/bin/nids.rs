@@ -265,6 +265,183 @@ enum Format {
     Csv,
 }
 
+/// The longest a streamed flow waits for others to share its batch.
+const STREAM_WAIT: std::time::Duration = std::time::Duration::from_millis(20);
+/// The most flows of one streamed batch (and lines buffered ahead of it).
+const STREAM_BATCH: usize = 4096;
+
+/// Running totals of a scoring command, for its summary.
+#[derive(Default)]
+struct Totals {
+    flows: usize,
+    alerts: usize,
+    beyond: usize,
+    values: usize,
+    labelled: bool,
+    cm: [u64; 4],
+}
+
+/// Reads, scores and writes one batch of flows at a time.
+struct Scorer<'a> {
+    detector: &'a Detector,
+    options: ReadOptions,
+    format: Format,
+    alerts_only: bool,
+    fill_missing: Option<f32>,
+    out: BufWriter<Box<dyn Write>>,
+    totals: Totals,
+    header_written: bool,
+}
+
+impl Scorer<'_> {
+    /// Score the flows of `inputs`; `Ok(false)` when the output was closed.
+    fn batch(&mut self, inputs: &[PathBuf]) -> Result<bool, String> {
+        let (frame, read) = match flowdata::read_flows(inputs, &self.options) {
+            Err(e @ flowdata::FlowDataError::MissingColumns { .. }) => {
+                return Err(format!(
+                    "{e}: the detector cannot score it (pass --fill-missing VALUE to fill them)"
+                ));
+            }
+            other => other.map_err(|e| e.to_string())?,
+        };
+        for f in &read.files {
+            if !f.missing_features.is_empty() && self.totals.flows == 0 {
+                eprintln!(
+                    "warning: {} lacks {} of the detector's features, filled with {}: {}",
+                    f.path.display(),
+                    f.missing_features.len(),
+                    self.fill_missing.unwrap_or_default(),
+                    f.missing_features.join(", ")
+                );
+            }
+            let dropped = f.rows_read - f.rows_kept;
+            if dropped > 0 {
+                eprintln!(
+                    "warning: {}: {dropped} of {} rows were not scored ({})",
+                    f.path.display(),
+                    f.rows_read,
+                    serde_json::to_string(&f.dropped).unwrap_or_default()
+                );
+            }
+        }
+        let labelled = read.files.iter().all(|f| !f.unlabelled);
+        let scores = self
+            .detector
+            .score_frame(&frame)
+            .map_err(|e| e.to_string())?;
+        let t = &mut self.totals;
+        if t.flows == 0 {
+            t.labelled = labelled;
+        }
+        t.labelled &= labelled;
+        if labelled && frame.n_rows() > 0 {
+            let cm =
+                metrics::ConfusionMatrix::from_predictions(&frame.attack_mask(), &scores.malicious)
+                    .map_err(|e| e.to_string())?;
+            for (a, b) in t.cm.iter_mut().zip([cm.tp, cm.fp, cm.tn, cm.fn_]) {
+                *a += b;
+            }
+        }
+        let offset = t.flows;
+        t.flows += frame.n_rows();
+        t.alerts += scores.malicious.iter().filter(|&&m| m).count();
+        t.beyond += scores
+            .out_of_range
+            .beyond_per_feature()
+            .iter()
+            .sum::<usize>();
+        t.values += scores.out_of_range.rows * scores.out_of_range.scaled_features;
+        let header = !self.header_written;
+        self.header_written = true;
+        let written = write_rows(
+            &mut self.out,
+            &self.format,
+            &frame,
+            &scores,
+            Rows {
+                detector: self.detector,
+                offset,
+                labelled,
+                alerts_only: self.alerts_only,
+                header,
+            },
+        )
+        .and_then(|()| self.out.flush());
+        match written {
+            Ok(()) => Ok(true),
+            // A closed pipe (`| head`) ends the command quietly.
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(false),
+            Err(e) => Err(format!("writing the scores: {e}")),
+        }
+    }
+}
+
+/// Score standard input as it arrives: lines are gathered for at most
+/// [`STREAM_WAIT`] (or [`STREAM_BATCH`] lines), scored and written at once,
+/// so a flow's verdict follows its line within tens of milliseconds and
+/// memory stays bounded on endless input.
+fn stream(scorer: &mut Scorer<'_>) -> Result<(), String> {
+    use std::io::BufRead;
+    use std::sync::mpsc::{RecvTimeoutError, sync_channel};
+    let (tx, rx) = sync_channel::<String>(STREAM_BATCH);
+    std::thread::spawn(move || {
+        let stdin = std::io::stdin();
+        let mut lock = stdin.lock();
+        loop {
+            let mut line = String::new();
+            match lock.read_line(&mut line) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {
+                    if tx.send(line).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    });
+    let Ok(header) = rx.recv() else {
+        return Ok(());
+    };
+    let mut spool = tempfile::NamedTempFile::new().map_err(|e| format!("standard input: {e}"))?;
+    let path = spool.path().to_path_buf();
+    let mut first = true;
+    loop {
+        let mut lines = Vec::new();
+        let mut done = false;
+        match rx.recv() {
+            Ok(l) => lines.push(l),
+            Err(_) => break,
+        }
+        let deadline = Instant::now() + STREAM_WAIT;
+        while lines.len() < STREAM_BATCH {
+            match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                Ok(l) => lines.push(l),
+                Err(RecvTimeoutError::Timeout) => break,
+                Err(RecvTimeoutError::Disconnected) => {
+                    done = true;
+                    break;
+                }
+            }
+        }
+        let file = spool.as_file_mut();
+        file.set_len(0)
+            .map_err(|e| format!("standard input: {e}"))?;
+        use std::io::Seek;
+        file.rewind().map_err(|e| format!("standard input: {e}"))?;
+        file.write_all(header.as_bytes())
+            .and_then(|()| lines.iter().try_for_each(|l| file.write_all(l.as_bytes())))
+            .map_err(|e| format!("standard input: {e}"))?;
+        if first {
+            not_a_flow_file(&path)?;
+            first = false;
+        }
+        if !scorer.batch(std::slice::from_ref(&path))? || done {
+            break;
+        }
+    }
+    Ok(())
+}
+
 fn score(args: ScoreArgs) -> Result<(), String> {
     let started = Instant::now();
     let mut detector = Detector::load(&args.detector).map_err(|e| e.to_string())?;
@@ -273,64 +450,14 @@ fn score(args: ScoreArgs) -> Result<(), String> {
             .with_operating_point(name)
             .map_err(|e| e.to_string())?;
     }
-    // Standard input is spooled to a temporary file and read like any other.
-    let mut spool = None;
-    let inputs: Vec<PathBuf> = if args.inputs.is_empty() || args.inputs == [PathBuf::from("-")] {
-        let mut tmp = tempfile::NamedTempFile::new().map_err(|e| format!("standard input: {e}"))?;
-        std::io::copy(&mut std::io::stdin().lock(), &mut tmp)
-            .map_err(|e| format!("standard input: {e}"))?;
-        let path = tmp.path().to_path_buf();
-        spool = Some(tmp);
-        vec![path]
-    } else {
-        args.inputs.clone()
-    };
-    for p in &inputs {
-        if p.is_file() {
-            not_a_flow_file(p)?;
+    let from_stdin = args.inputs.is_empty() || args.inputs == [PathBuf::from("-")];
+    if !from_stdin {
+        for p in &args.inputs {
+            if p.is_file() {
+                not_a_flow_file(p)?;
+            }
         }
     }
-    let options = ReadOptions {
-        alignment: Alignment::for_scoring(args.fill_missing),
-        cleaning: CleaningPolicy {
-            lenient: true,
-            ..CleaningPolicy::default()
-        },
-        unlabelled: Some("UNLABELLED".into()),
-        ..ReadOptions::with_schema(detector.schema().clone())
-    };
-    let (frame, read) = match flowdata::read_flows(&inputs, &options) {
-        Err(e @ flowdata::FlowDataError::MissingColumns { .. }) => {
-            return Err(format!(
-                "{e}: the detector cannot score it (pass --fill-missing VALUE to fill them)"
-            ));
-        }
-        other => other.map_err(|e| e.to_string())?,
-    };
-    drop(spool);
-    for f in &read.files {
-        if !f.missing_features.is_empty() {
-            eprintln!(
-                "warning: {} lacks {} of the detector's features, filled with {}: {}",
-                f.path.display(),
-                f.missing_features.len(),
-                args.fill_missing.unwrap_or_default(),
-                f.missing_features.join(", ")
-            );
-        }
-        let dropped = f.rows_read - f.rows_kept;
-        if dropped > 0 {
-            eprintln!(
-                "warning: {}: {dropped} of {} rows were not scored ({})",
-                f.path.display(),
-                f.rows_read,
-                serde_json::to_string(&f.dropped).unwrap_or_default()
-            );
-        }
-    }
-    let labelled = read.files.iter().all(|f| !f.unlabelled);
-    let scores = detector.score_frame(&frame).map_err(|e| e.to_string())?;
-
     let format = match args
         .output
         .as_ref()
@@ -349,45 +476,48 @@ fn score(args: ScoreArgs) -> Result<(), String> {
     };
     let sink: Box<dyn Write> = match &args.output {
         Some(p) => Box::new(std::fs::File::create(p).map_err(|e| format!("{}: {e}", p.display()))?),
-        None => Box::new(std::io::stdout().lock()),
+        None => Box::new(std::io::stdout()),
     };
-    let mut out = BufWriter::new(sink);
-    let written = write_rows(
-        &mut out,
-        &format,
-        &frame,
-        &scores,
-        &detector,
-        labelled,
-        args.alerts_only,
-    );
-    match written.and_then(|()| out.flush()) {
-        Ok(()) => {}
-        // A closed pipe (`| head`) ends the command quietly.
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
-        Err(e) => return Err(format!("writing the scores: {e}")),
+    let mut scorer = Scorer {
+        detector: &detector,
+        options: ReadOptions {
+            alignment: Alignment::for_scoring(args.fill_missing),
+            cleaning: CleaningPolicy {
+                lenient: true,
+                ..CleaningPolicy::default()
+            },
+            unlabelled: Some("UNLABELLED".into()),
+            ..ReadOptions::with_schema(detector.schema().clone())
+        },
+        format,
+        alerts_only: args.alerts_only,
+        fill_missing: args.fill_missing,
+        out: BufWriter::new(sink),
+        totals: Totals::default(),
+        header_written: false,
+    };
+    if from_stdin {
+        stream(&mut scorer)?;
+    } else {
+        scorer.batch(&args.inputs)?;
     }
 
-    let n = frame.n_rows();
-    let alerts = scores.malicious.iter().filter(|&&m| m).count();
+    let t = &scorer.totals;
     let seconds = started.elapsed().as_secs_f64();
     let mut summary = format!(
-        "{n} flows, {alerts} alerts ({:.2} %) at operating point {}, {:.0} flows/s; {:.2} % of values outside the training range",
-        100.0 * alerts as f64 / n.max(1) as f64,
+        "{} flows, {} alerts ({:.2} %) at operating point {}, {:.0} flows/s; {:.2} % of values outside the training range",
+        t.flows,
+        t.alerts,
+        100.0 * t.alerts as f64 / t.flows.max(1) as f64,
         detector.operating_point().name,
-        n as f64 / seconds.max(1e-9),
-        100.0 * scores.out_of_range.share()
+        t.flows as f64 / seconds.max(1e-9),
+        100.0 * t.beyond as f64 / t.values.max(1) as f64
     );
-    if labelled && n > 0 {
-        let cm =
-            metrics::ConfusionMatrix::from_predictions(&frame.attack_mask(), &scores.malicious)
-                .map_err(|e| e.to_string())?;
+    if t.labelled && t.flows > 0 {
+        let [tp, fp, tn, fn_] = t.cm;
+        let cm = metrics::ConfusionMatrix::new(tp, fp, tn, fn_);
         summary.push_str(&format!(
-            "\nlabels: tp {} fp {} tn {} fn {}; precision {:.4} recall {:.4} f1 {:.4} fpr {:.4}",
-            cm.tp,
-            cm.fp,
-            cm.tn,
-            cm.fn_,
+            "\nlabels: tp {tp} fp {fp} tn {tn} fn {fn_}; precision {:.4} recall {:.4} f1 {:.4} fpr {:.4}",
             cm.precision(),
             cm.recall(),
             cm.f1(),
@@ -396,6 +526,17 @@ fn score(args: ScoreArgs) -> Result<(), String> {
     }
     eprintln!("{summary}");
     Ok(())
+}
+
+/// How a batch's rows are written.
+struct Rows<'a> {
+    detector: &'a Detector,
+    /// The first row's number in the whole input.
+    offset: usize,
+    labelled: bool,
+    alerts_only: bool,
+    /// Write the CSV header first.
+    header: bool,
 }
 
 /// The documented output fields, version 1: `row` (0-based input row),
@@ -408,12 +549,17 @@ fn write_rows(
     format: &Format,
     frame: &flowdata::FlowFrame,
     scores: &Scores,
-    detector: &Detector,
-    labelled: bool,
-    alerts_only: bool,
+    rows: Rows<'_>,
 ) -> std::io::Result<()> {
+    let Rows {
+        detector,
+        offset,
+        labelled,
+        alerts_only,
+        header,
+    } = rows;
     let names = detector.schema().feature_names();
-    if let Format::Csv = format {
+    if let (Format::Csv, true) = (format, header) {
         write!(
             out,
             "row,p_malicious,reconstruction_error,malicious,top_features"
@@ -431,7 +577,7 @@ fn write_rows(
         match format {
             Format::JsonLines => {
                 let mut v = serde_json::json!({
-                    "row": i,
+                    "row": offset + i,
                     "p_malicious": scores.p_malicious(i),
                     "reconstruction_error": scores.novelty[i],
                     "malicious": scores.malicious[i],
@@ -445,7 +591,8 @@ fn write_rows(
             Format::Csv => {
                 write!(
                     out,
-                    "{i},{},{},{},\"{}\"",
+                    "{},{},{},{},\"{}\"",
+                    offset + i,
                     scores.p_malicious(i),
                     scores.novelty[i],
                     scores.malicious[i],
