@@ -1,21 +1,36 @@
-//! Batch scoring throughput (scale, encode, policy probability) and the
-//! latency of scoring one flow.
+//! Scoring with a saved detector, everything included (scale, encode,
+//! decode for the novelty score and its explanation, standardise, policy,
+//! verdict): batch throughput and the latency of one flow, for a detector
+//! on the feedforward autoencoder and one on the deep autoencoder.
 
 use std::hint::black_box;
 
-use autoencoders::{Autoencoder, Model, ModelConfig, ModelKind};
+use autoencoders::ModelKind;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use flowdata::FeatureKind;
 use flowdata::synth::{SynthConfig, generate};
-use flowdata::{Bounds, FeatureKind, ScalingMethod};
-use nids::config::reference_ppo_config;
-use nids::policy::{LatentScaler, PolicyInput};
-use nids::stages::Scorer;
-use ppo::Ppo;
-use rlenv::{FlowDetectionEnv, FlowEnvConfig, VecEnv};
+use nids::{Detector, PipelineConfig};
+
+/// A detector trained briefly on generated flows, its policy on `kind`.
+fn detector(kind: ModelKind, dir: &std::path::Path) -> Detector {
+    let mut c = PipelineConfig::new(dir.join(kind.as_str()));
+    c.data.synthetic.rows = 4_000;
+    c.autoencoders.kinds = vec![kind];
+    c.autoencoders.epochs = 1;
+    c.autoencoders.min_epoch_rows = 0;
+    c.ppo.timesteps = 8_192;
+    c.ppo.n_envs = 2;
+    c.ppo.eval_episodes = 1;
+    c.plots = false;
+    c.progress = false;
+    nids::run(&c).expect("training run");
+    Detector::load(dir.join(kind.as_str()).join("detector")).expect("detector")
+}
 
 fn scoring(c: &mut Criterion) {
     let frame = generate(&SynthConfig {
         rows: 8_192,
+        seed: 7,
         ..SynthConfig::default()
     });
     let names: Vec<String> = frame
@@ -26,36 +41,25 @@ fn scoring(c: &mut Criterion) {
         .map(|f| f.name.clone())
         .collect();
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
-    let frame = frame.select_features(&names).expect("features");
-    let bounds =
-        Bounds::fit(frame.schema(), frame.features(), ScalingMethod::default()).expect("bounds");
-    let kind = ModelKind::Deep;
-    let model = Model::new(&ModelConfig::default_for(kind), frame.n_features(), 1).expect("model");
-    let scaled = bounds.transform(frame.features()).expect("scaled").data;
-    let z = model.encode_batch(scaled.view()).expect("latents");
-    let scaler = LatentScaler::fit(PolicyInput::Latent, z.view());
-    let env = VecEnv::new(vec![
-        FlowDetectionEnv::new(z, frame.binary_labels(), FlowEnvConfig::default()).expect("env"),
-    ])
-    .expect("vec env");
-    let policy = Ppo::new(reference_ppo_config(), &env, 1).expect("policy");
-    let scorer = Scorer {
-        bounds: &bounds,
-        model: &model,
-        scaler: &scaler,
-        policy: &policy,
-    };
-    let raw = frame.features().to_owned();
+    let raw = frame
+        .select_features(&names)
+        .expect("features")
+        .features()
+        .to_owned();
+    let dir = tempfile::tempdir().expect("temporary directory");
     let mut group = c.benchmark_group("scoring");
-    group.throughput(Throughput::Elements(raw.nrows() as u64));
-    group.bench_function("batch_8192_flows_deep", |b| {
-        b.iter(|| black_box(scorer.score(black_box(raw.view())).expect("score")))
-    });
-    group.throughput(Throughput::Elements(1));
-    let one = raw.slice(ndarray::s![0..1, ..]).to_owned();
-    group.bench_function("one_flow_latency_deep", |b| {
-        b.iter(|| black_box(scorer.score(black_box(one.view())).expect("score")))
-    });
+    for kind in [ModelKind::FeedForward, ModelKind::Deep] {
+        let d = detector(kind, dir.path());
+        group.throughput(Throughput::Elements(raw.nrows() as u64));
+        group.bench_function(format!("batch_8192_flows_{}", kind.as_str()), |b| {
+            b.iter(|| black_box(d.score_batch(black_box(raw.view())).expect("score")))
+        });
+        group.throughput(Throughput::Elements(1));
+        let one = raw.row(0).to_vec();
+        group.bench_function(format!("one_flow_latency_{}", kind.as_str()), |b| {
+            b.iter(|| black_box(d.score_one(black_box(&one)).expect("score")))
+        });
+    }
     group.finish();
 }
 

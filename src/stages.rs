@@ -1,5 +1,6 @@
-//! The autoencoder stage (models and their reconstruction detectors), the
-//! episode-reward yardstick and end-to-end scoring of raw flows.
+//! The autoencoder stage (models and their reconstruction detectors, the
+//! PCA baseline) and the episode-reward yardstick. Scoring raw flows end to
+//! end is [`crate::detector::Detector`].
 
 use std::path::Path;
 use std::time::Instant;
@@ -11,10 +12,9 @@ use autoencoders::{
     ReconstructionDetector, Reconstructor, ThresholdMethod, Trainer, TrainerConfig,
     TrainingHistory,
 };
-use flowdata::{Bounds, FlowFrame};
+use flowdata::FlowFrame;
 use metrics::{ConfusionMatrix, ThresholdRow};
 use ndarray::{Array2, ArrayView2, Axis};
-use ppo::Ppo;
 use rlenv::{Env, FlowDetectionEnv, FlowEnvConfig, Sampling};
 use serde::Serialize;
 
@@ -22,7 +22,6 @@ use crate::config::{AutoencoderStageConfig, PpoStageConfig};
 use crate::error::{PipelineError, Result};
 use crate::evaluate::{FamilyRecall, family_recall};
 use crate::ingest::Ingested;
-use crate::policy::{LatentScaler, policy_input, policy_margins, probability};
 use crate::progress::Bars;
 
 /// The minibatch size for `rows` training rows: the requested size,
@@ -397,31 +396,4 @@ pub fn episode_rewards(
         max: totals.iter().copied().fold(f64::NEG_INFINITY, f64::max),
         possible: best_total / n,
     })
-}
-
-/// Scoring raw flows end to end: scale with the training bounds, encode,
-/// standardise the codes, and take the policy's P(malicious).
-#[derive(Clone, Copy, Debug)]
-pub struct Scorer<'a> {
-    /// The scaling fitted on the training split.
-    pub bounds: &'a Bounds,
-    /// The autoencoder whose latents the policy reads.
-    pub model: &'a Model,
-    /// The latent standardisation.
-    pub scaler: &'a LatentScaler,
-    /// The policy.
-    pub policy: &'a Ppo,
-}
-
-impl Scorer<'_> {
-    /// P(malicious) of each raw (unscaled) flow.
-    pub fn score(&self, raw: ArrayView2<'_, f32>) -> Result<Vec<f64>> {
-        let mut x = raw.to_owned();
-        self.bounds.transform_inplace(x.view_mut())?;
-        let obs = policy_input(self.model, self.scaler, x.view())?;
-        Ok(policy_margins(self.policy, obs.view())?
-            .into_iter()
-            .map(probability)
-            .collect())
-    }
 }
