@@ -221,6 +221,16 @@ fn a_saved_detector_flags_what_the_report_measured() {
     let status = child.wait().unwrap();
     assert!(status.success(), "{status:?}");
 
+    // Summary: what flow_summary printed.
+    let summary = Command::new(env!("CARGO_BIN_EXE_nids"))
+        .args(["summary", "--json"])
+        .arg(&test_csv)
+        .output()
+        .unwrap();
+    assert!(summary.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&summary.stdout).unwrap();
+    assert_eq!(v["rows_after_cleaning"], report.data.test);
+
     // Inspect names the parts and the operating points.
     let inspect = Command::new(env!("CARGO_BIN_EXE_nids"))
         .arg("inspect")
@@ -344,6 +354,8 @@ fn a_damaged_detector_is_a_clear_error_and_never_a_panic() {
         "0",
     ]);
     assert!(!ok && err.contains(".parquet"), "{err}");
+    let (ok, err) = nids(&["summary", "--alignment", "loose", "x.csv"]);
+    assert!(!ok && err.contains("alignment"), "{err}");
     let (ok, _) = nids(&["inspect"]);
     assert!(!ok);
     let (ok, _) = nids(&["frobnicate"]);

@@ -37,12 +37,37 @@ enum Command {
     /// write a new detector, and print the false-positive rate on the rest
     /// before and after.
     Adapt(AdaptArgs),
+    /// A first look at flow files: what reading and cleaning did, label and
+    /// family counts, per-feature statistics.
+    Summary(SummaryArgs),
     /// Describe a saved detector: its models, operating points, training
     /// inputs and headline numbers.
     Inspect {
         /// The detector directory.
         dir: PathBuf,
     },
+}
+
+#[derive(clap::Args)]
+struct SummaryArgs {
+    /// CSV files or directories of CSV files.
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// Label column of a non-CIC-IDS2017 schema (the schema is then inferred).
+    #[arg(long)]
+    label_column: Option<String>,
+    /// Attack-family column of an inferred schema.
+    #[arg(long)]
+    family_column: Option<String>,
+    /// Text columns to one-hot encode in an inferred schema (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    categorical: Vec<String>,
+    /// Missing-feature policy: strict, intersect or fill:VALUE.
+    #[arg(long, default_value = "intersect")]
+    alignment: String,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(clap::Args)]
@@ -97,6 +122,7 @@ fn main() -> ExitCode {
         Command::Train(args) => nids::cli::train(*args),
         Command::Score(args) => report(score(args)),
         Command::Adapt(args) => report(adapt(args)),
+        Command::Summary(args) => report(summary(args)),
         Command::Inspect { dir } => report(inspect(&dir)),
     }
 }
@@ -137,6 +163,32 @@ fn not_a_flow_file(path: &Path) -> Result<(), String> {
         )),
         None => Ok(()),
     }
+}
+
+fn summary(args: SummaryArgs) -> Result<(), String> {
+    let schema = match &args.label_column {
+        Some(label) => {
+            let mut opts = flowdata::InferOptions::new(label.clone());
+            opts.family_column = args.family_column.clone();
+            opts.categorical = args.categorical.clone();
+            flowdata::Schema::infer(&args.paths, &opts).map_err(|e| e.to_string())?
+        }
+        None => flowdata::Schema::cicids2017(),
+    };
+    let options = ReadOptions {
+        alignment: args
+            .alignment
+            .parse()
+            .map_err(|e| format!("--alignment: {e}"))?,
+        ..ReadOptions::with_schema(schema)
+    };
+    let s = flowdata::FlowSummary::read(&args.paths, &options).map_err(|e| e.to_string())?;
+    if args.json {
+        println!("{}", serde_json::to_string(&s).map_err(|e| e.to_string())?);
+    } else {
+        print!("{}", s.to_text());
+    }
+    Ok(())
 }
 
 fn inspect(dir: &Path) -> Result<(), String> {

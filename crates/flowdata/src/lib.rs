@@ -12,6 +12,7 @@ mod reader;
 mod scale;
 mod schema;
 mod split;
+mod summary;
 pub mod synth;
 pub mod testdata;
 
@@ -34,3 +35,4 @@ pub use schema::{
     is_identifier, normalize_header,
 };
 pub use split::{Split, SplitConfig, SplitIndices, split_indices};
+pub use summary::{FeatureStats, FlowSummary};

@@ -55,6 +55,34 @@ impl Alignment {
     }
 }
 
+impl std::str::FromStr for Alignment {
+    type Err = FlowDataError;
+
+    /// `strict`, `intersect` or `fill:VALUE`.
+    ///
+    /// ```
+    /// use flowdata::Alignment;
+    /// assert_eq!("fill:0".parse::<Alignment>().unwrap(), Alignment::Fill(0.0));
+    /// assert!("loose".parse::<Alignment>().is_err());
+    /// ```
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "strict" => Ok(Alignment::Strict),
+            "intersect" => Ok(Alignment::Intersect),
+            _ => s
+                .strip_prefix("fill:")
+                .and_then(|v| v.parse::<f32>().ok())
+                .map(Alignment::Fill)
+                .ok_or_else(|| {
+                    FlowDataError::config(
+                        "alignment",
+                        format!("expected strict, intersect or fill:VALUE, got '{s}'"),
+                    )
+                }),
+        }
+    }
+}
+
 impl std::fmt::Display for Alignment {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
