@@ -221,6 +221,21 @@ fn a_saved_detector_flags_what_the_report_measured() {
     let status = child.wait().unwrap();
     assert!(status.success(), "{status:?}");
 
+    // Every input row is scored: a duplicate too.
+    let dup = dir.path().join("dup.csv");
+    std::fs::write(
+        &dup,
+        format!("{header}\n{}\n{}\n", data_lines[0], data_lines[0]),
+    )
+    .unwrap();
+    let twice = Command::new(env!("CARGO_BIN_EXE_nids"))
+        .args(["score", "--detector"])
+        .arg(out.join("detector"))
+        .arg(&dup)
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&twice.stdout).lines().count(), 2);
+
     // Summary: what flow_summary printed.
     let summary = Command::new(env!("CARGO_BIN_EXE_nids"))
         .args(["summary", "--json"])

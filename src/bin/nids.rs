@@ -534,8 +534,14 @@ fn score(args: ScoreArgs) -> Result<(), String> {
         detector: &detector,
         options: ReadOptions {
             alignment: Alignment::for_scoring(args.fill_missing),
+            // Every readable flow is scored, duplicates and impossible
+            // negatives included (log1p scaling maps negatives to 0 as in
+            // training); rows that cannot be parsed or hold no finite value
+            // are skipped and counted on stderr.
             cleaning: CleaningPolicy {
                 lenient: true,
+                drop_duplicates: false,
+                negative: flowdata::NegativePolicy::Keep,
                 ..CleaningPolicy::default()
             },
             unlabelled: Some("UNLABELLED".into()),
@@ -591,7 +597,8 @@ struct Rows<'a> {
     header: bool,
 }
 
-/// The documented output fields, version 1: `row` (0-based input row),
+/// The documented output fields, version 1: `row` (0-based position among
+/// the scored flows, in input order; skipped rows are counted on stderr),
 /// `p_malicious`, `reconstruction_error` (the novelty score), `malicious`
 /// (the verdict), `top_features` (three feature names, largest
 /// standardised reconstruction error first), and `label` when the input
