@@ -221,6 +221,33 @@ fn a_saved_detector_flags_what_the_report_measured() {
     let status = child.wait().unwrap();
     assert!(status.success(), "{status:?}");
 
+    // The same flows as Parquet and as Arrow IPC give the same verdicts.
+    for ext in ["parquet", "arrow"] {
+        let table = dir.path().join(format!("test.{ext}"));
+        if ext == "parquet" {
+            frame.write_parquet(&table).unwrap();
+        } else {
+            frame.write_ipc(&table).unwrap();
+        }
+        let run = Command::new(env!("CARGO_BIN_EXE_nids"))
+            .args(["score", "--detector"])
+            .arg(out.join("detector"))
+            .arg(&table)
+            .output()
+            .unwrap();
+        assert!(
+            run.status.success(),
+            "{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        let flags: Vec<bool> = String::from_utf8(run.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["malicious"] == true)
+            .collect();
+        assert_eq!(flags, scores.malicious, "{ext}");
+    }
+
     // Every input row is scored: a duplicate too.
     let dup = dir.path().join("dup.csv");
     std::fs::write(

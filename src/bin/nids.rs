@@ -112,8 +112,9 @@ struct ScoreArgs {
     /// of refusing the input.
     #[arg(long, value_name = "VALUE", allow_hyphen_values = true)]
     fill_missing: Option<f32>,
-    /// CSV files or directories in any spelling the alias table knows;
-    /// `-` or none: CSV on standard input.
+    /// CSV files or directories in any spelling the alias table knows,
+    /// Parquet (`.parquet`) or Arrow IPC (`.arrow`, `.ipc`) files as
+    /// `flowdata` writes them; `-` or none: CSV on standard input.
     inputs: Vec<PathBuf>,
 }
 
@@ -346,7 +347,8 @@ struct Scorer<'a> {
 }
 
 impl Scorer<'_> {
-    /// Score the flows of `inputs`; `Ok(false)` when the output was closed.
+    /// Score the flows of CSV `inputs`; `Ok(false)` when the output was
+    /// closed.
     fn batch(&mut self, inputs: &[PathBuf]) -> Result<bool, String> {
         let (frame, read) = match flowdata::read_flows(inputs, &self.options) {
             Err(e @ flowdata::FlowDataError::MissingColumns { .. }) => {
@@ -377,9 +379,44 @@ impl Scorer<'_> {
             }
         }
         let labelled = read.files.iter().all(|f| !f.unlabelled);
+        self.frame(&frame, labelled)
+    }
+
+    /// Score a Parquet or Arrow IPC file written by `flowdata` (columns
+    /// named as the detector's features, and a label column).
+    fn columnar(&mut self, path: &Path) -> Result<bool, String> {
+        let ext = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase);
+        let frame = match ext.as_deref() {
+            Some("parquet") => flowdata::FlowFrame::read_parquet(path),
+            _ => flowdata::FlowFrame::read_ipc(path),
+        }
+        .map_err(|e| e.to_string())?;
+        let missing: Vec<&str> = self
+            .detector
+            .schema()
+            .feature_names()
+            .into_iter()
+            .filter(|n| !frame.feature_names().contains(n))
+            .collect();
+        if !missing.is_empty() {
+            return Err(format!(
+                "{}: missing {} feature column(s) the detector needs: {}",
+                path.display(),
+                missing.len(),
+                missing.join(", ")
+            ));
+        }
+        self.frame(&frame, true)
+    }
+
+    /// Score one frame of raw flows and write its rows.
+    fn frame(&mut self, frame: &flowdata::FlowFrame, labelled: bool) -> Result<bool, String> {
         let scores = self
             .detector
-            .score_frame(&frame)
+            .score_frame(frame)
             .map_err(|e| e.to_string())?;
         let t = &mut self.totals;
         if t.flows == 0 {
@@ -408,7 +445,7 @@ impl Scorer<'_> {
         let written = write_rows(
             &mut self.out,
             &self.format,
-            &frame,
+            frame,
             &scores,
             Rows {
                 detector: self.detector,
@@ -557,7 +594,20 @@ fn score(args: ScoreArgs) -> Result<(), String> {
     if from_stdin {
         stream(&mut scorer)?;
     } else {
-        scorer.batch(&args.inputs)?;
+        // CSV inputs are read together; each Parquet or Arrow file alone.
+        let columnar = |p: &PathBuf| {
+            p.extension().and_then(|e| e.to_str()).is_some_and(|e| {
+                ["parquet", "arrow", "ipc"].contains(&e.to_ascii_lowercase().as_str())
+            })
+        };
+        let (tables, csv): (Vec<PathBuf>, Vec<PathBuf>) =
+            args.inputs.iter().cloned().partition(|p| columnar(p));
+        let mut open = csv.is_empty() || scorer.batch(&csv)?;
+        for t in &tables {
+            if open {
+                open = scorer.columnar(t)?;
+            }
+        }
     }
 
     let t = &scorer.totals;
