@@ -248,6 +248,42 @@ fn a_saved_detector_flags_what_the_report_measured() {
         assert_eq!(flags, scores.malicious, "{ext}");
     }
 
+    // Parquet output: the same verdicts, read back column by column.
+    let pq = dir.path().join("scores.parquet");
+    let run = Command::new(env!("CARGO_BIN_EXE_nids"))
+        .args(["score", "--output"])
+        .arg(&pq)
+        .arg("--detector")
+        .arg(out.join("detector"))
+        .arg(&test_csv)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+        std::fs::File::open(&pq).unwrap(),
+    )
+    .unwrap()
+    .build()
+    .unwrap();
+    let mut flags = Vec::new();
+    for batch in reader {
+        let batch = batch.unwrap();
+        assert!(batch.column_by_name("label").is_some());
+        let m = batch
+            .column_by_name("malicious")
+            .unwrap()
+            .as_any()
+            .downcast_ref::<arrow::array::BooleanArray>()
+            .unwrap()
+            .clone();
+        flags.extend(m.iter().map(|v| v.unwrap()));
+    }
+    assert_eq!(flags, scores.malicious);
+
     // Every input row is scored: a duplicate too.
     let dup = dir.path().join("dup.csv");
     std::fs::write(
@@ -390,12 +426,12 @@ fn a_damaged_detector_is_a_clear_error_and_never_a_panic() {
         "--detector",
         d,
         "--output",
-        "x.parquet",
+        "x.xlsx",
         partial.to_str().unwrap(),
         "--fill-missing",
         "0",
     ]);
-    assert!(!ok && err.contains(".parquet"), "{err}");
+    assert!(!ok && err.contains(".xlsx"), "{err}");
     let (ok, err) = nids(&["summary", "--alignment", "loose", "x.csv"]);
     assert!(!ok && err.contains("alignment"), "{err}");
     let (ok, _) = nids(&["inspect"]);

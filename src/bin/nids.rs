@@ -99,7 +99,7 @@ struct ScoreArgs {
     #[arg(long)]
     detector: PathBuf,
     /// Write here instead of standard output: `.jsonl`/`.json` for JSON
-    /// lines, `.csv` for CSV.
+    /// lines, `.csv` for CSV, `.parquet` for Parquet.
     #[arg(long)]
     output: Option<PathBuf>,
     /// The operating point to apply (default: the report's verdict).
@@ -316,6 +316,11 @@ fn adapt(args: AdaptArgs) -> Result<(), String> {
 enum Format {
     JsonLines,
     Csv,
+    /// Row groups written as the batches come, closed at the end.
+    Parquet(
+        Option<parquet::arrow::ArrowWriter<std::fs::File>>,
+        Option<std::fs::File>,
+    ),
 }
 
 /// The longest a streamed flow waits for others to share its batch.
@@ -442,6 +447,29 @@ impl Scorer<'_> {
         t.values += scores.out_of_range.rows * scores.out_of_range.scaled_features;
         let header = !self.header_written;
         self.header_written = true;
+        if let Format::Parquet(writer, file) = &mut self.format {
+            let batch = record_batch(
+                frame,
+                &scores,
+                self.detector,
+                offset,
+                labelled,
+                self.alerts_only,
+            )
+            .map_err(|e| format!("writing the scores: {e}"))?;
+            if writer.is_none() {
+                let file = file.take().ok_or("writing the scores: no output file")?;
+                *writer = Some(
+                    parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None)
+                        .map_err(|e| format!("writing the scores: {e}"))?,
+                );
+            }
+            if let Some(w) = writer {
+                w.write(&batch)
+                    .map_err(|e| format!("writing the scores: {e}"))?;
+            }
+            return Ok(true);
+        }
         let written = write_rows(
             &mut self.out,
             &self.format,
@@ -557,14 +585,35 @@ fn score(args: ScoreArgs) -> Result<(), String> {
     {
         None | Some("jsonl" | "json" | "ndjson") => Format::JsonLines,
         Some("csv") => Format::Csv,
+        Some("parquet") => Format::Parquet(None, None),
         Some(other) => {
             return Err(format!(
-                "--output: cannot write .{other}: use .jsonl (JSON lines) or .csv"
+                "--output: cannot write .{other}: use .jsonl (JSON lines), .csv or .parquet"
             ));
         }
     };
-    let sink: Box<dyn Write> = match &args.output {
-        Some(p) => Box::new(std::fs::File::create(p).map_err(|e| format!("{}: {e}", p.display()))?),
+    // An output file is written beside its target and renamed into place
+    // at the end: whole or not at all.
+    let tmp = match &args.output {
+        Some(p) => {
+            let parent = p
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            Some(
+                tempfile::NamedTempFile::new_in(parent)
+                    .map_err(|e| format!("{}: {e}", p.display()))?,
+            )
+        }
+        None => None,
+    };
+    let reopen = |t: &tempfile::NamedTempFile| t.reopen().map_err(|e| format!("--output: {e}"));
+    let mut format = format;
+    if let (Format::Parquet(_, file), Some(t)) = (&mut format, &tmp) {
+        *file = Some(reopen(t)?);
+    }
+    let sink: Box<dyn Write> = match &tmp {
+        Some(t) => Box::new(reopen(t)?),
         None => Box::new(std::io::stdout()),
     };
     let mut scorer = Scorer {
@@ -610,6 +659,20 @@ fn score(args: ScoreArgs) -> Result<(), String> {
         }
     }
 
+    if let Format::Parquet(Some(w), _) = std::mem::replace(&mut scorer.format, Format::JsonLines) {
+        w.close().map_err(|e| format!("writing the scores: {e}"))?;
+    }
+    match scorer.out.flush() {
+        // A closed pipe (`| head`) ends the command quietly.
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            return Err(format!("writing the scores: {e}"));
+        }
+        _ => {}
+    }
+    if let (Some(t), Some(path)) = (tmp, &args.output) {
+        t.persist(path)
+            .map_err(|e| format!("{}: {}", path.display(), e.error))?;
+    }
     let t = &scorer.totals;
     let seconds = started.elapsed().as_secs_f64();
     let mut summary = format!(
@@ -634,6 +697,71 @@ fn score(args: ScoreArgs) -> Result<(), String> {
     }
     eprintln!("{summary}");
     Ok(())
+}
+
+/// A batch's rows as an Arrow record batch (the Parquet output), with the
+/// fields of [`write_rows`].
+fn record_batch(
+    frame: &flowdata::FlowFrame,
+    scores: &Scores,
+    detector: &Detector,
+    offset: usize,
+    labelled: bool,
+    alerts_only: bool,
+) -> Result<arrow::record_batch::RecordBatch, arrow::error::ArrowError> {
+    use arrow::array::{ArrayRef, BooleanArray, Float64Array, StringArray, UInt64Array};
+    use std::sync::Arc;
+    let names = detector.schema().feature_names();
+    let rows: Vec<usize> = (0..frame.n_rows())
+        .filter(|&i| !alerts_only || scores.malicious[i])
+        .collect();
+    let mut columns: Vec<(&str, ArrayRef)> = vec![
+        (
+            "row",
+            Arc::new(UInt64Array::from_iter_values(
+                rows.iter().map(|&i| (offset + i) as u64),
+            )),
+        ),
+        (
+            "p_malicious",
+            Arc::new(Float64Array::from_iter_values(
+                rows.iter().map(|&i| scores.p_malicious(i)),
+            )),
+        ),
+        (
+            "reconstruction_error",
+            Arc::new(Float64Array::from_iter_values(
+                rows.iter().map(|&i| scores.novelty[i]),
+            )),
+        ),
+        (
+            "malicious",
+            Arc::new(BooleanArray::from(
+                rows.iter()
+                    .map(|&i| scores.malicious[i])
+                    .collect::<Vec<_>>(),
+            )),
+        ),
+        (
+            "top_features",
+            Arc::new(StringArray::from_iter_values(rows.iter().map(|&i| {
+                scores.top_features[i]
+                    .iter()
+                    .map(|&j| names[j])
+                    .collect::<Vec<_>>()
+                    .join(";")
+            }))),
+        ),
+    ];
+    if labelled {
+        columns.push((
+            "label",
+            Arc::new(StringArray::from_iter_values(
+                rows.iter().map(|&i| frame.raw_label(i)),
+            )),
+        ));
+    }
+    arrow::record_batch::RecordBatch::try_from_iter(columns)
 }
 
 /// How a batch's rows are written.
@@ -697,6 +825,8 @@ fn write_rows(
                 }
                 writeln!(out, "{v}")?;
             }
+            // Written by `record_batch` instead.
+            Format::Parquet(..) => {}
             Format::Csv => {
                 write!(
                     out,
