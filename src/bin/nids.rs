@@ -318,7 +318,7 @@ enum Format {
     Csv,
     /// Row groups written as the batches come, closed at the end.
     Parquet(
-        Option<parquet::arrow::ArrowWriter<std::fs::File>>,
+        Option<Box<parquet::arrow::ArrowWriter<std::fs::File>>>,
         Option<std::fs::File>,
     ),
 }
@@ -459,10 +459,10 @@ impl Scorer<'_> {
             .map_err(|e| format!("writing the scores: {e}"))?;
             if writer.is_none() {
                 let file = file.take().ok_or("writing the scores: no output file")?;
-                *writer = Some(
+                *writer = Some(Box::new(
                     parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None)
                         .map_err(|e| format!("writing the scores: {e}"))?,
-                );
+                ));
             }
             if let Some(w) = writer {
                 w.write(&batch)
