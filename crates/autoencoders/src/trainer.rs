@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::engine::TrainState;
 use crate::error::{AutoencoderError, Result, invalid};
 use crate::model::{Autoencoder, Model};
+use crate::spec::Masks;
 
 /// The optimiser.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -500,6 +501,7 @@ impl Trainer {
         let mut batch_data = Vec::with_capacity(cfg.batch_size * width);
         let mut grads = vec![0f32; model.parameter_count()];
         let mut state = TrainState::default();
+        let mut masks = Masks::default();
         let out_width = model.output_dim();
 
         for epoch in 1..=cfg.epochs {
@@ -512,7 +514,9 @@ impl Trainer {
                 for &r in rows {
                     batch_data.extend_from_slice(&train_slice[r * width..(r + 1) * width]);
                 }
-                let masks = model.spec().draw_masks(rows.len(), &mut rng);
+                model
+                    .spec()
+                    .draw_masks_into(rows.len(), &mut rng, &mut masks);
                 let sum = model.loss_and_grads(
                     &batch_data,
                     rows.len(),
