@@ -12,7 +12,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use nids::PipelineConfig;
-use nids::config::{PpoPreset, PpoStageConfig};
+use nids::config::{AutoencoderStageConfig, PpoPreset, PpoStageConfig};
 use nids::policy::PolicyInput;
 use rlenv::RewardTable;
 
@@ -60,11 +60,16 @@ struct Args {
     #[arg(long, value_delimiter = ',', default_value = "ff,conv,deep")]
     ae: Vec<String>,
     /// Maximum autoencoder epochs (early stopping on validation loss).
-    #[arg(long, default_value_t = 30)]
+    #[arg(long, default_value_t = AutoencoderStageConfig::default().epochs)]
     ae_epochs: usize,
     /// Autoencoder minibatch size.
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value_t = AutoencoderStageConfig::default().batch_size)]
     ae_batch_size: usize,
+    /// Rows per autoencoder epoch: with more benign training rows, each
+    /// epoch trains on a fresh seeded sample of this many; 0 trains on
+    /// every row each epoch.
+    #[arg(long, default_value_t = AutoencoderStageConfig::default().epoch_rows.unwrap_or(0))]
+    ae_epoch_rows: usize,
     /// What runs the autoencoders: dense (the CPU engine) or candle (the
     /// reference).
     #[arg(long, default_value = "dense")]
@@ -220,6 +225,7 @@ fn build(args: Args) -> Result<PipelineConfig, String> {
         .map_err(|e| e.to_string())?;
     c.autoencoders.epochs = args.ae_epochs;
     c.autoencoders.batch_size = args.ae_batch_size;
+    c.autoencoders.epoch_rows = (args.ae_epoch_rows > 0).then_some(args.ae_epoch_rows);
     c.autoencoders.benign_only = !args.ae_all_rows;
     c.autoencoders.threshold_percentile = args.threshold_percentile;
     let preset: PpoPreset = args.ppo_preset.parse().map_err(|e| format!("{e}"))?;
@@ -314,6 +320,17 @@ mod tests {
         let c = parse(&["--out", "x"]).unwrap();
         assert_eq!(c.autoencoders.kinds.len(), 3);
         assert_eq!(c.autoencoders.backend, autoencoders::Backend::Dense);
+        assert_eq!(
+            c.autoencoders,
+            nids::config::AutoencoderStageConfig::default()
+        );
+        let c = parse(&["--ae-epoch-rows", "0", "--ae-epochs", "7"]).unwrap();
+        assert_eq!(
+            (c.autoencoders.epoch_rows, c.autoencoders.epochs),
+            (None, 7)
+        );
+        let c = parse(&["--ae-epoch-rows", "5000"]).unwrap();
+        assert_eq!(c.autoencoders.epoch_rows, Some(5000));
         let c = parse(&["--out", "x", "--ae-backend", "candle"]).unwrap();
         assert_eq!(c.autoencoders.backend, autoencoders::Backend::Candle);
         assert!(parse(&["--out", "x", "--ae-backend", "cuda"]).is_err());

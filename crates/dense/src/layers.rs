@@ -167,6 +167,7 @@ pub struct ConvBuffers {
     w: Vec<f32>,
     gw: Vec<f32>,
     d_col: Vec<f32>,
+    w_flip: Vec<f32>,
 }
 
 impl Conv1d {
@@ -201,26 +202,6 @@ impl Conv1d {
                 window[..at * ch].fill(0.0);
                 window[at * ch..end].copy_from_slice(&xb[first * ch..last * ch]);
                 window[end..].fill(0.0);
-            }
-        }
-    }
-
-    /// The adjoint of [`Conv1d::im2col`]: the gradient of the input from
-    /// the window matrix's gradient, written into `d_x` (overwritten).
-    fn col2im(&self, d_col: &[f32], rows: usize, d_x: &mut [f32]) {
-        let (len, ch, k) = (self.len, self.c_in, self.k);
-        d_x.fill(0.0);
-        for (db, cb) in d_x
-            .chunks_exact_mut(len * ch)
-            .zip(d_col.chunks_exact(len * ch * k))
-            .take(rows)
-        {
-            for (p, window) in cb.chunks_exact(ch * k).enumerate() {
-                let (first, last, at) = self.window(p);
-                let src = &window[at * ch..(at + last - first) * ch];
-                for (d, &g) in db[first * ch..last * ch].iter_mut().zip(src) {
-                    *d += g;
-                }
             }
         }
     }
@@ -263,9 +244,12 @@ impl Conv1d {
     /// weight's and the bias's gradients into `gw` and `gb`, and writes the
     /// input's gradient into `d_x` when given.
     ///
+    /// The input's gradient is itself a "same" convolution: of `d_z`, with
+    /// the kernel flipped and the channels' roles swapped, so it runs as
+    /// the forward pass does (windows and one product).
+    ///
     /// # Errors
     /// [`DenseError::Length`] when a length disagrees with the shape.
-    #[allow(clippy::too_many_arguments)]
     pub fn backward(
         &self,
         rows: usize,
@@ -275,33 +259,21 @@ impl Conv1d {
         bufs: &mut ConvBuffers,
         d_x: Option<&mut [f32]>,
     ) -> Result<()> {
-        let (ch, k) = (self.c_in, self.k);
+        let (ch, k, c_out) = (self.c_in, self.k, self.c_out);
         length("convolution windows", self.col_len(rows), bufs.col.len())?;
         length("convolution weight gradient", bufs.w.len(), gw.len())?;
+        length(
+            "convolution output gradient",
+            rows * self.len * c_out,
+            d_z.len(),
+        )?;
         let m = rows * self.len;
         bufs.gw.clear();
         bufs.gw.resize(gw.len(), 0.0);
-        let ConvBuffers {
-            col,
-            w,
-            gw: gw_taps,
-            d_col,
-        } = bufs;
-        match d_x {
-            None => linear_backward(col, m, w, d_z, gw_taps, gb, None)?,
-            Some(d_x) => {
-                length(
-                    "convolution input gradient",
-                    rows * self.len * self.c_in,
-                    d_x.len(),
-                )?;
-                d_col.resize(col.len(), 0.0);
-                linear_backward(col, m, w, d_z, gw_taps, gb, Some(d_col))?;
-                self.col2im(d_col, rows, d_x);
-            }
-        }
+        linear_backward(&bufs.col, m, &bufs.w, d_z, &mut bufs.gw, gb, None)?;
         // Back from the windows' order to [c_out, c_in, k].
-        for (src, dst) in gw_taps
+        for (src, dst) in bufs
+            .gw
             .chunks_exact(ch * k)
             .zip(gw.chunks_exact_mut(ch * k))
         {
@@ -310,6 +282,33 @@ impl Conv1d {
                     dst[c * k + t] += src[t * ch + c];
                 }
             }
+        }
+        if let Some(d_x) = d_x {
+            length("convolution input gradient", m * ch, d_x.len())?;
+            // w_flip[c, t * c_out + o] = w[o, c, k - 1 - t], read from the
+            // reordered w[o, (k - 1 - t) * c_in + c].
+            bufs.w_flip.resize(bufs.w.len(), 0.0);
+            for (c, dst) in bufs.w_flip.chunks_exact_mut(k * c_out).enumerate() {
+                for t in 0..k {
+                    for o in 0..c_out {
+                        dst[t * c_out + o] = bufs.w[o * k * ch + (k - 1 - t) * ch + c];
+                    }
+                }
+            }
+            let transposed = Conv1d {
+                len: self.len,
+                c_in: c_out,
+                c_out: ch,
+                k,
+            };
+            transposed.im2col(d_z, rows, &mut bufs.d_col);
+            gemm(
+                1.0,
+                MatRef::row_major(&bufs.d_col, m, k * c_out),
+                MatRef::row_major(&bufs.w_flip, ch, k * c_out).t(),
+                0.0,
+                d_x,
+            );
         }
         Ok(())
     }
