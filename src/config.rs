@@ -74,8 +74,7 @@ pub struct AutoencoderStageConfig {
     pub kinds: Vec<ModelKind>,
     /// Maximum epochs (early stopping on validation loss, which counts an
     /// epoch as an improvement only past 0.1 % of the best loss, ends
-    /// sooner). Default 60: small training sets (a few thousand rows, a
-    /// handful of minibatches an epoch) need many epochs to converge.
+    /// sooner). Default 30.
     pub epochs: usize,
     /// Minibatch size. Default 256.
     pub batch_size: usize,
@@ -92,9 +91,7 @@ pub struct AutoencoderStageConfig {
     /// reference.
     pub backend: Backend,
     /// Rows per epoch: with more benign training rows than this, each
-    /// epoch trains on a fresh sample of this many. Default 131,072: with
-    /// millions of rows, 60 epochs of it see as many rows as 30 of
-    /// 262,144, and early stopping looks twice as often.
+    /// epoch trains on a fresh sample of this many. Default 262,144.
     pub epoch_rows: Option<usize>,
 }
 
@@ -102,14 +99,14 @@ impl Default for AutoencoderStageConfig {
     fn default() -> Self {
         AutoencoderStageConfig {
             kinds: vec![ModelKind::FeedForward, ModelKind::Conv1d, ModelKind::Deep],
-            epochs: 60,
+            epochs: 30,
             batch_size: 256,
             learning_rate: 1e-3,
             patience: 4,
             benign_only: true,
             threshold_percentile: 99.0,
             backend: Backend::Dense,
-            epoch_rows: Some(131_072),
+            epoch_rows: Some(262_144),
         }
     }
 }
