@@ -339,63 +339,51 @@ fn early_stopping_with_a_relative_threshold_stops_on_small_gains() {
     }
 }
 
-/// Learning-rate reduction counts an epoch as flat unless it improves by
-/// its relative threshold.
-#[test]
-fn learning_rate_reduction_uses_a_relative_threshold() {
-    let x = flows(200, 6, 1);
-    let run = |min_rel_delta: f64| {
-        let mut model =
-            Model::new(&ModelConfig::FeedForward(DenseConfig::feedforward()), 6, 1).unwrap();
-        let trainer = Trainer::new(TrainerConfig {
-            epochs: 4,
-            early_stopping: None,
-            reduce_lr: Some(ReduceLrOnPlateau {
-                patience: 1,
-                min_rel_delta,
-                ..ReduceLrOnPlateau::default()
-            }),
-            ..TrainerConfig::default()
-        })
-        .unwrap();
-        let history = trainer
-            .fit_split(&mut model, x.view(), &mut |_| {})
-            .unwrap();
-        history
-            .epochs
-            .iter()
-            .map(|e| e.learning_rate)
-            .collect::<Vec<f64>>()
-    };
-    assert_eq!(run(0.0), vec![1e-3; 4]);
-    assert_eq!(run(0.9), vec![1e-3, 1e-3, 5e-4, 2.5e-4]);
-}
-
-#[test]
-fn learning_rate_halves_on_plateau() {
+/// The learning rate of each epoch of a feedforward model trained for
+/// `epochs` epochs with `reduce` and no early stopping.
+fn plateau_learning_rates(reduce: ReduceLrOnPlateau, epochs: usize) -> Vec<f64> {
     let x = flows(200, 6, 1);
     let mut model =
         Model::new(&ModelConfig::FeedForward(DenseConfig::feedforward()), 6, 1).unwrap();
     let trainer = Trainer::new(TrainerConfig {
-        epochs: 5,
+        epochs,
         learning_rate: 1e-3,
         early_stopping: None,
-        reduce_lr: Some(ReduceLrOnPlateau {
-            factor: 0.5,
-            patience: 1,
-            min_lr: 3e-4,
-            min_delta: 1e9,
-            ..ReduceLrOnPlateau::default()
-        }),
+        reduce_lr: Some(reduce),
         ..TrainerConfig::default()
     })
     .unwrap();
     let history = trainer
         .fit_split(&mut model, x.view(), &mut |_| {})
         .unwrap();
-    let lrs: Vec<f64> = history.epochs.iter().map(|e| e.learning_rate).collect();
-    assert_eq!(lrs, vec![1e-3, 1e-3, 5e-4, 3e-4, 3e-4]);
     assert!(!history.stopped_early);
+    history.epochs.iter().map(|e| e.learning_rate).collect()
+}
+
+#[test]
+fn learning_rate_halves_on_plateau() {
+    let reduce = ReduceLrOnPlateau {
+        factor: 0.5,
+        patience: 1,
+        min_lr: 3e-4,
+        min_delta: 1e9,
+        ..ReduceLrOnPlateau::default()
+    };
+    assert_eq!(
+        plateau_learning_rates(reduce, 5),
+        vec![1e-3, 1e-3, 5e-4, 3e-4, 3e-4]
+    );
+    // Counted as flat unless an epoch improves by its relative threshold.
+    let relative = |min_rel_delta: f64| ReduceLrOnPlateau {
+        patience: 1,
+        min_rel_delta,
+        ..ReduceLrOnPlateau::default()
+    };
+    assert_eq!(plateau_learning_rates(relative(0.0), 4), vec![1e-3; 4]);
+    assert_eq!(
+        plateau_learning_rates(relative(0.9), 4),
+        vec![1e-3, 1e-3, 5e-4, 2.5e-4]
+    );
 }
 
 #[test]
