@@ -8,7 +8,7 @@ use clap::Args;
 use rlenv::RewardTable;
 
 use crate::PipelineConfig;
-use crate::config::{PpoPreset, PpoStageConfig};
+use crate::config::{AutoencoderStageConfig, PpoPreset, PpoStageConfig};
 use crate::policy::PolicyInput;
 
 /// The pipeline's options: `nids train` and the `cicids_pipeline` example.
@@ -54,11 +54,16 @@ pub struct TrainArgs {
     #[arg(long, value_delimiter = ',', default_value = "ff,conv,deep")]
     ae: Vec<String>,
     /// Maximum autoencoder epochs (early stopping on validation loss).
-    #[arg(long, default_value_t = 30)]
+    #[arg(long, default_value_t = AutoencoderStageConfig::default().epochs)]
     ae_epochs: usize,
     /// Autoencoder minibatch size.
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value_t = AutoencoderStageConfig::default().batch_size)]
     ae_batch_size: usize,
+    /// Rows per autoencoder epoch: with more benign training rows, each
+    /// epoch trains on a fresh seeded sample of this many; 0 trains on
+    /// every row each epoch.
+    #[arg(long, default_value_t = AutoencoderStageConfig::default().epoch_rows.unwrap_or(0))]
+    ae_epoch_rows: usize,
     /// The fewest rows an autoencoder epoch trains on (fewer benign rows
     /// are passed over several times).
     #[arg(long)]
@@ -245,6 +250,7 @@ pub fn build(args: TrainArgs) -> Result<PipelineConfig, String> {
         .map_err(|e| e.to_string())?;
     c.autoencoders.epochs = args.ae_epochs;
     c.autoencoders.batch_size = args.ae_batch_size;
+    c.autoencoders.epoch_rows = (args.ae_epoch_rows > 0).then_some(args.ae_epoch_rows);
     if let Some(r) = args.ae_min_epoch_rows {
         c.autoencoders.min_epoch_rows = r;
     }
@@ -370,6 +376,14 @@ mod tests {
         let c = parse(&["--out", "x"]).unwrap();
         assert_eq!(c.autoencoders.kinds.len(), 3);
         assert_eq!(c.autoencoders.backend, autoencoders::Backend::Dense);
+        assert_eq!(c.autoencoders, AutoencoderStageConfig::default());
+        let c = parse(&["--ae-epoch-rows", "0", "--ae-epochs", "7"]).unwrap();
+        assert_eq!(
+            (c.autoencoders.epoch_rows, c.autoencoders.epochs),
+            (None, 7)
+        );
+        let c = parse(&["--ae-epoch-rows", "5000"]).unwrap();
+        assert_eq!(c.autoencoders.epoch_rows, Some(5000));
         let c = parse(&["--out", "x", "--ae-backend", "candle"]).unwrap();
         assert_eq!(c.autoencoders.backend, autoencoders::Backend::Candle);
         assert!(parse(&["--out", "x", "--ae-backend", "cuda"]).is_err());

@@ -253,7 +253,7 @@ pub fn train_autoencoder(
         seed,
         early_stopping: Some(EarlyStopping {
             patience: config.patience,
-            min_delta: 0.0,
+            ..EarlyStopping::default()
         }),
         benign_only: config.benign_only,
         threads,

@@ -13,8 +13,9 @@
 use std::ops::Range;
 
 use dense::{
-    add_noise, embed_rows, embed_rows_backward, linear_backward, linear_forward, max_pool2,
-    max_pool2_backward, mul_act_grad, mul_mask, resize_rows, upsample2, upsample2_backward,
+    ConvBuffers, add_noise, embed_rows, embed_rows_backward, linear_backward, linear_forward,
+    max_pool2, max_pool2_backward, mul_act_grad, mul_mask, resize_rows, upsample2,
+    upsample2_backward,
 };
 use rayon::prelude::*;
 
@@ -26,12 +27,11 @@ use crate::spec::{Layer, Masks, ParamInfo, Spec};
 pub(crate) struct Workspace {
     /// Output of every layer of the last forward pass.
     outs: Vec<Vec<f32>>,
-    /// Window matrix of every convolution of the last forward pass.
-    cols: Vec<Vec<f32>>,
+    /// Buffers of every convolution of the last forward pass.
+    convs: Vec<ConvBuffers>,
     /// Gradient of the current layer's output, and of its input.
     d_out: Vec<f32>,
     d_in: Vec<f32>,
-    d_col: Vec<f32>,
 }
 
 /// The random draws of a slice: the minibatch's masks and the slice's
@@ -77,7 +77,7 @@ pub(crate) fn forward<'w>(
 ) -> Result<&'w [f32]> {
     let n = spec.layers.len();
     ws.outs.resize_with(n, Vec::new);
-    ws.cols.resize_with(n, Vec::new);
+    ws.convs.resize_with(n, ConvBuffers::default);
     let last = range.end - 1;
     for l in range.clone() {
         let layer = &spec.layers[l];
@@ -127,7 +127,7 @@ pub(crate) fn forward<'w>(
                 tensor(params, spec, weight),
                 tensor(params, spec, bias),
                 act,
-                &mut ws.cols[l],
+                &mut ws.convs[l],
                 out,
             )?,
             Layer::MaxPool2 { ch, .. } => max_pool2(input, ch, out),
@@ -196,8 +196,7 @@ fn backward(
                 let (w, b) = (&spec.params[weight], &spec.params[bias]);
                 let (gw, gb) = weight_and_bias(grads, w, b);
                 let d_in = need_d_in.then_some(d_in);
-                let w = &params[w.range()];
-                conv.backward(&ws.cols[l], rows, w, d_out, gw, gb, &mut ws.d_col, d_in)?;
+                conv.backward(rows, d_out, gw, gb, &mut ws.convs[l], d_in)?;
             }
             Layer::MaxPool2 { ch, .. } => max_pool2_backward(input, d_out, ch, d_in),
             Layer::Upsample2 { ch, .. } => upsample2_backward(d_out, ch, d_in),

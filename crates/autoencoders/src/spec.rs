@@ -10,8 +10,8 @@
 //! convolution `[out, in, k]`).
 
 use dense::Activation;
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use rand::rngs::{SmallRng, StdRng};
+use rand::{Rng, RngCore, SeedableRng};
 use rand_distr::{Distribution, StandardNormal};
 
 use crate::config::{Conv1dConfig, DenseConfig, ModelConfig};
@@ -345,45 +345,57 @@ impl Spec {
     }
 
     /// The dropout masks and noise of one training minibatch of `rows`
-    /// rows, drawn from `rng` layer by layer: the one source of randomness
-    /// of a training step, which both backends read.
+    /// rows: the one source of randomness of a training step, which both
+    /// backends read. See [`Spec::draw_masks_into`].
+    #[cfg(test)]
     pub(crate) fn draw_masks(&self, rows: usize, rng: &mut StdRng) -> Masks {
-        let layers = self
-            .layers
-            .iter()
-            .map(|layer| match *layer {
-                Layer::Noise { std, cols, .. } => Some(
-                    (0..rows * cols)
-                        .map(|_| std * Distribution::<f32>::sample(&StandardNormal, &mut *rng))
-                        .collect(),
-                ),
+        let mut masks = Masks::default();
+        self.draw_masks_into(rows, rng, &mut masks);
+        masks
+    }
+
+    /// Draws a minibatch's masks into `masks`, reusing its buffers: a fast
+    /// generator (`SmallRng`) is seeded from `rng` (one draw of it per
+    /// minibatch), then fills the layers in order. A dropout unit is
+    /// dropped when a 16-bit uniform (four from each 64-bit draw) falls
+    /// below `p` rounded to a multiple of 2^-16.
+    pub(crate) fn draw_masks_into(&self, rows: usize, rng: &mut StdRng, masks: &mut Masks) {
+        masks.layers.resize_with(self.layers.len(), || None);
+        let mut fast = SmallRng::from_rng(rng);
+        for (layer, slot) in self.layers.iter().zip(&mut masks.layers) {
+            match *layer {
+                Layer::Noise { std, cols, .. } => {
+                    let buf = slot.get_or_insert_with(Vec::new);
+                    buf.clear();
+                    buf.extend(
+                        (0..rows * cols)
+                            .map(|_| std * Distribution::<f32>::sample(&StandardNormal, &mut fast)),
+                    );
+                }
                 Layer::Dropout { p, width } => {
                     let keep = 1.0 / (1.0 - p);
-                    // 24-bit uniforms against the threshold: one u32 each.
-                    let threshold = (f64::from(p) * f64::from(1u32 << 24)) as u32;
-                    Some(
-                        (0..rows * width)
-                            .map(|_| {
-                                if (rng.random::<u32>() >> 8) < threshold {
-                                    0.0
-                                } else {
-                                    keep
-                                }
-                            })
-                            .collect(),
-                    )
+                    let threshold = (f64::from(p) * 65_536.0).round() as u64;
+                    let buf = slot.get_or_insert_with(Vec::new);
+                    buf.clear();
+                    buf.resize(rows * width, 0.0);
+                    for quad in buf.chunks_mut(4) {
+                        let bits = fast.next_u64();
+                        for (j, v) in quad.iter_mut().enumerate() {
+                            let u = (bits >> (16 * j)) & 0xffff;
+                            *v = if u < threshold { 0.0 } else { keep };
+                        }
+                    }
                 }
-                _ => None,
-            })
-            .collect();
-        Masks { layers }
+                _ => *slot = None,
+            }
+        }
     }
 }
 
 /// The random draws of one training minibatch: per layer, the noise
 /// (`rows x cols`) of a noise layer or the mask (`rows x width`, values 0
 /// or `1 / (1 - p)`) of a dropout layer; `None` for other layers.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct Masks {
     pub(crate) layers: Vec<Option<Vec<f32>>>,
 }
@@ -504,6 +516,49 @@ fn conv_layers(b: &mut Builder, c: &Conv1dConfig, n_features: usize) -> usize {
 mod tests {
     use super::*;
     use crate::config::{EmbeddingConfig, ModelKind};
+
+    /// Dropout masks drop about `p` of the units and scale the rest by
+    /// `1 / (1 - p)`, noise has the configured spread, the same seed gives
+    /// the same draws, and reused buffers hold what fresh ones would.
+    #[test]
+    fn masks_follow_their_distributions_and_reuse_buffers() {
+        let config = ModelConfig::Deep(DenseConfig {
+            dropout: 0.25,
+            input_noise_std: 0.5,
+            ..DenseConfig::deep()
+        });
+        let spec = Spec::new(&config, 77);
+        let draw = |rows: usize, seed: u64| spec.draw_masks(rows, &mut StdRng::seed_from_u64(seed));
+        let masks = draw(1000, 1);
+        assert_eq!(masks, draw(1000, 1));
+        assert_ne!(masks, draw(1000, 2));
+        let (mut dropouts, mut noises) = (0, 0);
+        for (layer, mask) in spec.layers.iter().zip(&masks.layers) {
+            match (layer, mask) {
+                (Layer::Dropout { width, .. }, Some(m)) => {
+                    dropouts += 1;
+                    assert_eq!(m.len(), 1000 * width);
+                    assert!(m.iter().all(|&v| v == 0.0 || v == 1.0 / 0.75));
+                    let dropped = m.iter().filter(|&&v| v == 0.0).count() as f64;
+                    let share = dropped / m.len() as f64;
+                    assert!((share - 0.25).abs() < 0.01, "{share}");
+                }
+                (Layer::Noise { cols, .. }, Some(m)) => {
+                    noises += 1;
+                    assert_eq!(m.len(), 1000 * cols);
+                    let var = m.iter().map(|&v| f64::from(v * v)).sum::<f64>() / m.len() as f64;
+                    assert!((var.sqrt() - 0.5).abs() < 0.02, "{}", var.sqrt());
+                }
+                (_, None) => {}
+                (layer, Some(_)) => panic!("a mask for {layer:?}"),
+            }
+        }
+        assert_eq!((dropouts, noises), (6, 1));
+        // Reusing the buffers of a larger draw gives the fresh draw.
+        let mut reused = draw(1000, 3);
+        spec.draw_masks_into(7, &mut StdRng::seed_from_u64(4), &mut reused);
+        assert_eq!(reused, draw(7, 4));
+    }
 
     #[test]
     fn layer_widths_chain_and_parameters_tile_the_buffer() {

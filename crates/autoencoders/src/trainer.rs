@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::engine::TrainState;
 use crate::error::{AutoencoderError, Result, invalid};
 use crate::model::{Autoencoder, Model};
+use crate::spec::Masks;
 
 /// The optimiser.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -25,14 +26,30 @@ pub enum OptimizerKind {
 }
 
 /// Stop when the validation loss has not improved for `patience` epochs.
+///
+/// An epoch improves on the best loss so far when its loss is lower by more
+/// than `min_delta + min_rel_delta * best`: the relative part lets training
+/// stop once the gains are a negligible share of the loss, where an
+/// absolute threshold of 0 would count any decrease, however small.
+///
+/// ```
+/// use autoencoders::EarlyStopping;
+/// let es = EarlyStopping::default();
+/// assert!(es.improves(0.99, 1.0));
+/// assert!(!es.improves(0.9995, 1.0)); // 0.05 % better: not enough
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct EarlyStopping {
     /// Epochs without improvement before stopping (at least 1). Default 5.
     pub patience: usize,
-    /// Smallest decrease of the validation loss that counts as an
+    /// Smallest absolute decrease of the validation loss that counts as an
     /// improvement (non-negative). Default 0.
     pub min_delta: f64,
+    /// Smallest decrease of the validation loss, as a share of the best
+    /// loss so far, that counts as an improvement, in `[0, 1)`. Default
+    /// 1e-3.
+    pub min_rel_delta: f64,
 }
 
 impl Default for EarlyStopping {
@@ -40,8 +57,34 @@ impl Default for EarlyStopping {
         Self {
             patience: 5,
             min_delta: 0.0,
+            min_rel_delta: 1e-3,
         }
     }
+}
+
+impl EarlyStopping {
+    /// Whether a validation loss of `loss` improves on `best`.
+    pub fn improves(&self, loss: f64, best: f64) -> bool {
+        improves(loss, best, self.min_delta, self.min_rel_delta)
+    }
+}
+
+/// Whether `loss` is below `best` by more than `min_delta + min_rel_delta *
+/// |best|` (always, while `best` is infinite: no epoch has run).
+fn improves(loss: f64, best: f64, min_delta: f64, min_rel_delta: f64) -> bool {
+    !best.is_finite() || loss < best - min_delta - min_rel_delta * best.abs()
+}
+
+/// Checks an absolute and a relative improvement threshold, named by
+/// `names`.
+fn check_deltas(names: [&'static str; 2], min_delta: f64, min_rel_delta: f64) -> Result<()> {
+    if !(min_delta.is_finite() && min_delta >= 0.0) {
+        return Err(invalid(names[0], min_delta, "must be non-negative"));
+    }
+    if !(0.0..1.0).contains(&min_rel_delta) {
+        return Err(invalid(names[1], min_rel_delta, "must lie in [0, 1)"));
+    }
+    Ok(())
 }
 
 /// Multiply the learning rate by `factor` when the validation loss has not
@@ -55,9 +98,13 @@ pub struct ReduceLrOnPlateau {
     pub patience: usize,
     /// The learning rate never goes below this (non-negative). Default 1e-6.
     pub min_lr: f64,
-    /// Smallest decrease of the validation loss that counts as an
+    /// Smallest absolute decrease of the validation loss that counts as an
     /// improvement (non-negative). Default 0.
     pub min_delta: f64,
+    /// Smallest decrease as a share of the best loss, in `[0, 1)`, as in
+    /// [`EarlyStopping`]. Default 1e-4 (PyTorch's `ReduceLROnPlateau`
+    /// threshold).
+    pub min_rel_delta: f64,
 }
 
 impl Default for ReduceLrOnPlateau {
@@ -67,6 +114,7 @@ impl Default for ReduceLrOnPlateau {
             patience: 3,
             min_lr: 1e-6,
             min_delta: 0.0,
+            min_rel_delta: 1e-4,
         }
     }
 }
@@ -229,13 +277,11 @@ impl TrainerConfig {
                     "must be at least 1",
                 ));
             }
-            if !(es.min_delta.is_finite() && es.min_delta >= 0.0) {
-                return Err(invalid(
-                    "early_stopping.min_delta",
-                    es.min_delta,
-                    "must be non-negative",
-                ));
-            }
+            check_deltas(
+                ["early_stopping.min_delta", "early_stopping.min_rel_delta"],
+                es.min_delta,
+                es.min_rel_delta,
+            )?;
         }
         if let Some(r) = &self.reduce_lr {
             if !(r.factor > 0.0 && r.factor < 1.0) {
@@ -255,13 +301,11 @@ impl TrainerConfig {
                     "must be non-negative",
                 ));
             }
-            if !(r.min_delta.is_finite() && r.min_delta >= 0.0) {
-                return Err(invalid(
-                    "reduce_lr.min_delta",
-                    r.min_delta,
-                    "must be non-negative",
-                ));
-            }
+            check_deltas(
+                ["reduce_lr.min_delta", "reduce_lr.min_rel_delta"],
+                r.min_delta,
+                r.min_rel_delta,
+            )?;
         }
         if let Some(c) = self.grad_clip_norm
             && !(c.is_finite() && c > 0.0)
@@ -295,9 +339,11 @@ pub struct EpochRecord {
 pub struct TrainingHistory {
     /// One record per epoch run.
     pub epochs: Vec<EpochRecord>,
-    /// Epoch (from 1) with the lowest validation loss.
+    /// The best epoch (from 1): the last whose validation loss improved on
+    /// the best before it by early stopping's thresholds (without early
+    /// stopping, the epoch of the lowest validation loss).
     pub best_epoch: usize,
-    /// The lowest validation loss.
+    /// The best epoch's validation loss.
     pub best_val_loss: f64,
     /// Whether early stopping ended training before the last epoch.
     pub stopped_early: bool,
@@ -490,6 +536,7 @@ impl Trainer {
         let mut batch_data = Vec::with_capacity(cfg.batch_size * width);
         let mut grads = vec![0f32; model.parameter_count()];
         let mut state = TrainState::default();
+        let mut masks = Masks::default();
         let out_width = model.output_dim();
 
         for epoch in 1..=cfg.epochs {
@@ -504,7 +551,9 @@ impl Trainer {
                 for &r in rows {
                     batch_data.extend_from_slice(&train_slice[r * width..(r + 1) * width]);
                 }
-                let masks = model.spec().draw_masks(rows.len(), &mut rng);
+                model
+                    .spec()
+                    .draw_masks_into(rows.len(), &mut rng, &mut masks);
                 let sum = model.loss_and_grads(
                     &batch_data,
                     rows.len(),
@@ -564,8 +613,12 @@ impl Trainer {
             });
             history.epochs.push(record);
 
-            let min_delta = cfg.early_stopping.map_or(0.0, |e| e.min_delta);
-            if val_loss < history.best_val_loss - min_delta || history.best_epoch == 0 {
+            let improved = cfg
+                .early_stopping
+                .map_or(val_loss < history.best_val_loss, |e| {
+                    e.improves(val_loss, history.best_val_loss)
+                });
+            if improved || history.best_epoch == 0 {
                 history.best_val_loss = val_loss;
                 history.best_epoch = epoch;
                 since_best = 0;
@@ -576,7 +629,7 @@ impl Trainer {
                 since_best += 1;
             }
             if let Some(r) = cfg.reduce_lr {
-                if val_loss < plateau_best - r.min_delta {
+                if improves(val_loss, plateau_best, r.min_delta, r.min_rel_delta) {
                     plateau_best = val_loss;
                     since_plateau_best = 0;
                 } else {

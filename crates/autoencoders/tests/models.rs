@@ -258,6 +258,7 @@ fn early_stopping_restores_the_best_weights() {
         early_stopping: Some(EarlyStopping {
             patience: 2,
             min_delta: 1e9,
+            ..EarlyStopping::default()
         }),
         ..TrainerConfig::default()
     })
@@ -280,30 +281,109 @@ fn early_stopping_restores_the_best_weights() {
     );
 }
 
+/// A relative threshold stops training once the epochs' gains are a small
+/// share of the loss, where an absolute threshold of 0 goes on.
 #[test]
-fn learning_rate_halves_on_plateau() {
+fn early_stopping_with_a_relative_threshold_stops_on_small_gains() {
+    let train = flows(300, 10, 1);
+    let val = flows(100, 10, 2);
+    let run = |min_rel_delta: f64| {
+        let mut model =
+            Model::new(&ModelConfig::FeedForward(DenseConfig::feedforward()), 10, 1).unwrap();
+        let trainer = Trainer::new(TrainerConfig {
+            epochs: 12,
+            batch_size: 32,
+            early_stopping: Some(EarlyStopping {
+                patience: 2,
+                min_delta: 0.0,
+                min_rel_delta,
+            }),
+            reduce_lr: None,
+            ..TrainerConfig::default()
+        })
+        .unwrap();
+        trainer
+            .fit(&mut model, train.view(), val.view(), &mut |_| {})
+            .unwrap()
+    };
+    let plain = run(0.0);
+    let losses = plain.val_losses();
+    // The loss goes on falling, but the next two epochs keep more than 30 %
+    // of the first one's.
+    assert!(!plain.stopped_early, "{losses:?}");
+    assert!(
+        losses[1..3].iter().all(|&l| l > 0.3 * losses[0]),
+        "{losses:?}"
+    );
+    // A gain of 70 % of the loss is not reached: the first epoch stays the
+    // best, and training stops `patience` epochs later.
+    let strict = run(0.7);
+    assert!(strict.stopped_early);
+    assert_eq!(strict.epochs.len(), 3);
+    assert_eq!(strict.best_epoch, 1);
+    // The same run until it stops.
+    assert_eq!(strict.val_losses(), losses[..3]);
+    let es = EarlyStopping::default();
+    assert!(es.improves(0.998, 1.0) && !es.improves(0.9995, 1.0));
+    assert!(!es.improves(1.0, 1.0) && es.improves(5.0, f64::INFINITY));
+    for bad in [-0.1, 1.0, f64::NAN] {
+        let cfg = TrainerConfig {
+            early_stopping: Some(EarlyStopping {
+                min_rel_delta: bad,
+                ..es
+            }),
+            ..TrainerConfig::default()
+        };
+        let err = cfg.validate().unwrap_err().to_string();
+        assert!(err.contains("min_rel_delta"), "{err}");
+    }
+}
+
+/// The learning rate of each epoch of a feedforward model trained for
+/// `epochs` epochs with `reduce` and no early stopping.
+fn plateau_learning_rates(reduce: ReduceLrOnPlateau, epochs: usize) -> Vec<f64> {
     let x = flows(200, 6, 1);
     let mut model =
         Model::new(&ModelConfig::FeedForward(DenseConfig::feedforward()), 6, 1).unwrap();
     let trainer = Trainer::new(TrainerConfig {
-        epochs: 5,
+        epochs,
         learning_rate: 1e-3,
         early_stopping: None,
-        reduce_lr: Some(ReduceLrOnPlateau {
-            factor: 0.5,
-            patience: 1,
-            min_lr: 3e-4,
-            min_delta: 1e9,
-        }),
+        reduce_lr: Some(reduce),
         ..TrainerConfig::default()
     })
     .unwrap();
     let history = trainer
         .fit_split(&mut model, x.view(), &mut |_| {})
         .unwrap();
-    let lrs: Vec<f64> = history.epochs.iter().map(|e| e.learning_rate).collect();
-    assert_eq!(lrs, vec![1e-3, 1e-3, 5e-4, 3e-4, 3e-4]);
     assert!(!history.stopped_early);
+    history.epochs.iter().map(|e| e.learning_rate).collect()
+}
+
+#[test]
+fn learning_rate_halves_on_plateau() {
+    let reduce = ReduceLrOnPlateau {
+        factor: 0.5,
+        patience: 1,
+        min_lr: 3e-4,
+        min_delta: 1e9,
+        ..ReduceLrOnPlateau::default()
+    };
+    assert_eq!(
+        plateau_learning_rates(reduce, 5),
+        vec![1e-3, 1e-3, 5e-4, 3e-4, 3e-4]
+    );
+    // Counted as flat unless an epoch improves by its relative threshold.
+    let relative = |min_rel_delta: f64| ReduceLrOnPlateau {
+        patience: 1,
+        min_rel_delta,
+        ..ReduceLrOnPlateau::default()
+    };
+    assert_eq!(plateau_learning_rates(relative(0.0), 4), vec![1e-3; 4]);
+    assert_eq!(
+        plateau_learning_rates(relative(0.9), 4),
+        vec![1e-3, 1e-3, 5e-4, 2.5e-4]
+    );
 }
 
 #[test]

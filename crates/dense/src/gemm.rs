@@ -1,4 +1,4 @@
-//! A safe wrapper over `matrixmultiply::sgemm`: products of strided views
+//! A safe wrapper over the `gemm` crate's single-precision product: products of strided views
 //! into a row-major output.
 
 use crate::error::{DenseError, Result};
@@ -124,23 +124,29 @@ fn run(alpha: f32, a: MatRef<'_>, b: MatRef<'_>, beta: f32, c: &mut [f32]) {
     }
     // SAFETY: the views were checked to lie inside their slices, `c` holds at
     // least m * n elements written with row stride n, and `c` cannot alias
-    // `a` or `b` (it is borrowed mutably).
+    // `a` or `b` (it is borrowed mutably). `gemm` computes
+    // `dst = alpha * dst + beta * lhs * rhs`, reading `dst` only when asked.
     unsafe {
-        matrixmultiply::sgemm(
+        gemm::gemm(
             m,
-            k,
             n,
-            alpha,
-            a.data.as_ptr(),
-            a.row_stride as isize,
-            a.col_stride as isize,
-            b.data.as_ptr(),
-            b.row_stride as isize,
-            b.col_stride as isize,
-            beta,
+            k,
             c.as_mut_ptr(),
-            n as isize,
             1,
+            n as isize,
+            beta != 0.0,
+            a.data.as_ptr(),
+            a.col_stride as isize,
+            a.row_stride as isize,
+            b.data.as_ptr(),
+            b.col_stride as isize,
+            b.row_stride as isize,
+            beta,
+            alpha,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
         );
     }
 }

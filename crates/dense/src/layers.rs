@@ -131,12 +131,17 @@ pub fn linear_backward(
 /// position outside the sequence reads zero (padding `k / 2` on both
 /// sides).
 ///
+/// The window matrix is tap-major (column `t * c_in + c` holds tap `t` of
+/// channel `c`), so that each position's window is one contiguous run of
+/// the channels-last input; the weight is reordered to match in
+/// [`ConvBuffers`].
+///
 /// ```
-/// use dense::{Activation, Conv1d};
+/// use dense::{Activation, Conv1d, ConvBuffers};
 /// let conv = Conv1d { len: 3, c_in: 1, c_out: 1, k: 3 };
 /// // A moving sum: weights [1, 1, 1], bias 0.
-/// let (mut col, mut out) = (Vec::new(), vec![0.0; 3]);
-/// conv.forward(&[1.0, 2.0, 3.0], 1, &[1.0; 3], &[0.0], Activation::Linear, &mut col, &mut out)?;
+/// let (mut bufs, mut out) = (ConvBuffers::default(), vec![0.0; 3]);
+/// conv.forward(&[1.0, 2.0, 3.0], 1, &[1.0; 3], &[0.0], Activation::Linear, &mut bufs, &mut out)?;
 /// assert_eq!(out, [3.0, 6.0, 5.0]);
 /// # Ok::<(), dense::DenseError>(())
 /// ```
@@ -152,64 +157,57 @@ pub struct Conv1d {
     pub k: usize,
 }
 
+/// The buffers of one [`Conv1d`]: the window matrix and the reordered
+/// weight of the last forward pass (which the backward pass reads), and
+/// the backward pass's scratch. They grow to the largest batch seen and
+/// are then reused.
+#[derive(Clone, Debug, Default)]
+pub struct ConvBuffers {
+    col: Vec<f32>,
+    w: Vec<f32>,
+    gw: Vec<f32>,
+    d_col: Vec<f32>,
+    w_flip: Vec<f32>,
+}
+
 impl Conv1d {
     /// Values of the window matrix of `rows` sequences.
     pub fn col_len(&self, rows: usize) -> usize {
         rows * self.len * self.c_in * self.k
     }
 
+    /// The source positions `first..last` of position `p`'s window, and
+    /// the window offset (in positions) of `first`.
+    fn window(&self, p: usize) -> (usize, usize, usize) {
+        let half = self.k / 2;
+        let first = p.saturating_sub(half);
+        let last = (p + half + 1).min(self.len);
+        (first, last, first + half - p)
+    }
+
     /// The window matrix of `rows` sequences of `x` into `col` (resized):
-    /// row `b * len + p`, column `c * k + t` holds `x[b, p + t - k / 2, c]`,
-    /// zero outside the sequence.
-    pub fn im2col(&self, x: &[f32], rows: usize, col: &mut Vec<f32>) {
+    /// row `b * len + p`, column `t * c_in + c` holds `x[b, p + t - k / 2,
+    /// c]`, zero outside the sequence.
+    fn im2col(&self, x: &[f32], rows: usize, col: &mut Vec<f32>) {
         let (len, ch, k) = (self.len, self.c_in, self.k);
-        col.clear();
         col.resize(self.col_len(rows), 0.0);
-        let half = k / 2;
         for (xb, cb) in x
             .chunks_exact(len * ch)
             .zip(col.chunks_exact_mut(len * ch * k))
             .take(rows)
         {
             for (p, window) in cb.chunks_exact_mut(ch * k).enumerate() {
-                for t in 0..k {
-                    let Some(src) = (p + t).checked_sub(half).filter(|&s| s < len) else {
-                        continue;
-                    };
-                    for (c, &v) in xb[src * ch..(src + 1) * ch].iter().enumerate() {
-                        window[c * k + t] = v;
-                    }
-                }
+                let (first, last, at) = self.window(p);
+                let end = (at + last - first) * ch;
+                window[..at * ch].fill(0.0);
+                window[at * ch..end].copy_from_slice(&xb[first * ch..last * ch]);
+                window[end..].fill(0.0);
             }
         }
     }
 
-    /// The adjoint of [`Conv1d::im2col`]: the gradient of the input from
-    /// the window matrix's gradient, written into `d_x` (overwritten).
-    pub fn col2im(&self, d_col: &[f32], rows: usize, d_x: &mut [f32]) {
-        let (len, ch, k) = (self.len, self.c_in, self.k);
-        d_x.fill(0.0);
-        let half = k / 2;
-        for (db, cb) in d_x
-            .chunks_exact_mut(len * ch)
-            .zip(d_col.chunks_exact(len * ch * k))
-            .take(rows)
-        {
-            for (p, window) in cb.chunks_exact(ch * k).enumerate() {
-                for t in 0..k {
-                    let Some(src) = (p + t).checked_sub(half).filter(|&s| s < len) else {
-                        continue;
-                    };
-                    for (c, d) in db[src * ch..(src + 1) * ch].iter_mut().enumerate() {
-                        *d += window[c * k + t];
-                    }
-                }
-            }
-        }
-    }
-
-    /// `out = act(conv(x) + b)` for `rows` sequences; `col` receives the
-    /// window matrix, which [`Conv1d::backward`] needs.
+    /// `out = act(conv(x) + b)` for `rows` sequences; `bufs` keeps what
+    /// [`Conv1d::backward`] needs.
     ///
     /// # Errors
     /// [`DenseError::Length`] when a length disagrees with the shape.
@@ -221,52 +219,98 @@ impl Conv1d {
         w: &[f32],
         b: &[f32],
         act: Activation,
-        col: &mut Vec<f32>,
+        bufs: &mut ConvBuffers,
         out: &mut [f32],
     ) -> Result<()> {
-        length("convolution input", rows * self.len * self.c_in, x.len())?;
+        let (ch, k) = (self.c_in, self.k);
+        length("convolution input", rows * self.len * ch, x.len())?;
         length("convolution bias", self.c_out, b.len())?;
-        self.im2col(x, rows, col);
-        linear_forward(col, rows * self.len, w, b, act, out)
+        length("convolution weight", self.c_out * ch * k, w.len())?;
+        // [c_out, c_in, k] -> [c_out, k, c_in], the windows' order.
+        bufs.w.resize(w.len(), 0.0);
+        for (src, dst) in w.chunks_exact(ch * k).zip(bufs.w.chunks_exact_mut(ch * k)) {
+            for c in 0..ch {
+                for t in 0..k {
+                    dst[t * ch + c] = src[c * k + t];
+                }
+            }
+        }
+        self.im2col(x, rows, &mut bufs.col);
+        linear_forward(&bufs.col, rows * self.len, &bufs.w, b, act, out)
     }
 
-    /// The backward pass of [`Conv1d::forward`] given `d_z`, the gradient
-    /// of the pre-activation, and the forward pass's window matrix `col`:
-    /// adds the weight's and the bias's gradients into `gw` and `gb`, and
-    /// writes the input's gradient into `d_x` when given (through
-    /// `d_col`, resized).
+    /// The backward pass of the last [`Conv1d::forward`] with these
+    /// buffers, given `d_z`, the gradient of the pre-activation: adds the
+    /// weight's and the bias's gradients into `gw` and `gb`, and writes the
+    /// input's gradient into `d_x` when given.
+    ///
+    /// The input's gradient is itself a "same" convolution: of `d_z`, with
+    /// the kernel flipped and the channels' roles swapped, so it runs as
+    /// the forward pass does (windows and one product).
     ///
     /// # Errors
     /// [`DenseError::Length`] when a length disagrees with the shape.
-    #[allow(clippy::too_many_arguments)]
     pub fn backward(
         &self,
-        col: &[f32],
         rows: usize,
-        w: &[f32],
         d_z: &[f32],
         gw: &mut [f32],
         gb: &mut [f32],
-        d_col: &mut Vec<f32>,
+        bufs: &mut ConvBuffers,
         d_x: Option<&mut [f32]>,
     ) -> Result<()> {
-        length("convolution windows", self.col_len(rows), col.len())?;
+        let (ch, k, c_out) = (self.c_in, self.k, self.c_out);
+        length("convolution windows", self.col_len(rows), bufs.col.len())?;
+        length("convolution weight gradient", bufs.w.len(), gw.len())?;
+        length(
+            "convolution output gradient",
+            rows * self.len * c_out,
+            d_z.len(),
+        )?;
         let m = rows * self.len;
-        match d_x {
-            None => linear_backward(col, m, w, d_z, gw, gb, None),
-            Some(d_x) => {
-                length(
-                    "convolution input gradient",
-                    rows * self.len * self.c_in,
-                    d_x.len(),
-                )?;
-                d_col.clear();
-                d_col.resize(col.len(), 0.0);
-                linear_backward(col, m, w, d_z, gw, gb, Some(d_col))?;
-                self.col2im(d_col, rows, d_x);
-                Ok(())
+        bufs.gw.clear();
+        bufs.gw.resize(gw.len(), 0.0);
+        linear_backward(&bufs.col, m, &bufs.w, d_z, &mut bufs.gw, gb, None)?;
+        // Back from the windows' order to [c_out, c_in, k].
+        for (src, dst) in bufs
+            .gw
+            .chunks_exact(ch * k)
+            .zip(gw.chunks_exact_mut(ch * k))
+        {
+            for c in 0..ch {
+                for t in 0..k {
+                    dst[c * k + t] += src[t * ch + c];
+                }
             }
         }
+        if let Some(d_x) = d_x {
+            length("convolution input gradient", m * ch, d_x.len())?;
+            // w_flip[c, t * c_out + o] = w[o, c, k - 1 - t], read from the
+            // reordered w[o, (k - 1 - t) * c_in + c].
+            bufs.w_flip.resize(bufs.w.len(), 0.0);
+            for (c, dst) in bufs.w_flip.chunks_exact_mut(k * c_out).enumerate() {
+                for t in 0..k {
+                    for o in 0..c_out {
+                        dst[t * c_out + o] = bufs.w[o * k * ch + (k - 1 - t) * ch + c];
+                    }
+                }
+            }
+            let transposed = Conv1d {
+                len: self.len,
+                c_in: c_out,
+                c_out: ch,
+                k,
+            };
+            transposed.im2col(d_z, rows, &mut bufs.d_col);
+            gemm(
+                1.0,
+                MatRef::row_major(&bufs.d_col, m, k * c_out),
+                MatRef::row_major(&bufs.w_flip, ch, k * c_out).t(),
+                0.0,
+                d_x,
+            );
+        }
+        Ok(())
     }
 }
 
@@ -473,9 +517,9 @@ mod tests {
         let x = wave(rows * 6 * 3, 0.7);
         let w = wave(2 * 3 * 3, 1.3);
         let b = [0.1, -0.2];
-        let mut col = Vec::new();
+        let mut bufs = ConvBuffers::default();
         let mut out = vec![0.0; rows * 6 * 2];
-        conv.forward(&x, rows, &w, &b, Activation::Linear, &mut col, &mut out)
+        conv.forward(&x, rows, &w, &b, Activation::Linear, &mut bufs, &mut out)
             .unwrap();
         for r in 0..rows {
             for p in 0..6 {
@@ -495,23 +539,14 @@ mod tests {
         }
         let g = wave(out.len(), 0.31);
         let (mut gw, mut gb) = (vec![0.0; w.len()], vec![0.0; 2]);
-        let (mut d_col, mut d_x) = (Vec::new(), vec![0.0; x.len()]);
-        conv.backward(
-            &col,
-            rows,
-            &w,
-            &g,
-            &mut gw,
-            &mut gb,
-            &mut d_col,
-            Some(&mut d_x),
-        )
-        .unwrap();
+        let mut d_x = vec![0.0; x.len()];
+        conv.backward(rows, &g, &mut gw, &mut gb, &mut bufs, Some(&mut d_x))
+            .unwrap();
         let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(a, b)| a * b).sum::<f32>();
         let objective = |w: &[f32], x: &[f32]| {
-            let mut col = Vec::new();
+            let mut bufs = ConvBuffers::default();
             let mut out = vec![0.0; rows * 12];
-            conv.forward(x, rows, w, &b, Activation::Linear, &mut col, &mut out)
+            conv.forward(x, rows, w, &b, Activation::Linear, &mut bufs, &mut out)
                 .unwrap();
             dot(&out, &g)
         };

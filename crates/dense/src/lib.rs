@@ -20,7 +20,8 @@ pub use kernels::{
     tanh_scalar,
 };
 pub use layers::{
-    Conv1d, add_noise, embed_rows, embed_rows_backward, linear_backward, linear_forward, max_pool2,
-    max_pool2_backward, mul_mask, resize_rows, upsample2, upsample2_backward,
+    Conv1d, ConvBuffers, add_noise, embed_rows, embed_rows_backward, linear_backward,
+    linear_forward, max_pool2, max_pool2_backward, mul_mask, resize_rows, upsample2,
+    upsample2_backward,
 };
 pub use mlp::{Mlp, MlpWorkspace};
