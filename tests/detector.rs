@@ -103,7 +103,8 @@ fn a_saved_detector_flags_what_the_report_measured() {
     let one = detector
         .score_one(frame.features().row(0).as_slice().unwrap())
         .unwrap();
-    assert_eq!(one.p_malicious, scores.p_malicious(0));
+    // One row and a batch take different GEMM kernels: equal to rounding.
+    assert!((one.p_malicious - scores.p_malicious(0)).abs() < 1e-6);
     assert_eq!(one.malicious, scores.malicious[0]);
     assert_eq!(one.top_features.len(), 3);
     assert!(detector.score_one(&[1.0, 2.0]).is_err());
