@@ -222,11 +222,13 @@ pub fn run(config: &PipelineConfig) -> Result<Report> {
             novelty: &novelty.detector,
             policy: &selected.policy,
             scaler: &selected.scaler,
-            manifest: Manifest {
-                encoder: selected.kind.as_str().to_string(),
-                policy_input: selected.input,
-                ..manifest(config, &data.summary, &evaluation.scores, &verdict)?
-            },
+            manifest: manifest(
+                config,
+                selected,
+                &data.summary,
+                &evaluation.scores,
+                &verdict,
+            )?,
         },
     )?;
     bar.finish_and_clear();
@@ -361,6 +363,7 @@ pub fn run(config: &PipelineConfig) -> Result<Report> {
 /// default), and where it came from.
 fn manifest(
     config: &PipelineConfig,
+    selected: &PolicyCandidate,
     data: &crate::ingest::DataSummary,
     policy: &ScoreEvaluation,
     verdict: &crate::verdict::VerdictReport,
@@ -422,12 +425,12 @@ fn manifest(
     Ok(Manifest {
         format_version: crate::detector::FORMAT_VERSION,
         crate_version: env!("CARGO_PKG_VERSION").to_string(),
-        encoder: String::new(),
+        encoder: selected.kind.as_str().to_string(),
         novelty: r.novelty_detector.clone(),
         novelty_budget: r.novelty_budget,
         budget: r.budget,
         adaptations: Vec::new(),
-        policy_input: PolicyInput::Latent,
+        policy_input: selected.input,
         operating_points: points,
         default_operating_point: "verdict".into(),
         provenance: Provenance {

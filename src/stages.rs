@@ -287,7 +287,13 @@ pub fn train_autoencoder(
     bar.finish_and_clear();
     let train_seconds = started.elapsed().as_secs_f64();
 
-    let dead_latent_units = dead_units(&model, rows_where(validation, false).view())?;
+    // The benign validation rows: `x_val` already, unless training read all rows.
+    let benign_val = if config.benign_only {
+        x_val
+    } else {
+        rows_where(validation, false)
+    };
+    let dead_latent_units = dead_units(&model, benign_val.view())?;
     let (detector, scores, detection) = calibrate_detector(model, data, config)?;
     let result = AutoencoderResult {
         kind: kind.as_str().to_string(),
