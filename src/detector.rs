@@ -294,6 +294,27 @@ fn load_detector_model(dir: &Path, n_features: usize) -> Result<ReconstructionDe
     Ok(ReconstructionDetector::from_parts(model, threshold, scale)?)
 }
 
+/// The manifest's thresholds checked (none NaN) and its default
+/// operating point.
+fn checked_point(manifest: &Manifest, path: &Path) -> Result<OperatingPoint> {
+    for p in &manifest.operating_points {
+        for (what, t) in [("policy_margin", p.policy_margin), ("novelty", p.novelty)] {
+            if let Some(t) = t
+                && t.is_nan()
+            {
+                return Err(PipelineError::Unsupported(format!(
+                    "{}: operating point {}: {what} threshold is NaN",
+                    path.display(),
+                    p.name
+                )));
+            }
+        }
+    }
+    Ok(manifest
+        .operating_point(&manifest.default_operating_point)?
+        .clone())
+}
+
 impl Detector {
     /// Load and check a detector directory; its default operating point
     /// applies.
@@ -317,24 +338,41 @@ impl Detector {
                 path: manifest_path.clone(),
                 source,
             })?;
-        for p in &manifest.operating_points {
-            for (what, t) in [("policy_margin", p.policy_margin), ("novelty", p.novelty)] {
-                if let Some(t) = t
-                    && t.is_nan()
-                {
-                    return Err(PipelineError::Unsupported(format!(
-                        "{}: operating point {}: {what} threshold is NaN",
-                        manifest_path.display(),
-                        p.name
-                    )));
-                }
-            }
-        }
-        let point = manifest
-            .operating_point(&manifest.default_operating_point)?
-            .clone();
         let schema = Schema::load(dir.join("schema.json"))?;
         let bounds = Bounds::load(dir.join("bounds.json"))?;
+        let n = schema.n_features();
+        let encoder = load_detector_model(&dir.join("encoder"), n)?;
+        let novelty = load_detector_model(&dir.join("novelty"), n)?;
+        let policy_dir = dir.join("policy");
+        let policy = Ppo::load(&policy_dir)?;
+        let scaler: LatentScaler = read_json(&policy_dir.join(SCALER_FILE))?;
+        Self::assemble(
+            dir.to_path_buf(),
+            manifest,
+            schema,
+            bounds,
+            encoder,
+            novelty,
+            policy,
+            scaler,
+        )
+    }
+
+    /// Check that the parts fit together, and resolve the default
+    /// operating point.
+    #[allow(clippy::too_many_arguments)]
+    fn assemble(
+        dir: PathBuf,
+        manifest: Manifest,
+        schema: Schema,
+        bounds: Bounds,
+        encoder: ReconstructionDetector<Model>,
+        novelty: ReconstructionDetector<Model>,
+        policy: Ppo,
+        scaler: LatentScaler,
+    ) -> Result<Self> {
+        let manifest_path = dir.join(MANIFEST_FILE);
+        let point = checked_point(&manifest, &manifest_path)?;
         let n = schema.n_features();
         if bounds.features.len() != n {
             return Err(PipelineError::Unsupported(format!(
@@ -343,11 +381,7 @@ impl Detector {
                 bounds.features.len()
             )));
         }
-        let encoder = load_detector_model(&dir.join("encoder"), n)?;
-        let novelty = load_detector_model(&dir.join("novelty"), n)?;
         let policy_dir = dir.join("policy");
-        let policy = Ppo::load(&policy_dir)?;
-        let scaler: LatentScaler = read_json(&policy_dir.join(SCALER_FILE))?;
         let latent = encoder.model().latent_dim();
         let width = match manifest.policy_input {
             PolicyInput::Latent => latent,
@@ -380,7 +414,7 @@ impl Detector {
             )));
         }
         Ok(Self {
-            dir: dir.to_path_buf(),
+            dir,
             manifest,
             schema,
             bounds,
@@ -390,6 +424,22 @@ impl Detector {
             scaler,
             point,
         })
+    }
+
+    /// Replace the manifest, in memory and in the directory it was loaded
+    /// from (the pipeline completes it once the test split is measured);
+    /// its default operating point applies.
+    pub(crate) fn rewrite_manifest(&mut self, manifest: Manifest) -> Result<()> {
+        let path = self.dir.join(MANIFEST_FILE);
+        self.point = checked_point(&manifest, &path)?;
+        crate::report::write_json(&path, &manifest)?;
+        self.manifest = manifest;
+        Ok(())
+    }
+
+    /// The verdict's novelty detector.
+    pub fn novelty(&self) -> &ReconstructionDetector<Model> {
+        &self.novelty
     }
 
     /// Apply the operating point called `name` instead of the default.
@@ -411,6 +461,11 @@ impl Detector {
     /// The input columns.
     pub fn schema(&self) -> &Schema {
         &self.schema
+    }
+
+    /// The scaling fitted on the training rows.
+    pub fn bounds(&self) -> &Bounds {
+        &self.bounds
     }
 
     /// The operating point applied.

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use autoencoders::{
     Autoencoder, Model, ReconstructionDetector, ThresholdMethod, Trainer, TrainerConfig,
 };
-use flowdata::{FlowFrame, OutOfRange, Schema};
+use flowdata::{FlowFrame, OutOfRange};
 use ndarray::{Array2, Axis, concatenate};
 use ppo::{Control, IterationRecord, Ppo};
 use rand::SeedableRng;
@@ -19,11 +19,11 @@ use rlenv::{FlowDataset, FlowDetectionEnv, FlowEnvConfig, Sampling, VecEnv};
 use serde::Serialize;
 
 use crate::config::{AutoencoderStageConfig, PpoStageConfig};
+use crate::detector::{Detector, OperatingPoint};
 use crate::error::{PipelineError, Result};
 use crate::ingest::RangeSummary;
-use crate::policy::{LatentScaler, PolicyCandidate, policy_input, policy_margins};
+use crate::policy::{PolicyCandidate, policy_input, policy_margins};
 use crate::stages::rows_where;
-use crate::verdict::VerdictRule;
 
 /// Drift of one feature between the training benign rows and the new
 /// capture's benign rows (both scaled by the training bounds).
@@ -102,24 +102,16 @@ pub struct GeneralizationResult {
 
 /// What the check needs from the trained pipeline.
 pub struct Trained<'a> {
-    /// The verdict's novelty detector.
-    pub detector: &'a ReconstructionDetector<Model>,
+    /// The detector the run saves: the new flows are scored through it.
+    pub detector: &'a Detector,
     /// The autoencoder whose latents the selected policy reads.
     pub encoder: &'a Model,
     /// The selected policy.
     pub candidate: &'a PolicyCandidate,
-    /// The headline verdict's rule.
-    pub verdict: &'a VerdictRule,
-    /// The validation-chosen threshold on the policy's logit margin.
-    pub policy_threshold: f64,
-    /// The model-input schema.
-    pub schema: &'a Schema,
     /// Scaled training rows.
     pub train: &'a FlowFrame,
     /// Scaled validation rows.
     pub validation: &'a FlowFrame,
-    /// The scaling.
-    pub bounds: &'a flowdata::Bounds,
     /// The value that fills features a source lacks (`--fill-missing`);
     /// without it such a source is an error naming them.
     pub fill_missing: Option<f32>,
@@ -133,37 +125,34 @@ fn share(flags: impl Iterator<Item = bool>, n: usize) -> f64 {
     }
 }
 
-/// Novelty scores of scaled rows and the share above the detector's threshold.
-fn novelty(
-    detector: &ReconstructionDetector<Model>,
-    x: &Array2<f32>,
-    range: Option<&OutOfRange>,
-) -> Result<(Vec<f64>, f64)> {
-    let scores = detector.score_with(x.view(), range)?;
-    let t = detector.threshold().value;
-    let fpr = share(scores.iter().map(|&s| s > t), x.nrows());
-    Ok((scores, fpr))
+/// The share of flows `point` flags.
+fn point_fpr(point: &OperatingPoint, margins: &[f64], novelty: &[f64]) -> f64 {
+    share(
+        margins.iter().zip(novelty).map(|(&m, &s)| point.flag(m, s)),
+        margins.len(),
+    )
 }
 
-/// The share of rows the verdict flags.
-fn verdict_fpr(rule: &VerdictRule, margins: &[f64], novelty: &[f64]) -> f64 {
-    share(rule.flags(margins, novelty).into_iter(), margins.len())
+/// The false-positive rates of benign flows scored by the detector: its
+/// novelty detector at its own calibrated threshold, the verdict, the
+/// policy at its F1-optimal threshold and at its argmax.
+struct Rates {
+    detector: f64,
+    verdict: f64,
+    policy: f64,
+    policy_argmax: f64,
 }
 
-/// The policy's margins of scaled rows, the share at or above `threshold`
-/// and the share the argmax flags.
-fn policy_fpr(
-    model: &Model,
-    scaler: &LatentScaler,
-    policy: &Ppo,
-    x: &Array2<f32>,
-    threshold: f64,
-) -> Result<(Vec<f64>, f64, f64)> {
-    let obs = policy_input(model, scaler, x.view())?;
-    let margins = policy_margins(policy, obs.view())?;
-    let at = share(margins.iter().map(|&m| m >= threshold), x.nrows());
-    let argmax = share(margins.iter().map(|&m| m > 0.0), x.nrows());
-    Ok((margins, at, argmax))
+fn rates(detector: &Detector, x: &Array2<f32>, range: &OutOfRange) -> Result<Rates> {
+    let s = detector.score_scaled(x.view(), range.clone())?;
+    let t = detector.novelty().threshold().value;
+    let m = detector.manifest();
+    Ok(Rates {
+        detector: share(s.novelty.iter().map(|&v| v > t), x.nrows()),
+        verdict: share(s.malicious.iter().copied(), x.nrows()),
+        policy: point_fpr(m.operating_point("best-f1")?, &s.margin, &s.novelty),
+        policy_argmax: point_fpr(m.operating_point("argmax")?, &s.margin, &s.novelty),
+    })
 }
 
 /// Per-feature KS and Wasserstein distances, sorted by KS (largest first).
@@ -198,8 +187,9 @@ pub fn check_source(
         .map(|p| p.display().to_string())
         .collect::<Vec<_>>()
         .join(", ");
+    let schema = trained.detector.schema();
     let (frame, report) =
-        crate::ingest::read_aligned(paths, trained.schema, trained.fill_missing, |_, _| {})?;
+        crate::ingest::read_aligned(paths, schema, trained.fill_missing, |_, _| {})?;
     let missing_features = crate::ingest::missing_features(&report);
     let rows = frame.n_rows();
     let mut benign = frame.benign();
@@ -208,25 +198,16 @@ pub fn check_source(
             "{source} holds no benign flow after cleaning ({rows} rows)"
         )));
     }
-    let range = trained.bounds.transform_frame(&mut benign)?;
-    let out_of_range = RangeSummary::new(source.clone(), &range, trained.schema);
+    let range = trained.detector.bounds().transform_frame(&mut benign)?;
+    let out_of_range = RangeSummary::new(source.clone(), &range, schema);
     let x = benign.features().to_owned();
     let train_benign = rows_where(trained.train, false);
-    let names = trained.schema.feature_names();
+    let names = schema.feature_names();
     let all_drift = drift_table(&names, &train_benign, &x)?;
     let mean_ks = all_drift.iter().map(|r| r.ks).sum::<f64>() / all_drift.len().max(1) as f64;
     let features_ks_above_half = all_drift.iter().filter(|r| r.ks > 0.5).count();
 
-    let cand = trained.candidate;
-    let (novelty_scores, fpr_detector) = novelty(trained.detector, &x, Some(&range))?;
-    let (margins, fpr_policy, fpr_policy_argmax) = policy_fpr(
-        trained.encoder,
-        &cand.scaler,
-        &cand.policy,
-        &x,
-        trained.policy_threshold,
-    )?;
-    let fpr_verdict = verdict_fpr(trained.verdict, &margins, &novelty_scores);
+    let fpr = rates(trained.detector, &x, &range)?;
 
     let fpr_after_finetune = match finetune_fraction {
         None => None,
@@ -240,10 +221,10 @@ pub fn check_source(
         benign_rows: x.nrows(),
         missing_features,
         out_of_range,
-        fpr_detector,
-        fpr_verdict,
-        fpr_policy,
-        fpr_policy_argmax,
+        fpr_detector: fpr.detector,
+        fpr_verdict: fpr.verdict,
+        fpr_policy: fpr.policy,
+        fpr_policy_argmax: fpr.policy_argmax,
         fpr_after_finetune,
         mean_ks,
         features_ks_above_half,
@@ -283,8 +264,8 @@ fn finetune(
     // The detector: more training on the new rows mixed with as many
     // original benign training rows, then a threshold recalibrated on the
     // benign validation rows and the new rows together.
-    let (novelty_before, detector_before) = novelty(trained.detector, &rest, Some(&rest_range))?;
-    let novelty_kind = trained.detector.model().kind();
+    let before = rates(trained.detector, &rest, &rest_range)?;
+    let novelty_kind = trained.detector.novelty().model().kind();
     let (mut model, _) = Model::load(models_dir.join(novelty_kind.as_str()))?;
     let train_benign = rows_where(trained.train, false);
     let replay: Vec<usize> = (0..train_benign.nrows().min(n_tune.max(1000))).collect();
@@ -311,7 +292,9 @@ fn finetune(
         ThresholdMethod::Percentile(ae_config.threshold_percentile),
         ae_config.scoring,
     )?;
-    let (novelty_after, detector_after) = novelty(&tuned, &rest, Some(&rest_range))?;
+    let novelty_after = tuned.score_with(rest.view(), Some(&rest_range))?;
+    let t = tuned.threshold().value;
+    let detector_after = share(novelty_after.iter().map(|&v| v > t), rest.nrows());
     // The verdict's novelty threshold, recalibrated to its budget on the
     // same rows.
     let calibration_scores: Vec<f64> = tuned
@@ -319,24 +302,18 @@ fn finetune(
         .into_iter()
         .chain(tuned.score_with(tune.view(), Some(&tune_range))?)
         .collect();
-    let tuned_rule = VerdictRule {
-        novelty_threshold: metrics::threshold_for_fpr(
+    let manifest = trained.detector.manifest();
+    let tuned_verdict = OperatingPoint {
+        novelty: Some(metrics::threshold_for_fpr(
             &calibration_scores,
-            trained.verdict.novelty_budget,
-        )?,
-        ..trained.verdict.clone()
+            manifest.novelty_budget,
+        )?),
+        ..manifest.operating_point("verdict")?.clone()
     };
 
     // The policy: the same encoder, more PPO steps on the training flows
     // plus the new rows labelled benign.
     let encoder = trained.encoder;
-    let (margins_before, policy_before, _) = policy_fpr(
-        encoder,
-        &cand.scaler,
-        &cand.policy,
-        &rest,
-        trained.policy_threshold,
-    )?;
     let mut policy = Ppo::load(models_dir.join(cand.input.model_dir(kind)))?;
     let train_obs = policy_input(encoder, &cand.scaler, trained.train.features())?;
     let tune_obs = policy_input(encoder, &cand.scaler, tune.view())?;
@@ -363,22 +340,18 @@ fn finetune(
     policy.learn(&mut venv, steps, &mut |_: &IterationRecord| {
         Control::Continue
     })?;
-    let (margins_after, policy_after, _) = policy_fpr(
-        encoder,
-        &cand.scaler,
-        &policy,
-        &rest,
-        trained.policy_threshold,
-    )?;
+    let rest_obs = policy_input(encoder, &cand.scaler, rest.view())?;
+    let margins_after = policy_margins(&policy, rest_obs.view())?;
+    let best_f1 = manifest.operating_point("best-f1")?;
     Ok(FinetuneResult {
-        verdict_before: verdict_fpr(trained.verdict, &margins_before, &novelty_before),
-        verdict_after: verdict_fpr(&tuned_rule, &margins_after, &novelty_after),
+        verdict_before: before.verdict,
+        verdict_after: point_fpr(&tuned_verdict, &margins_after, &novelty_after),
         fraction,
         finetune_rows: n_tune,
         eval_rows: rest.nrows(),
-        detector_before,
+        detector_before: before.detector,
         detector_after,
-        policy_before,
-        policy_after,
+        policy_before: before.policy,
+        policy_after: point_fpr(best_f1, &margins_after, &novelty_after),
     })
 }

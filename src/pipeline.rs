@@ -10,19 +10,20 @@ use metrics::ConfusionMatrix;
 use rayon::prelude::*;
 
 use crate::config::PipelineConfig;
-use crate::detector::{DetectorParts, Manifest, OperatingPoint, Provenance};
+use crate::detector::{Detector, DetectorParts, Manifest, OperatingPoint, Provenance};
 use crate::error::{PipelineError, Result};
 use crate::evaluate::{EvalSplits, ScoreEvaluation};
 use crate::generalization::{Trained, check_source};
 use crate::output::{RunDir, RunPoint, write_atomic};
 use crate::plots::{self, LegendPosition, Series};
 use crate::policy::{
-    CandidateSummary, PolicyCandidate, PolicyInput, evaluate_policy, select, train_policy,
+    CandidateSummary, PolicyCandidate, PolicyInput, evaluate_policy, policy_margins, select,
+    train_policy,
 };
 use crate::progress::Bars;
 use crate::report::{LatentInputRow, PpoReport, Report, SELECTION, write_json};
 use crate::stages::{TrainedAutoencoder, pca_detector, train_autoencoder};
-use crate::verdict::{VerdictInputs, evaluate_verdict};
+use crate::verdict::{VerdictInputs, VerdictReport, VerdictRule, evaluate_verdict};
 
 /// Run the pipeline, writing everything into `config.out_dir`; returns the
 /// report (also written as `report.json` and `report.md`).
@@ -150,11 +151,51 @@ pub fn run(config: &PipelineConfig) -> Result<Report> {
         config: &config.ppo,
     };
     let bar = bars.bar(1, "evaluating", "stages");
-    let (evaluation, test_margin) = evaluate_policy(
+    // The verdict's novelty part: the autoencoder detector with the best
+    // validation ROC AUC; the rule is fitted on validation alone.
+    let novelty = &trained[select_novelty(&trained, &val_labels)?];
+    let rule = VerdictRule::fit(
+        novelty.kind.as_str(),
+        &val_labels,
+        &selected.val_margin,
+        &novelty.scores.validation,
+        config.verdict.novelty_budget,
+        config.ppo.fpr_budget,
+    )?;
+    // The detector is saved, loaded back and scores the test split, through
+    // the one scoring path `nids score` takes; its manifest is completed
+    // with the operating points and the numbers measured.
+    let detector_dir = out.join("detector");
+    crate::detector::write(
+        &detector_dir,
+        &DetectorParts {
+            schema: &data.schema,
+            bounds: &data.bounds,
+            encoder: &selected_ae.detector,
+            novelty: &novelty.detector,
+            policy: &selected.policy,
+            scaler: &selected.scaler,
+            manifest: manifest(
+                config,
+                selected,
+                &rule.novelty_detector,
+                &data.summary,
+                vec![rule.operating_point()],
+                BTreeMap::new(),
+            )?,
+        },
+    )?;
+    let mut detector = Detector::load(&detector_dir)?;
+    let scoring = Instant::now();
+    let test_scores = detector.score_scaled(data.test.features(), data.test_range.clone())?;
+    let scoring_seconds = scoring.elapsed().as_secs_f64();
+    let test_margin = test_scores.margin.clone();
+    let evaluation = evaluate_policy(
         selected,
         splits,
         &data.test,
-        selected_ae.detector.model(),
+        test_margin.clone(),
+        scoring_seconds,
         config.seed,
     )?;
     let latent_best = select(
@@ -178,22 +219,14 @@ pub fn run(config: &PipelineConfig) -> Result<Report> {
         evaluation: if latent_best == best {
             evaluation.scores.clone()
         } else {
-            evaluate_policy(
-                latent,
-                splits,
-                &data.test,
-                ae_of(latent)?.detector.model(),
-                config.seed,
-            )?
-            .0
-            .scores
+            let scoring = Instant::now();
+            let margins = policy_margins(&latent.policy, latent.test_obs.view())?;
+            let seconds = scoring.elapsed().as_secs_f64();
+            evaluate_policy(latent, splits, &data.test, margins, seconds, config.seed)?.scores
         },
     };
-    // The novelty part: the autoencoder detector with the best validation
-    // ROC AUC.
-    let novelty = &trained[select_novelty(&trained, &val_labels)?];
     let verdict = evaluate_verdict(
-        novelty.kind.as_str(),
+        rule,
         VerdictInputs {
             val_labels: &val_labels,
             test_labels: &test_labels,
@@ -201,10 +234,9 @@ pub fn run(config: &PipelineConfig) -> Result<Report> {
             val_margin: &selected.val_margin,
             test_margin: &test_margin,
             val_novelty: &novelty.scores.validation,
-            test_novelty: &novelty.scores.test,
+            test_novelty: &test_scores.novelty,
+            test_flags: &test_scores.malicious,
         },
-        config.verdict,
-        config.ppo.fpr_budget,
     )?;
     let unseen: Vec<flowdata::Family> = data
         .summary
@@ -213,24 +245,14 @@ pub fn run(config: &PipelineConfig) -> Result<Report> {
         .filter_map(|n| flowdata::Family::from_name(n))
         .collect();
     let unseen_families = verdict.unseen(&unseen);
-    crate::detector::write(
-        &out.join("detector"),
-        &DetectorParts {
-            schema: &data.schema,
-            bounds: &data.bounds,
-            encoder: &selected_ae.detector,
-            novelty: &novelty.detector,
-            policy: &selected.policy,
-            scaler: &selected.scaler,
-            manifest: manifest(
-                config,
-                selected,
-                &data.summary,
-                &evaluation.scores,
-                &verdict,
-            )?,
-        },
-    )?;
+    detector.rewrite_manifest(manifest(
+        config,
+        selected,
+        &verdict.rule.novelty_detector,
+        &data.summary,
+        operating_points(&verdict.rule, &evaluation.scores),
+        headline(&verdict, &evaluation.scores),
+    )?)?;
     bar.finish_and_clear();
     tick("evaluation", &mut timings);
 
@@ -266,15 +288,11 @@ pub fn run(config: &PipelineConfig) -> Result<Report> {
     let mut source_warnings = Vec::new();
     if !config.generalization.shift_benign.is_empty() {
         let ctx = Trained {
-            detector: &novelty.detector,
+            detector: &detector,
             encoder: selected_ae.detector.model(),
             candidate: selected,
-            verdict: &verdict.rule,
-            policy_threshold: evaluation.scores.best_f1.score_threshold,
-            schema: &data.schema,
             train: &data.train,
             validation: &data.validation,
-            bounds: &data.bounds,
             fill_missing: config.data.fill_missing,
         };
         let bar = bars.bar(
@@ -359,35 +377,17 @@ pub fn run(config: &PipelineConfig) -> Result<Report> {
     Ok(report)
 }
 
-/// The detector's manifest: its operating points (the verdict first, the
-/// default), and where it came from.
-fn manifest(
-    config: &PipelineConfig,
-    selected: &PolicyCandidate,
-    data: &crate::ingest::DataSummary,
-    policy: &ScoreEvaluation,
-    verdict: &crate::verdict::VerdictReport,
-) -> Result<Manifest> {
-    let r = &verdict.rule;
-    let finite = |t: f64| t.is_finite().then_some(t);
+/// The detector's operating points: the verdict first (the default), then
+/// the policy's, each chosen on validation.
+fn operating_points(rule: &VerdictRule, policy: &ScoreEvaluation) -> Vec<OperatingPoint> {
     let policy_point = |name: &str, description: String, t: f64| OperatingPoint {
         name: name.to_string(),
         description,
-        policy_margin: finite(t),
+        policy_margin: t.is_finite().then_some(t),
         novelty: None,
     };
     let mut points = vec![
-        OperatingPoint {
-            name: "verdict".into(),
-            description: format!(
-                "{}: the policy within the headline budget of {} % of benign validation flows, the novelty detector within {} %",
-                r.rule,
-                100.0 * r.budget,
-                100.0 * r.novelty_budget
-            ),
-            policy_margin: finite(r.policy_margin_threshold),
-            novelty: finite(r.novelty_threshold),
-        },
+        rule.operating_point(),
         policy_point(
             "argmax",
             "the policy's own decision: P(malicious) > 0.5".into(),
@@ -406,11 +406,13 @@ fn manifest(
             p.score_threshold,
         ));
     }
-    let mut inputs = Vec::new();
-    for path in config.data.paths.iter().chain(&config.data.test_paths) {
-        inputs.extend(crate::output::describe_inputs(path)?);
-    }
-    let headline = [
+    points
+}
+
+/// The report's headline numbers on the test split, as the manifest
+/// records them.
+fn headline(verdict: &VerdictReport, policy: &ScoreEvaluation) -> BTreeMap<String, f64> {
+    [
         ("verdict_precision", verdict.test.precision),
         ("verdict_recall", verdict.test.recall),
         ("verdict_f1", verdict.test.f1),
@@ -421,17 +423,33 @@ fn manifest(
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
-    .collect();
+    .collect()
+}
+
+/// The detector's manifest: its operating points, the verdict's budgets,
+/// and where it came from.
+fn manifest(
+    config: &PipelineConfig,
+    selected: &PolicyCandidate,
+    novelty: &str,
+    data: &crate::ingest::DataSummary,
+    operating_points: Vec<OperatingPoint>,
+    headline: BTreeMap<String, f64>,
+) -> Result<Manifest> {
+    let mut inputs = Vec::new();
+    for path in config.data.paths.iter().chain(&config.data.test_paths) {
+        inputs.extend(crate::output::describe_inputs(path)?);
+    }
     Ok(Manifest {
         format_version: crate::detector::FORMAT_VERSION,
         crate_version: env!("CARGO_PKG_VERSION").to_string(),
         encoder: selected.kind.as_str().to_string(),
-        novelty: r.novelty_detector.clone(),
-        novelty_budget: r.novelty_budget,
-        budget: r.budget,
+        novelty: novelty.to_string(),
+        novelty_budget: config.verdict.novelty_budget,
+        budget: config.ppo.fpr_budget,
         adaptations: Vec::new(),
         policy_input: selected.input,
-        operating_points: points,
+        operating_points,
         default_operating_point: "verdict".into(),
         provenance: Provenance {
             seed: config.seed,

@@ -488,23 +488,23 @@ pub struct PolicyEvaluation {
     pub weighted_avg: metrics::AverageMetrics,
     /// Mean reward of 3,000-step test episodes (argmax actions).
     pub episode_reward: EpisodeRewards,
-    /// Scoring throughput on the test split (encode + policy), flows per second.
+    /// Scoring throughput on the test split, flows per second: for the
+    /// selected policy the detector's whole path (encode, policy, novelty
+    /// score and explanation, verdict); for another candidate its policy
+    /// on inputs already encoded.
     pub scoring_flows_per_second: f64,
 }
 
-/// Evaluate a candidate on the test split; returns the evaluation and the
-/// test margins.
+/// Evaluate a candidate on the test split from its test `margins`, which
+/// took `scoring_seconds` to compute.
 pub fn evaluate_policy(
     candidate: &PolicyCandidate,
     splits: EvalSplits<'_>,
     test: &FlowFrame,
-    encoder: &Model,
+    margins: Vec<f64>,
+    scoring_seconds: f64,
     seed: u64,
-) -> Result<(PolicyEvaluation, Vec<f64>)> {
-    let started = Instant::now();
-    let obs = policy_input(encoder, &candidate.scaler, test.features())?;
-    let margins = policy_margins(&candidate.policy, obs.view())?;
-    let scoring_seconds = started.elapsed().as_secs_f64();
+) -> Result<PolicyEvaluation> {
     let scores = evaluate_scores(splits, ScoreScale::Margin, &candidate.val_margin, &margins)?;
     let actions: Vec<usize> = margins.iter().map(|&m| usize::from(m > 0.0)).collect();
     let last = candidate.log.last();
@@ -527,7 +527,7 @@ pub fn evaluate_policy(
         scores,
         scoring_flows_per_second: test.n_rows() as f64 / scoring_seconds.max(1e-9),
     };
-    Ok((eval, margins))
+    Ok(eval)
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 use metrics::ConfusionMatrix;
 use serde::{Deserialize, Serialize};
 
+use crate::detector::OperatingPoint;
 use crate::error::{PipelineError, Result};
 use crate::evaluate::{FamilyRecall, Z_95, family_recall};
 use crate::policy::probability;
@@ -123,18 +124,31 @@ impl VerdictRule {
         })
     }
 
+    /// The rule as the detector's operating point `verdict`; an infinite
+    /// threshold is a part that never flags.
+    pub fn operating_point(&self) -> OperatingPoint {
+        let finite = |t: f64| t.is_finite().then_some(t);
+        OperatingPoint {
+            name: "verdict".into(),
+            description: format!(
+                "{}: the policy within the headline budget of {} % of benign validation flows, the novelty detector within {} %",
+                self.rule,
+                100.0 * self.budget,
+                100.0 * self.novelty_budget
+            ),
+            policy_margin: finite(self.policy_margin_threshold),
+            novelty: finite(self.novelty_threshold),
+        }
+    }
+
     /// The verdict of each flow from its policy margin and novelty score.
     pub fn flags(&self, margin: &[f64], novelty: &[f64]) -> Vec<bool> {
+        let point = self.operating_point();
         margin
             .iter()
             .zip(novelty)
-            .map(|(&m, &s)| self.flag(m, s))
+            .map(|(&m, &s)| point.flag(m, s))
             .collect()
-    }
-
-    /// The verdict of one flow.
-    pub fn flag(&self, margin: f64, novelty: f64) -> bool {
-        margin >= self.policy_margin_threshold || novelty >= self.novelty_threshold
     }
 }
 
@@ -214,7 +228,7 @@ pub struct VerdictReport {
     pub novelty_alone: DecisionRow,
 }
 
-/// The scores the verdict is fitted and measured on.
+/// The scores the verdict is measured on.
 #[derive(Clone, Copy, Debug)]
 pub struct VerdictInputs<'a> {
     /// Validation labels (attack = true).
@@ -231,35 +245,21 @@ pub struct VerdictInputs<'a> {
     pub val_novelty: &'a [f64],
     /// The novelty detector's test scores.
     pub test_novelty: &'a [f64],
+    /// The verdict on each test flow, as the detector decided it.
+    pub test_flags: &'a [bool],
 }
 
-/// Fit the verdict on validation and measure it, and each part alone at
-/// the whole budget, on test.
-pub fn evaluate_verdict(
-    novelty_detector: &str,
-    inputs: VerdictInputs<'_>,
-    config: VerdictConfig,
-    budget: f64,
-) -> Result<VerdictReport> {
+/// Measure the verdict `rule` (fitted on validation) on test, and each part
+/// alone at the whole budget.
+pub fn evaluate_verdict(rule: VerdictRule, inputs: VerdictInputs<'_>) -> Result<VerdictReport> {
     let i = inputs;
-    let rule = VerdictRule::fit(
-        novelty_detector,
-        i.val_labels,
-        i.val_margin,
-        i.val_novelty,
-        config.novelty_budget,
-        budget,
-    )?;
+    let budget = rule.budget;
     let val = DecisionRow::new(
         i.val_labels,
         &vec![Family::Other; i.val_labels.len()],
         &rule.flags(i.val_margin, i.val_novelty),
     )?;
-    let test = DecisionRow::new(
-        i.test_labels,
-        i.test_families,
-        &rule.flags(i.test_margin, i.test_novelty),
-    )?;
+    let test = DecisionRow::new(i.test_labels, i.test_families, i.test_flags)?;
     let alone = |val_scores: &[f64], test_scores: &[f64]| -> Result<DecisionRow> {
         let benign: Vec<f64> = i
             .val_labels
@@ -400,6 +400,16 @@ mod tests {
             margin.push(if ddos { -50.0 } else { 10.0 });
             novelty.push(if ddos { 5.0 } else { 0.0 });
         }
+        let rule = VerdictRule::fit(
+            "ff",
+            &labels,
+            &margin,
+            &novelty,
+            VerdictConfig::default().novelty_budget,
+            0.01,
+        )
+        .unwrap();
+        let flags = rule.flags(&margin, &novelty);
         let inputs = VerdictInputs {
             val_labels: &labels,
             test_labels: &labels,
@@ -408,8 +418,9 @@ mod tests {
             test_margin: &margin,
             val_novelty: &novelty,
             test_novelty: &novelty,
+            test_flags: &flags,
         };
-        let r = evaluate_verdict("ff", inputs, VerdictConfig::default(), 0.01).unwrap();
+        let r = evaluate_verdict(rule, inputs).unwrap();
         assert_eq!(r.test.per_family_recall["DDoS"].recall, 1.0);
         assert_eq!(r.test.per_family_recall["DoS"].recall, 1.0);
         assert_eq!(r.policy_alone.per_family_recall["DDoS"].recall, 0.0);
