@@ -476,6 +476,9 @@ impl Detector {
     /// Score rows already scaled with the detector's bounds, whose clamped
     /// values are `range`: the path the pipeline's own evaluation takes.
     pub fn score_scaled(&self, x: ArrayView2<'_, f32>, range: OutOfRange) -> Result<Scores> {
+        // Each stage reads whole rows: one row-major copy here if need be.
+        let x = x.as_standard_layout();
+        let x = x.view();
         let obs = policy_input(self.encoder.model(), &self.scaler, x)?;
         let margin = policy_margins(&self.policy, obs.view())?;
         let (novelty, top) = self
@@ -502,7 +505,7 @@ impl Detector {
 
     /// Score raw (unscaled) flows whose columns follow the detector's schema.
     pub fn score_batch(&self, raw: ArrayView2<'_, f32>) -> Result<Scores> {
-        let mut x = raw.to_owned();
+        let mut x = raw.as_standard_layout().into_owned();
         let range = self.bounds.transform_inplace(x.view_mut())?;
         self.score_scaled(x.view(), range)
     }

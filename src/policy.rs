@@ -16,7 +16,7 @@ use std::time::Instant;
 
 use autoencoders::{Autoencoder, Model, ModelKind};
 use flowdata::FlowFrame;
-use ndarray::{Array2, ArrayView2, Axis, concatenate};
+use ndarray::{Array2, ArrayView2};
 use ppo::{Control, IterationRecord, Ppo};
 use rlenv::{FlowDataset, FlowDetectionEnv, FlowEnvConfig, VecEnv};
 use serde::{Deserialize, Serialize};
@@ -113,21 +113,24 @@ pub fn raw_policy_input(
     x: ArrayView2<'_, f32>,
 ) -> Result<Array2<f32>> {
     let z = model.encode_batch(x)?;
-    Ok(match input {
-        PolicyInput::Latent => z,
+    // Row-major, so that each flow's input is one contiguous row.
+    let extra: ndarray::CowArray<'_, f32, ndarray::Ix2> = match input {
+        PolicyInput::Latent => return Ok(z),
         PolicyInput::LatentError => {
-            let errors = model.reconstruction_errors(x)?;
             // The error spans orders of magnitude; its log is what separates.
-            let column =
-                Array2::from_shape_fn((errors.len(), 1), |(r, _)| (errors[r] + 1e-12).ln());
-            concatenate(Axis(1), &[z.view(), column.view()]).map_err(shape_error)?
+            let errors = model.reconstruction_errors(x)?;
+            Array2::from_shape_fn((errors.len(), 1), |(r, _)| (errors[r] + 1e-12).ln()).into()
         }
-        PolicyInput::LatentFeatures => concatenate(Axis(1), &[z.view(), x]).map_err(shape_error)?,
-    })
-}
-
-fn shape_error(e: ndarray::ShapeError) -> PipelineError {
-    PipelineError::Unsupported(format!("policy input: {e}"))
+        PolicyInput::LatentFeatures => x.into(),
+    };
+    let (rows, latent) = z.dim();
+    let width = latent + extra.ncols();
+    let mut out = Array2::zeros((rows, width));
+    for ((mut o, zr), er) in out.rows_mut().into_iter().zip(z.rows()).zip(extra.rows()) {
+        o.slice_mut(ndarray::s![..latent]).assign(&zr);
+        o.slice_mut(ndarray::s![latent..]).assign(&er);
+    }
+    Ok(out)
 }
 
 /// Per-column standardisation of the policy's inputs, fitted on the
@@ -160,11 +163,19 @@ impl LatentScaler {
         LatentScaler { input, mean, std }
     }
 
-    /// Standardise in place.
+    /// Standardise in place (row by row, in row-major order).
     pub fn transform(&self, z: &mut Array2<f32>) {
-        for mut row in z.rows_mut() {
-            for ((v, m), s) in row.iter_mut().zip(&self.mean).zip(&self.std) {
-                *v = (*v - m) / s;
+        if !z.is_standard_layout() {
+            *z = z.as_standard_layout().into_owned();
+        }
+        let width = z.ncols();
+        if let Some(all) = z.as_slice_mut()
+            && width > 0
+        {
+            for row in all.chunks_exact_mut(width) {
+                for ((v, m), s) in row.iter_mut().zip(&self.mean).zip(&self.std) {
+                    *v = (*v - m) / s;
+                }
             }
         }
     }

@@ -368,23 +368,26 @@ impl<M: Reconstructor> ReconstructionDetector<M> {
     ) -> Result<(Vec<f64>, Vec<Vec<usize>>)> {
         let squared = squared_errors(&self.model, x, out_of_range)?;
         let scores = row_scores(&squared, &self.scale);
+        let divisors = &self.scale.per_feature;
+        let k = k.min(divisors.len());
+        // The k largest of each row by insertion into a short list: ties go
+        // to the earlier column, as a stable sort would order them.
+        let mut best: Vec<(f32, usize)> = Vec::with_capacity(k + 1);
         let top = squared
             .rows()
             .into_iter()
             .map(|r| {
-                let mut order: Vec<(usize, f32)> = r
-                    .iter()
-                    .zip(&self.scale.per_feature)
-                    .map(|(v, d)| v / d)
-                    .enumerate()
-                    .collect();
-                let k = k.min(order.len());
-                if k > 0 && k < order.len() {
-                    order.select_nth_unstable_by(k - 1, |a, b| b.1.total_cmp(&a.1));
+                best.clear();
+                for (j, (v, d)) in r.iter().zip(divisors).enumerate() {
+                    let v = v / d;
+                    if best.len() == k && best.last().is_none_or(|b| v.total_cmp(&b.0).is_le()) {
+                        continue;
+                    }
+                    let at = best.partition_point(|b| b.0.total_cmp(&v).is_ge());
+                    best.insert(at, (v, j));
+                    best.truncate(k);
                 }
-                order.truncate(k);
-                order.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-                order.into_iter().map(|(j, _)| j).collect()
+                best.iter().map(|&(_, j)| j).collect()
             })
             .collect();
         Ok((scores, top))
@@ -649,6 +652,29 @@ mod tests {
         assert_eq!(top[1], vec![0]);
         let short = OutOfRange { rows: 2, ..o };
         assert!(d.score_with(x.view(), Some(&short)).is_err());
+    }
+
+    #[test]
+    fn explanations_name_the_largest_standardised_errors_in_order() {
+        // Squared errors (x - 0)^2 divided by the unit scale; ties go to
+        // the earlier column.
+        let x = ndarray::array![
+            [1.0f32, 3.0, 2.0, 3.0, 0.5],
+            [0.0, 0.0, 0.0, 0.0, 0.0],
+            [-4.0, 1.0, 2.0, 3.0, 5.0]
+        ];
+        let d = ReconstructionDetector::from_parts(
+            Fixed(Array2::zeros((3, 5))),
+            Threshold::calibrate(&[1.0], ThresholdMethod::Percentile(50.0)).unwrap(),
+            ErrorScale::unit(5),
+        )
+        .unwrap();
+        let (_, top) = d.score_and_explain(x.view(), None, 3).unwrap();
+        assert_eq!(top, vec![vec![1, 3, 2], vec![0, 1, 2], vec![4, 0, 3]]);
+        let (_, all) = d.score_and_explain(x.view(), None, 9).unwrap();
+        assert_eq!(all[0], vec![1, 3, 2, 0, 4]);
+        let (_, none) = d.score_and_explain(x.view(), None, 0).unwrap();
+        assert!(none.iter().all(Vec::is_empty));
     }
 
     #[test]

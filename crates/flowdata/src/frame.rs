@@ -248,9 +248,14 @@ impl FlowFrame {
         }
         let mut schema = self.schema.clone();
         schema.features = specs;
+        // Built row by row, so that the result stays row-major (`select`
+        // along columns would give a column-major matrix).
+        let features = Array2::from_shape_fn((self.n_rows(), cols.len()), |(r, c)| {
+            self.features[[r, cols[c]]]
+        });
         Ok(FlowFrame {
             schema,
-            features: self.features.select(Axis(1), &cols),
+            features,
             class_ids: self.class_ids.clone(),
             classes: self.classes.clone(),
         })
