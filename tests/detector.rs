@@ -507,3 +507,245 @@ fn nids_adapt_lowers_false_alarms_on_benign_flows_of_another_capture() {
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("exists"));
 }
+
+/// Runs `nids score` on `inputs` (standard input when `stdin` is given)
+/// and returns its output and standard error.
+fn score_command(
+    detector: &Path,
+    extra: &[&std::ffi::OsStr],
+    stdin: Option<&str>,
+) -> (String, String) {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_nids"))
+        .args(["score", "--detector"])
+        .arg(detector)
+        .args(extra)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut pipe = child.stdin.take().unwrap();
+    if let Some(text) = stdin {
+        pipe.write_all(text.as_bytes()).unwrap();
+    }
+    drop(pipe);
+    let done = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8(done.stderr).unwrap();
+    assert!(done.status.success(), "{stderr}");
+    (String::from_utf8(done.stdout).unwrap(), stderr)
+}
+
+#[test]
+fn nids_score_passes_identifiers_through_and_numbers_rows_by_input_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, out) = trained(dir.path());
+    let detector_dir = out.join("detector");
+    let detector = Detector::load(&detector_dir).unwrap();
+    let test_csv = out.join("splits/test.csv");
+    let (frame, _) = flowdata::read_flows(
+        &[&test_csv],
+        &flowdata::ReadOptions::with_schema(detector.schema().clone()),
+    )
+    .unwrap();
+    let scores = detector.score_frame(&frame).unwrap();
+
+    // The test split's first 30 flows as the original CIC-IDS2017 release
+    // writes them: identifier columns first, every header but the first
+    // with a leading space. Row 10 holds Infinity, row 20 a cell that is
+    // not a number: both are skipped, and the rows after keep their
+    // input position.
+    let text = std::fs::read_to_string(&test_csv).unwrap();
+    let mut lines = text.lines();
+    let header = lines.next().unwrap();
+    let n = 30usize;
+    let (bad_value, bad_cell) = (10usize, 20usize);
+    let identifiers = |i: usize| {
+        [
+            format!("192.168.10.{i}-8.8.8.8-{}-53-17", 40_000 + i),
+            format!("192.168.10.{i}"),
+            (40_000 + i).to_string(),
+            "8.8.8.8".to_string(),
+            "053".to_string(),
+            "17".to_string(),
+            format!("07/07/2017 03:30:{i:02}"),
+        ]
+    };
+    let mut csv = String::from(
+        "Flow ID, Source IP, Source Port, Destination IP, Destination Port, Protocol, Timestamp",
+    );
+    for h in header.split(',') {
+        csv.push_str(", ");
+        csv.push_str(h);
+    }
+    csv.push('\n');
+    for (i, line) in lines.take(n).enumerate() {
+        let mut cells: Vec<String> = line.split(',').map(String::from).collect();
+        if i == bad_value {
+            cells[1] = "Infinity".into();
+        }
+        if i == bad_cell {
+            cells[2] = "oops".into();
+        }
+        csv.push_str(&identifiers(i).join(","));
+        csv.push(',');
+        csv.push_str(&cells.join(","));
+        csv.push('\n');
+    }
+    let input = dir.path().join("flows.csv");
+    std::fs::write(&input, &csv).unwrap();
+    let names = [
+        "Flow ID",
+        "Src IP",
+        "Src Port",
+        "Dst IP",
+        "Dst Port",
+        "Protocol",
+        "Timestamp",
+    ];
+    let kept: Vec<usize> = (0..n)
+        .filter(|&i| i != bad_value && i != bad_cell)
+        .collect();
+
+    // JSON lines: the identifiers verbatim and first, in their order, and
+    // each verdict the one of its input row.
+    let check_json = |stdout: &str, first_row: usize| {
+        let lines: Vec<&str> = stdout.lines().collect();
+        assert_eq!(lines.len(), kept.len(), "{stdout}");
+        for (line, &i) in lines.iter().zip(&kept) {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            assert_eq!(v["row"], first_row + i, "{line}");
+            for (name, value) in names.iter().zip(identifiers(i)) {
+                assert_eq!(v[name], value.as_str(), "{name}: {line}");
+            }
+            let p = v["p_malicious"].as_f64().unwrap();
+            assert!((p - scores.p_malicious(i)).abs() < 1e-6, "{line}");
+            assert_eq!(v["label"], frame.raw_label(i));
+            let at = |key: &str| line.find(&format!("\"{key}\":")).unwrap();
+            let order: Vec<usize> = names
+                .iter()
+                .copied()
+                .chain(["row", "p_malicious", "malicious", "top_features", "label"])
+                .map(at)
+                .collect();
+            assert!(order.windows(2).all(|w| w[0] < w[1]), "{line}");
+        }
+    };
+    let (stdout, stderr) = score_command(&detector_dir, &[input.as_os_str()], None);
+    check_json(&stdout, 0);
+    assert!(
+        stderr.contains("flows.csv: 2 of 30 rows were not scored")
+            && stderr.contains(&format!("line {} (row {bad_value})", bad_value + 2))
+            && stderr.contains(&format!("line {} (row {bad_cell})", bad_cell + 2)),
+        "{stderr}"
+    );
+
+    // Standard input, in micro-batches: the same records; lines are
+    // standard input's.
+    let (stdout, stderr) = score_command(&detector_dir, &[], Some(&csv));
+    check_json(&stdout, 0);
+    assert!(
+        stderr.contains("standard input")
+            && stderr.contains(&format!("line {} (row {bad_cell})", bad_cell + 2)),
+        "{stderr}"
+    );
+
+    // Inputs are numbered as concatenated in the order given; a Parquet
+    // input without identifiers writes none.
+    let table = dir.path().join("five.parquet");
+    frame
+        .select_rows(&[0, 1, 2, 3, 4])
+        .write_parquet(&table)
+        .unwrap();
+    let (stdout, _) = score_command(
+        &detector_dir,
+        &[table.as_os_str(), input.as_os_str(), input.as_os_str()],
+        None,
+    );
+    let records: Vec<&str> = stdout.lines().collect();
+    assert_eq!(records.len(), 5 + 2 * kept.len());
+    for (k, line) in records[..5].iter().enumerate() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(v["row"], k);
+        assert!(v.get("Flow ID").is_none(), "{line}");
+    }
+    check_json(&records[5..5 + kept.len()].join("\n"), 5);
+    check_json(&records[5 + kept.len()..].join("\n"), 5 + n);
+
+    // CSV: the identifier columns first, under their canonical names.
+    let csv_out = dir.path().join("scores.csv");
+    score_command(
+        &detector_dir,
+        &["--output".as_ref(), csv_out.as_os_str(), input.as_os_str()],
+        None,
+    );
+    let written = std::fs::read_to_string(&csv_out).unwrap();
+    let mut rows = written.lines();
+    assert_eq!(
+        rows.next().unwrap(),
+        format!(
+            "{},row,p_malicious,reconstruction_error,malicious,top_features,label",
+            names.join(",")
+        )
+    );
+    let rows: Vec<Vec<String>> = rows
+        .map(|l| {
+            l.split(',')
+                .map(|c| c.trim_matches('"').to_string())
+                .collect()
+        })
+        .collect();
+    assert_eq!(rows.len(), kept.len());
+    for (row, &i) in rows.iter().zip(&kept) {
+        assert_eq!(row[..names.len()], identifiers(i), "{row:?}");
+        assert_eq!(row[names.len()], i.to_string(), "{row:?}");
+        assert_eq!(row.last().unwrap(), frame.raw_label(i));
+    }
+
+    // Parquet: the same columns, read back.
+    let pq = dir.path().join("scores.parquet");
+    score_command(
+        &detector_dir,
+        &["--output".as_ref(), pq.as_os_str(), input.as_os_str()],
+        None,
+    );
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+        std::fs::File::open(&pq).unwrap(),
+    )
+    .unwrap()
+    .build()
+    .unwrap();
+    let batches: Vec<arrow::record_batch::RecordBatch> = reader.map(|b| b.unwrap()).collect();
+    let batch = arrow::compute::concat_batches(&batches[0].schema(), &batches).unwrap();
+    let columns: Vec<String> = batch
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    assert_eq!(columns[..names.len()], names);
+    assert_eq!(columns[names.len()], "row");
+    let row_numbers: Vec<u64> = batch
+        .column_by_name("row")
+        .unwrap()
+        .as_any()
+        .downcast_ref::<arrow::array::UInt64Array>()
+        .unwrap()
+        .values()
+        .to_vec();
+    assert_eq!(
+        row_numbers,
+        kept.iter().map(|&i| i as u64).collect::<Vec<_>>()
+    );
+    for (j, name) in names.iter().enumerate() {
+        let values = batch
+            .column_by_name(name)
+            .unwrap()
+            .as_any()
+            .downcast_ref::<arrow::array::LargeStringArray>()
+            .unwrap();
+        for (k, &i) in kept.iter().enumerate() {
+            assert_eq!(values.value(k), identifiers(i)[j], "{name}");
+        }
+    }
+}

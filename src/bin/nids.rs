@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
+use arrow::array::{Array, LargeStringArray};
 use clap::{Parser, Subcommand};
 use flowdata::{Alignment, CleaningPolicy, ReadOptions};
 use nids::Detector;
@@ -339,6 +340,25 @@ struct Totals {
     cm: [u64; 4],
 }
 
+/// The CSV files of one read: files as given, or a micro-batch of
+/// standard input spooled to a file.
+enum CsvInput<'a> {
+    Files(&'a [PathBuf]),
+    Stdin {
+        spool: &'a PathBuf,
+        /// Data lines of standard input before this batch: line `n` of the
+        /// spool is line `n + lines_before` of standard input.
+        lines_before: u64,
+    },
+}
+
+/// The output columns of CSV and Parquet, fixed by the first batch.
+#[derive(Clone)]
+struct Layout {
+    identifiers: Vec<&'static str>,
+    labelled: bool,
+}
+
 /// Reads, scores and writes one batch of flows at a time.
 struct Scorer<'a> {
     detector: &'a Detector,
@@ -348,14 +368,27 @@ struct Scorer<'a> {
     fill_missing: Option<f32>,
     out: BufWriter<Box<dyn Write>>,
     totals: Totals,
-    header_written: bool,
+    /// Data rows of the inputs scored so far, skipped ones included.
+    rows_before: u64,
+    /// The CSV or Parquet columns, once the first batch is written.
+    layout: Option<Layout>,
 }
 
+/// The most skipped rows listed per file on standard error.
+const SKIPPED_LISTED: usize = 20;
+
 impl Scorer<'_> {
-    /// Score the flows of CSV `inputs`; `Ok(false)` when the output was
+    /// Score the flows of CSV files; `Ok(false)` when the output was
     /// closed.
-    fn batch(&mut self, inputs: &[PathBuf]) -> Result<bool, String> {
-        let (frame, read) = match flowdata::read_flows(inputs, &self.options) {
+    fn batch(&mut self, input: CsvInput<'_>) -> Result<bool, String> {
+        let (paths, lines_before) = match input {
+            CsvInput::Files(paths) => (paths, None),
+            CsvInput::Stdin {
+                spool,
+                lines_before,
+            } => (std::slice::from_ref(spool), Some(lines_before)),
+        };
+        let (frame, read) = match flowdata::read_flows(paths, &self.options) {
             Err(e @ flowdata::FlowDataError::MissingColumns { .. }) => {
                 return Err(format!(
                     "{e}: the detector cannot score it (pass --fill-missing VALUE to fill them)"
@@ -364,27 +397,47 @@ impl Scorer<'_> {
             other => other.map_err(|e| e.to_string())?,
         };
         for f in &read.files {
-            if !f.missing_features.is_empty() && self.totals.flows == 0 {
+            let name = match lines_before {
+                Some(_) => "standard input".to_string(),
+                None => f.path.display().to_string(),
+            };
+            // Standard input warns of missing features once, not per batch.
+            if !f.missing_features.is_empty() && lines_before.is_none_or(|n| n == 0) {
                 eprintln!(
-                    "warning: {} lacks {} of the detector's features, filled with {}: {}",
-                    f.path.display(),
+                    "warning: {name} lacks {} of the detector's features, filled with {}: {}",
                     f.missing_features.len(),
                     self.fill_missing.unwrap_or_default(),
                     f.missing_features.join(", ")
                 );
             }
-            let dropped = f.rows_read - f.rows_kept;
-            if dropped > 0 {
-                eprintln!(
-                    "warning: {}: {dropped} of {} rows were not scored ({})",
-                    f.path.display(),
-                    f.rows_read,
-                    serde_json::to_string(&f.dropped).unwrap_or_default()
-                );
+            if f.skipped_rows.is_empty() {
+                continue;
             }
+            let mut text = format!(
+                "warning: {name}: {} of {} rows were not scored:",
+                f.skipped_rows.len(),
+                f.rows_read
+            );
+            for s in f.skipped_rows.iter().take(SKIPPED_LISTED) {
+                text.push_str(&format!(
+                    "\n  line {} (row {}): {}",
+                    s.line + lines_before.unwrap_or(0),
+                    self.rows_before + s.row,
+                    s.reason
+                ));
+            }
+            if f.skipped_rows.len() > SKIPPED_LISTED {
+                text.push_str(&format!(
+                    "\n  ... and {} more",
+                    f.skipped_rows.len() - SKIPPED_LISTED
+                ));
+            }
+            eprintln!("{text}");
         }
         let labelled = read.files.iter().all(|f| !f.unlabelled);
-        self.frame(&frame, labelled)
+        let written = self.frame(&frame, labelled);
+        self.rows_before += read.rows_read();
+        written
     }
 
     /// Score a Parquet or Arrow IPC file written by `flowdata` (columns
@@ -414,7 +467,9 @@ impl Scorer<'_> {
                 missing.join(", ")
             ));
         }
-        self.frame(&frame, true)
+        let written = self.frame(&frame, true);
+        self.rows_before += frame.n_rows() as u64;
+        written
     }
 
     /// Score one frame of raw flows and write its rows.
@@ -436,7 +491,6 @@ impl Scorer<'_> {
                 *a += b;
             }
         }
-        let offset = t.flows;
         t.flows += frame.n_rows();
         t.alerts += scores.malicious.iter().filter(|&&m| m).count();
         t.beyond += scores
@@ -445,51 +499,65 @@ impl Scorer<'_> {
             .iter()
             .sum::<usize>();
         t.values += scores.out_of_range.rows * scores.out_of_range.scaled_features;
-        let header = !self.header_written;
-        self.header_written = true;
+        let batch = Batch {
+            frame,
+            scores: &scores,
+            names: self.detector.schema().feature_names(),
+            first_row: self.rows_before,
+            labelled,
+            rows: (0..frame.n_rows())
+                .filter(|&i| !self.alerts_only || scores.malicious[i])
+                .collect(),
+        };
+        if let Format::JsonLines = self.format {
+            return finish_write(write_json(&mut self.out, &batch).and_then(|()| self.out.flush()));
+        }
+        // CSV and Parquet keep the first batch's columns.
+        let own = batch.layout();
+        let header = self.layout.is_none();
+        let layout = self.layout.get_or_insert_with(|| own.clone());
+        let left_out: Vec<&str> = own
+            .identifiers
+            .iter()
+            .copied()
+            .filter(|n| !layout.identifiers.contains(n))
+            .chain((own.labelled && !layout.labelled).then_some("label"))
+            .collect();
+        if !left_out.is_empty() {
+            eprintln!(
+                "warning: the output keeps the columns of the first input: {} of a later input left out",
+                left_out.join(", ")
+            );
+        }
         if let Format::Parquet(writer, file) = &mut self.format {
-            let batch = record_batch(
-                frame,
-                &scores,
-                self.detector,
-                offset,
-                labelled,
-                self.alerts_only,
-            )
-            .map_err(|e| format!("writing the scores: {e}"))?;
+            let records =
+                record_batch(&batch, layout).map_err(|e| format!("writing the scores: {e}"))?;
             if writer.is_none() {
                 let file = file.take().ok_or("writing the scores: no output file")?;
                 *writer = Some(Box::new(
-                    parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None)
+                    parquet::arrow::ArrowWriter::try_new(file, records.schema(), None)
                         .map_err(|e| format!("writing the scores: {e}"))?,
                 ));
             }
             if let Some(w) = writer {
-                w.write(&batch)
+                w.write(&records)
                     .map_err(|e| format!("writing the scores: {e}"))?;
             }
             return Ok(true);
         }
-        let written = write_rows(
-            &mut self.out,
-            &self.format,
-            frame,
-            &scores,
-            Rows {
-                detector: self.detector,
-                offset,
-                labelled,
-                alerts_only: self.alerts_only,
-                header,
-            },
+        finish_write(
+            write_csv(&mut self.out, &batch, layout, header).and_then(|()| self.out.flush()),
         )
-        .and_then(|()| self.out.flush());
-        match written {
-            Ok(()) => Ok(true),
-            // A closed pipe (`| head`) ends the command quietly.
-            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(false),
-            Err(e) => Err(format!("writing the scores: {e}")),
-        }
+    }
+}
+
+/// The outcome of writing rows: a closed pipe (`| head`) ends the command
+/// quietly (`Ok(false)`).
+fn finish_write(written: std::io::Result<()>) -> Result<bool, String> {
+    match written {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(false),
+        Err(e) => Err(format!("writing the scores: {e}")),
     }
 }
 
@@ -522,6 +590,7 @@ fn stream(scorer: &mut Scorer<'_>) -> Result<(), String> {
     let mut spool = tempfile::NamedTempFile::new().map_err(|e| format!("standard input: {e}"))?;
     let path = spool.path().to_path_buf();
     let mut first = true;
+    let mut lines_before = 0u64;
     loop {
         let mut lines = Vec::new();
         let mut done = false;
@@ -540,6 +609,14 @@ fn stream(scorer: &mut Scorer<'_>) -> Result<(), String> {
                 }
             }
         }
+        // Blank lines hold no flow (and a file of them no rows).
+        if lines.iter().all(|l| l.trim().is_empty()) {
+            lines_before += lines.len() as u64;
+            if done {
+                break;
+            }
+            continue;
+        }
         let file = spool.as_file_mut();
         file.set_len(0)
             .map_err(|e| format!("standard input: {e}"))?;
@@ -552,9 +629,14 @@ fn stream(scorer: &mut Scorer<'_>) -> Result<(), String> {
             not_a_flow_file(&path)?;
             first = false;
         }
-        if !scorer.batch(std::slice::from_ref(&path))? || done {
+        let input = CsvInput::Stdin {
+            spool: &path,
+            lines_before,
+        };
+        if !scorer.batch(input)? || done {
             break;
         }
+        lines_before += lines.len() as u64;
     }
     Ok(())
 }
@@ -631,6 +713,9 @@ fn score(args: ScoreArgs) -> Result<(), String> {
                 ..CleaningPolicy::default()
             },
             unlabelled: Some("UNLABELLED".into()),
+            // Rows are numbered by their input position, skipped rows
+            // reported by line, and identifier columns passed through.
+            origins: true,
             ..ReadOptions::with_schema(detector.schema().clone())
         },
         format,
@@ -638,23 +723,29 @@ fn score(args: ScoreArgs) -> Result<(), String> {
         fill_missing: args.fill_missing,
         out: BufWriter::new(sink),
         totals: Totals::default(),
-        header_written: false,
+        rows_before: 0,
+        layout: None,
     };
     if from_stdin {
         stream(&mut scorer)?;
     } else {
-        // CSV inputs are read together; each Parquet or Arrow file alone.
+        // Inputs are scored in the order given: each run of CSV inputs
+        // read together, each Parquet or Arrow file alone.
         let columnar = |p: &PathBuf| {
             p.extension().and_then(|e| e.to_str()).is_some_and(|e| {
                 ["parquet", "arrow", "ipc"].contains(&e.to_ascii_lowercase().as_str())
             })
         };
-        let (tables, csv): (Vec<PathBuf>, Vec<PathBuf>) =
-            args.inputs.iter().cloned().partition(|p| columnar(p));
-        let mut open = csv.is_empty() || scorer.batch(&csv)?;
-        for t in &tables {
-            if open {
-                open = scorer.columnar(t)?;
+        let mut open = true;
+        for run in args.inputs.chunk_by(|a, b| columnar(a) == columnar(b)) {
+            if columnar(&run[0]) {
+                for t in run {
+                    if open {
+                        open = scorer.columnar(t)?;
+                    }
+                }
+            } else if open {
+                open = scorer.batch(CsvInput::Files(run))?;
             }
         }
     }
@@ -699,40 +790,210 @@ fn score(args: ScoreArgs) -> Result<(), String> {
     Ok(())
 }
 
-/// A batch's rows as an Arrow record batch (the Parquet output), with the
-/// fields of [`write_rows`].
-fn record_batch(
-    frame: &flowdata::FlowFrame,
-    scores: &Scores,
-    detector: &Detector,
-    offset: usize,
+/// One scored batch of flows, as written.
+///
+/// The documented output fields, version 2. First the identifier columns
+/// the input has (`Flow ID`, `Src IP`, `Src Port`, `Dst IP`, `Dst Port`,
+/// `Protocol`, `Timestamp`, `id`, in this order, under these names whatever
+/// the input's spelling, each cell as written), then `row` (the 0-based
+/// position of the flow's data row in the whole input: all inputs in the
+/// order given, rows that were not scored counted, so that a verdict joins
+/// back to its row; skipped rows are reported on stderr with their line),
+/// `p_malicious`, `reconstruction_error` (the novelty score), `malicious`
+/// (the verdict), `top_features` (three feature names, largest
+/// standardised reconstruction error first), and `label` when the input
+/// carries labels. An identifier a row lacks (its file has no such column)
+/// is left out of its JSON object, empty in CSV and null in Parquet; CSV
+/// and Parquet keep the columns of the first input.
+///
+/// Version 1 numbered `row` among the scored flows (a skipped row shifted
+/// the rows after it) and passed no identifier through.
+struct Batch<'a> {
+    frame: &'a flowdata::FlowFrame,
+    scores: &'a Scores,
+    /// The detector's feature names, for `top_features`.
+    names: Vec<&'a str>,
+    /// The position of the batch input's first data row in the whole input.
+    first_row: u64,
     labelled: bool,
-    alerts_only: bool,
+    /// The rows written: all, or the alerts.
+    rows: Vec<usize>,
+}
+
+impl Batch<'_> {
+    /// The input position of row `i`.
+    fn row(&self, i: usize) -> u64 {
+        self.first_row + self.frame.origins().map_or(i as u64, |o| o.rows()[i])
+    }
+
+    /// An identifier column of the batch, by canonical name.
+    fn identifier(&self, name: &str) -> Option<&LargeStringArray> {
+        let origins = self.frame.origins()?;
+        let (_, values) = origins.identifiers().iter().find(|(n, _)| *n == name)?;
+        Some(values)
+    }
+
+    /// The batch's own columns.
+    fn layout(&self) -> Layout {
+        Layout {
+            identifiers: self
+                .frame
+                .origins()
+                .map(|o| o.identifiers().iter().map(|(n, _)| *n).collect())
+                .unwrap_or_default(),
+            labelled: self.labelled,
+        }
+    }
+
+    /// The features explaining row `i`, largest error first.
+    fn top(&self, i: usize) -> Vec<&str> {
+        self.scores.top_features[i]
+            .iter()
+            .map(|&j| self.names[j])
+            .collect()
+    }
+}
+
+/// The value of an identifier column at row `i`, if the row has one.
+fn cell(values: Option<&LargeStringArray>, i: usize) -> Option<&str> {
+    values.filter(|v| v.is_valid(i)).map(|v| v.value(i))
+}
+
+/// The batch's rows as JSON lines, fields in their documented order.
+fn write_json(out: &mut impl Write, batch: &Batch<'_>) -> std::io::Result<()> {
+    let layout = batch.layout();
+    let identifiers: Vec<(&str, Option<&LargeStringArray>)> = layout
+        .identifiers
+        .iter()
+        .map(|&n| (n, batch.identifier(n)))
+        .collect();
+    let scores = batch.scores;
+    let mut line = String::new();
+    for &i in &batch.rows {
+        let mut fields: Vec<(&str, serde_json::Value)> = identifiers
+            .iter()
+            .filter_map(|&(name, values)| cell(values, i).map(|v| (name, v.into())))
+            .collect();
+        fields.extend([
+            ("row", batch.row(i).into()),
+            ("p_malicious", scores.p_malicious(i).into()),
+            ("reconstruction_error", scores.novelty[i].into()),
+            ("malicious", scores.malicious[i].into()),
+            ("top_features", batch.top(i).into()),
+        ]);
+        if batch.labelled {
+            fields.push(("label", batch.frame.raw_label(i).into()));
+        }
+        line.clear();
+        line.push('{');
+        for (k, (name, value)) in fields.iter().enumerate() {
+            if k > 0 {
+                line.push(',');
+            }
+            line.push_str(&serde_json::Value::from(*name).to_string());
+            line.push(':');
+            line.push_str(&value.to_string());
+        }
+        line.push('}');
+        writeln!(out, "{line}")?;
+    }
+    Ok(())
+}
+
+/// A CSV text field: quoted, quotes doubled.
+fn quoted(text: &str) -> String {
+    format!("\"{}\"", text.replace('"', "\"\""))
+}
+
+/// The batch's rows as CSV in the output's columns (and the header first
+/// when asked).
+fn write_csv(
+    out: &mut impl Write,
+    batch: &Batch<'_>,
+    layout: &Layout,
+    header: bool,
+) -> std::io::Result<()> {
+    if header {
+        for name in &layout.identifiers {
+            write!(out, "{name},")?;
+        }
+        write!(
+            out,
+            "row,p_malicious,reconstruction_error,malicious,top_features"
+        )?;
+        if layout.labelled {
+            write!(out, ",label")?;
+        }
+        writeln!(out)?;
+    }
+    let identifiers: Vec<Option<&LargeStringArray>> = layout
+        .identifiers
+        .iter()
+        .map(|n| batch.identifier(n))
+        .collect();
+    let scores = batch.scores;
+    for &i in &batch.rows {
+        for values in &identifiers {
+            write!(out, "{},", cell(*values, i).map(quoted).unwrap_or_default())?;
+        }
+        write!(
+            out,
+            "{},{},{},{},{}",
+            batch.row(i),
+            scores.p_malicious(i),
+            scores.novelty[i],
+            scores.malicious[i],
+            quoted(&batch.top(i).join(";"))
+        )?;
+        if layout.labelled {
+            let label = batch.labelled.then(|| quoted(batch.frame.raw_label(i)));
+            write!(out, ",{}", label.unwrap_or_default())?;
+        }
+        writeln!(out)?;
+    }
+    Ok(())
+}
+
+/// The batch's rows as an Arrow record batch (the Parquet output) in the
+/// output's columns.
+fn record_batch(
+    batch: &Batch<'_>,
+    layout: &Layout,
 ) -> Result<arrow::record_batch::RecordBatch, arrow::error::ArrowError> {
     use arrow::array::{ArrayRef, BooleanArray, Float64Array, StringArray, UInt64Array};
     use std::sync::Arc;
-    let names = detector.schema().feature_names();
-    let rows: Vec<usize> = (0..frame.n_rows())
-        .filter(|&i| !alerts_only || scores.malicious[i])
+    let rows = &batch.rows;
+    let scores = batch.scores;
+    let mut columns: Vec<(&str, ArrayRef, bool)> = layout
+        .identifiers
+        .iter()
+        .map(|&name| {
+            let values = batch.identifier(name);
+            let column: LargeStringArray = rows.iter().map(|&i| cell(values, i)).collect();
+            (name, Arc::new(column) as ArrayRef, true)
+        })
         .collect();
-    let mut columns: Vec<(&str, ArrayRef)> = vec![
+    columns.extend([
         (
             "row",
             Arc::new(UInt64Array::from_iter_values(
-                rows.iter().map(|&i| (offset + i) as u64),
-            )),
+                rows.iter().map(|&i| batch.row(i)),
+            )) as ArrayRef,
+            false,
         ),
         (
             "p_malicious",
             Arc::new(Float64Array::from_iter_values(
                 rows.iter().map(|&i| scores.p_malicious(i)),
             )),
+            false,
         ),
         (
             "reconstruction_error",
             Arc::new(Float64Array::from_iter_values(
                 rows.iter().map(|&i| scores.novelty[i]),
             )),
+            false,
         ),
         (
             "malicious",
@@ -741,108 +1002,22 @@ fn record_batch(
                     .map(|&i| scores.malicious[i])
                     .collect::<Vec<_>>(),
             )),
+            false,
         ),
         (
             "top_features",
-            Arc::new(StringArray::from_iter_values(rows.iter().map(|&i| {
-                scores.top_features[i]
-                    .iter()
-                    .map(|&j| names[j])
-                    .collect::<Vec<_>>()
-                    .join(";")
-            }))),
-        ),
-    ];
-    if labelled {
-        columns.push((
-            "label",
             Arc::new(StringArray::from_iter_values(
-                rows.iter().map(|&i| frame.raw_label(i)),
+                rows.iter().map(|&i| batch.top(i).join(";")),
             )),
-        ));
+            false,
+        ),
+    ]);
+    if layout.labelled {
+        let labels: StringArray = rows
+            .iter()
+            .map(|&i| batch.labelled.then(|| batch.frame.raw_label(i)))
+            .collect();
+        columns.push(("label", Arc::new(labels), true));
     }
-    arrow::record_batch::RecordBatch::try_from_iter(columns)
-}
-
-/// How a batch's rows are written.
-struct Rows<'a> {
-    detector: &'a Detector,
-    /// The first row's number in the whole input.
-    offset: usize,
-    labelled: bool,
-    alerts_only: bool,
-    /// Write the CSV header first.
-    header: bool,
-}
-
-/// The documented output fields, version 1: `row` (0-based position among
-/// the scored flows, in input order; skipped rows are counted on stderr),
-/// `p_malicious`, `reconstruction_error` (the novelty score), `malicious`
-/// (the verdict), `top_features` (three feature names, largest
-/// standardised reconstruction error first), and `label` when the input
-/// carries labels.
-fn write_rows(
-    out: &mut impl Write,
-    format: &Format,
-    frame: &flowdata::FlowFrame,
-    scores: &Scores,
-    rows: Rows<'_>,
-) -> std::io::Result<()> {
-    let Rows {
-        detector,
-        offset,
-        labelled,
-        alerts_only,
-        header,
-    } = rows;
-    let names = detector.schema().feature_names();
-    if let (Format::Csv, true) = (format, header) {
-        write!(
-            out,
-            "row,p_malicious,reconstruction_error,malicious,top_features"
-        )?;
-        if labelled {
-            write!(out, ",label")?;
-        }
-        writeln!(out)?;
-    }
-    for i in 0..frame.n_rows() {
-        if alerts_only && !scores.malicious[i] {
-            continue;
-        }
-        let top: Vec<&str> = scores.top_features[i].iter().map(|&j| names[j]).collect();
-        match format {
-            Format::JsonLines => {
-                let mut v = serde_json::json!({
-                    "row": offset + i,
-                    "p_malicious": scores.p_malicious(i),
-                    "reconstruction_error": scores.novelty[i],
-                    "malicious": scores.malicious[i],
-                    "top_features": top,
-                });
-                if labelled {
-                    v["label"] = serde_json::Value::from(frame.raw_label(i));
-                }
-                writeln!(out, "{v}")?;
-            }
-            // Written by `record_batch` instead.
-            Format::Parquet(..) => {}
-            Format::Csv => {
-                write!(
-                    out,
-                    "{},{},{},{},\"{}\"",
-                    offset + i,
-                    scores.p_malicious(i),
-                    scores.novelty[i],
-                    scores.malicious[i],
-                    top.join(";")
-                )?;
-                if labelled {
-                    write!(out, ",\"{}\"", frame.raw_label(i).replace('"', "\"\""))?;
-                }
-                writeln!(out)?;
-            }
-        }
-    }
-    Ok(())
+    arrow::record_batch::RecordBatch::try_from_iter_with_nullable(columns)
 }

@@ -4,6 +4,9 @@
 //! `label` (Utf8, the raw label), `family` (Utf8) and `attack` (Boolean).
 //! The flowdata schema is stored as JSON in the Arrow schema's metadata
 //! under `flowdata.schema`, so a round trip restores feature kinds too.
+//! Frames are written without their origins; when a file read has
+//! identifier columns ([`crate::IDENTIFIER_COLUMNS`], text or integers),
+//! they are kept as the frame's [`crate::Origins`].
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -11,7 +14,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, BooleanArray, Float32Array, Float64Array, RecordBatch, StringArray,
+    Array, ArrayRef, BooleanArray, Float32Array, Float64Array, LargeStringArray, RecordBatch,
+    StringArray,
 };
 use arrow::datatypes::{DataType, Field, Schema as ArrowSchema};
 use ndarray::Array2;
@@ -20,7 +24,8 @@ use rayon::prelude::*;
 use crate::error::{FlowDataError, Result};
 use crate::frame::{FlowFrame, intern_class};
 use crate::labels::{ClassInfo, Family};
-use crate::schema::{FeatureKind, FeatureSpec, Schema};
+use crate::origins::OriginsBuilder;
+use crate::schema::{FeatureKind, FeatureSpec, Schema, identifier_column};
 
 /// Metadata key holding the flowdata schema as JSON.
 pub const SCHEMA_METADATA_KEY: &str = "flowdata.schema";
@@ -178,6 +183,11 @@ struct FrameBuilder {
     values: Vec<f32>,
     classes: Vec<ClassInfo>,
     class_ids: Vec<u32>,
+    /// The identifier columns: (column name, index in
+    /// `IDENTIFIER_COLUMNS`), the first of each identifier only.
+    identifiers: Vec<(String, usize)>,
+    /// Their values, when there are any.
+    origins: Option<OriginsBuilder>,
 }
 
 impl FrameBuilder {
@@ -208,11 +218,26 @@ impl FrameBuilder {
                 use_aliases: false,
             },
         };
+        let mut identifiers: Vec<(String, usize)> = Vec::new();
+        for f in aschema.fields() {
+            let text = matches!(
+                f.data_type(),
+                DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+            ) || f.data_type().is_integer();
+            if let Some(slot) = identifier_column(f.name())
+                && text
+                && !identifiers.iter().any(|&(_, s)| s == slot)
+            {
+                identifiers.push((f.name().clone(), slot));
+            }
+        }
         Ok(FrameBuilder {
             values: Vec::with_capacity(rows * schema.n_features()),
             class_ids: Vec::with_capacity(rows),
             classes: Vec::new(),
             schema,
+            origins: (!identifiers.is_empty()).then(OriginsBuilder::default),
+            identifiers,
         })
     }
 
@@ -309,6 +334,32 @@ impl FrameBuilder {
             };
             self.class_ids.push(id);
         }
+        if let Some(origins) = &mut self.origins {
+            let columns = self
+                .identifiers
+                .iter()
+                .map(|(name, slot)| {
+                    let col = batch.column_by_name(name).ok_or_else(|| {
+                        FlowDataError::arrow("record batch", format!("no column '{name}'"))
+                    })?;
+                    let text = arrow::compute::cast(col, &DataType::LargeUtf8)
+                        .map_err(|e| FlowDataError::arrow(format!("column '{name}'"), e))?;
+                    Ok((*slot, text))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let columns: Vec<(usize, &LargeStringArray)> = columns
+                .iter()
+                .filter_map(|(slot, a)| a.as_any().downcast_ref().map(|a| (*slot, a)))
+                .collect();
+            let first = (self.class_ids.len() - batch.num_rows()) as u64;
+            for r in 0..batch.num_rows() {
+                let cells = columns
+                    .iter()
+                    .filter(|(_, a)| a.is_valid(r))
+                    .map(|&(slot, a)| (slot, a.value(r).into()));
+                origins.push(first + r as u64, cells);
+            }
+        }
         Ok(())
     }
 
@@ -316,7 +367,11 @@ impl FrameBuilder {
         let n = self.class_ids.len();
         let x = Array2::from_shape_vec((n, self.schema.n_features()), self.values)
             .map_err(|e| FlowDataError::Shape(e.to_string()))?;
-        FlowFrame::new(self.schema, x, self.class_ids, self.classes)
+        let frame = FlowFrame::new(self.schema, x, self.class_ids, self.classes)?;
+        match self.origins {
+            Some(mut o) => frame.with_origins(o.take()),
+            None => Ok(frame),
+        }
     }
 }
 

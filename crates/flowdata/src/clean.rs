@@ -137,6 +137,20 @@ impl DropCounts {
         self.malformed += o.malformed;
     }
 
+    /// The reason a row was dropped, given the counts before it was read
+    /// (the first reason whose count grew).
+    pub(crate) fn reason_since(&self, before: &DropCounts) -> Option<DropReason> {
+        [
+            (self.non_finite > before.non_finite, DropReason::NonFinite),
+            (self.negative > before.negative, DropReason::Negative),
+            (self.sentinel > before.sentinel, DropReason::Sentinel),
+            (self.duplicate > before.duplicate, DropReason::Duplicate),
+            (self.malformed > before.malformed, DropReason::Malformed),
+        ]
+        .into_iter()
+        .find_map(|(grew, reason)| grew.then_some(reason))
+    }
+
     /// The counts as `reason -> rows`, for reports.
     pub fn as_map(&self) -> BTreeMap<&'static str, u64> {
         BTreeMap::from([
@@ -147,6 +161,50 @@ impl DropCounts {
             ("malformed", self.malformed),
         ])
     }
+}
+
+/// Why a row was not kept: the reasons counted in [`DropCounts`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DropReason {
+    /// A non-finite or empty cell (under `NonFinitePolicy::DropRow`).
+    NonFinite,
+    /// An impossible negative value (under `NegativePolicy::DropRow`).
+    Negative,
+    /// A sentinel value (under `SentinelPolicy::DropRow`).
+    Sentinel,
+    /// An exact duplicate of an earlier row.
+    Duplicate,
+    /// A malformed row (wrong number of cells, a cell that is not a
+    /// number, no label), skipped in lenient mode.
+    Malformed,
+}
+
+impl std::fmt::Display for DropReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            DropReason::NonFinite => "a non-finite or empty cell",
+            DropReason::Negative => "an impossible negative value",
+            DropReason::Sentinel => "a sentinel value",
+            DropReason::Duplicate => "a duplicate of an earlier row",
+            DropReason::Malformed => {
+                "malformed (a wrong number of cells, a cell that is not a number, or no label)"
+            }
+        })
+    }
+}
+
+/// A row that was read but not kept: where it was and why. Recorded when
+/// [`crate::ReadOptions::origins`] is set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SkippedRow {
+    /// 1-based line in its file (the header is line 1).
+    pub line: u64,
+    /// 0-based position among the data rows read, as in
+    /// [`crate::Origins::rows`].
+    pub row: u64,
+    /// Why it was not kept.
+    pub reason: DropReason,
 }
 
 /// Cell-level events (cells changed or seen), as opposed to dropped rows.
@@ -199,12 +257,17 @@ pub struct FileReport {
     pub cells: CellCounts,
     /// Header columns outside the schema, ignored.
     pub ignored_columns: Vec<String>,
-    /// Identifier columns (never features), ignored.
+    /// Identifier columns (never features): not read as features, kept
+    /// verbatim in [`crate::Origins`] when [`crate::ReadOptions::origins`] is set.
     pub identifier_columns: Vec<String>,
     /// Repeated feature columns (`Fwd Header Length` twice), dropped once.
     pub duplicate_columns: Vec<String>,
     /// Canonical features this file lacks (filled or intersected away).
     pub missing_features: Vec<String>,
+    /// Every row read but not kept, in file order; recorded only when
+    /// [`crate::ReadOptions::origins`] is set (empty otherwise).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped_rows: Vec<SkippedRow>,
 }
 
 /// The cleaning report: every row read, every row dropped and why, every

@@ -6,16 +6,19 @@ use ndarray::{Array2, ArrayView2, Axis};
 
 use crate::error::{FlowDataError, Result};
 use crate::labels::{ClassInfo, Family};
+use crate::origins::Origins;
 use crate::schema::Schema;
 
 /// Flows as a row-major `n x features` f32 matrix, one class per row, and
-/// the schema that names the columns.
+/// the schema that names the columns; where each row came from when the
+/// reader was asked to keep it ([`Self::origins`]).
 #[derive(Clone, Debug, PartialEq)]
 pub struct FlowFrame {
     schema: Schema,
     features: Array2<f32>,
     class_ids: Vec<u32>,
     classes: Vec<ClassInfo>,
+    origins: Option<Origins>,
 }
 
 impl FlowFrame {
@@ -67,7 +70,30 @@ impl FlowFrame {
             features,
             class_ids,
             classes,
+            origins: None,
         })
+    }
+
+    /// Where each row came from: kept by [`crate::read_flows`] and
+    /// [`crate::FlowReader`] when [`crate::ReadOptions::origins`] is set,
+    /// and by [`Self::read_parquet`] and [`Self::read_ipc`] when the file
+    /// has identifier columns; `None` otherwise. Row selections and splits
+    /// keep it; [`Self::concat`] and [`Self::into_parts`] drop it.
+    pub fn origins(&self) -> Option<&Origins> {
+        self.origins.as_ref()
+    }
+
+    /// Attach the origins of the rows (one per row).
+    pub(crate) fn with_origins(mut self, origins: Origins) -> Result<FlowFrame> {
+        if origins.rows().len() != self.n_rows() {
+            return Err(FlowDataError::Shape(format!(
+                "{} row origins for {} rows",
+                origins.rows().len(),
+                self.n_rows()
+            )));
+        }
+        self.origins = Some(origins);
+        Ok(self)
     }
 
     /// The feature matrix (`n_rows x n_features`, row-major).
@@ -218,6 +244,7 @@ impl FlowFrame {
             features: self.features.select(Axis(0), rows),
             class_ids: rows.iter().map(|&r| self.class_ids[r]).collect(),
             classes: self.classes.clone(),
+            origins: self.origins.as_ref().map(|o| o.select(rows)),
         }
     }
 
@@ -258,11 +285,13 @@ impl FlowFrame {
             features,
             class_ids: self.class_ids.clone(),
             classes: self.classes.clone(),
+            origins: self.origins.clone(),
         })
     }
 
     /// Stack frames with identical feature names; class tables are merged
-    /// by raw label.
+    /// by raw label. Origins are dropped (positions in different inputs do
+    /// not stack).
     pub fn concat(frames: &[FlowFrame]) -> Result<FlowFrame> {
         let first = frames
             .first()
@@ -290,7 +319,8 @@ impl FlowFrame {
         FlowFrame::new(first.schema.clone(), features, class_ids, classes)
     }
 
-    /// Split into parts: schema, matrix, class ids, classes.
+    /// Split into parts: schema, matrix, class ids, classes (origins are
+    /// dropped).
     pub fn into_parts(self) -> (Schema, Array2<f32>, Vec<u32>, Vec<ClassInfo>) {
         (self.schema, self.features, self.class_ids, self.classes)
     }

@@ -164,14 +164,18 @@ impl ClassInfo {
 /// assert_eq!(flowdata::decode_label(" BENIGN".as_bytes()), "BENIGN");
 /// ```
 pub fn decode_label(bytes: &[u8]) -> String {
+    decode_text(bytes).trim().to_string()
+}
+
+/// A cell's text as it is: UTF-8 when valid, otherwise Windows-1252.
+pub(crate) fn decode_text(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
     match std::str::from_utf8(bytes) {
-        Ok(s) => s.trim().to_string(),
+        Ok(s) => s.into(),
         Err(_) => bytes
             .iter()
             .map(|&b| cp1252_char(b))
             .collect::<String>()
-            .trim()
-            .to_string(),
+            .into(),
     }
 }
 

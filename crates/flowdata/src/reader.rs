@@ -15,13 +15,14 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::clean::{
-    CellCounts, CleaningPolicy, CleaningReport, DropCounts, FileReport, NegativePolicy,
-    NonFinitePolicy, SentinelPolicy,
+    CellCounts, CleaningPolicy, CleaningReport, DropCounts, DropReason, FileReport, NegativePolicy,
+    NonFinitePolicy, SentinelPolicy, SkippedRow,
 };
 use crate::error::{FlowDataError, Result};
 use crate::frame::FlowFrame;
-use crate::labels::{ClassInfo, Family, decode_label};
-use crate::schema::{Schema, is_identifier, normalize_header};
+use crate::labels::{ClassInfo, Family, decode_label, decode_text};
+use crate::origins::OriginsBuilder;
+use crate::schema::{Schema, identifier_column, is_identifier, normalize_header};
 
 /// What to do when a file lacks features of the schema.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, Default)]
@@ -108,6 +109,14 @@ pub struct ReadOptions {
     /// scorer reads unlabelled flows with it); `None` (the default): such a
     /// file is an error naming the column it lacks.
     pub unlabelled: Option<String>,
+    /// Keep where each kept row came from ([`FlowFrame::origins`]): its
+    /// position among the data rows read, and the identifier columns the
+    /// files have ([`crate::IDENTIFIER_COLUMNS`], in any extractor's
+    /// spelling; a feature such as `Destination Port` is read as a feature
+    /// too), verbatim; and every row not kept, with its line and the reason
+    /// ([`FileReport::skipped_rows`]). Default: false (nothing is kept, and
+    /// reading costs nothing more).
+    pub origins: bool,
 }
 
 impl Default for ReadOptions {
@@ -118,6 +127,7 @@ impl Default for ReadOptions {
             cleaning: CleaningPolicy::default(),
             block_bytes: 4 << 20,
             unlabelled: None,
+            origins: false,
         }
     }
 }
@@ -187,6 +197,9 @@ struct FilePlan {
     missing: Vec<usize>,
     /// The label of every row when the file has no label column.
     default_label: Vec<u8>,
+    /// The identifier columns: (column, index in `IDENTIFIER_COLUMNS`),
+    /// the first column of each identifier only.
+    identifiers: Vec<(usize, usize)>,
     report: FileReport,
 }
 
@@ -281,6 +294,14 @@ fn plan_file(
         ..FileReport::default()
     };
     let mut have_label = false;
+    let mut identifiers: Vec<(usize, usize)> = Vec::new();
+    for (i, h) in header.iter().enumerate() {
+        if let Some(slot) = identifier_column(h)
+            && !identifiers.iter().any(|&(_, s)| s == slot)
+        {
+            identifiers.push((i, slot));
+        }
+    }
     let mut one_hot_maps = Vec::new();
     let mut one_hot_cols = vec![None; schema.one_hot.len()];
     for (k, oh) in schema.one_hot.iter().enumerate() {
@@ -385,6 +406,7 @@ fn plan_file(
         one_hot: one_hot_maps,
         missing,
         default_label,
+        identifiers,
         report,
     })
 }
@@ -478,6 +500,15 @@ struct PartOut {
     dropped: DropCounts,
     cells: CellCounts,
     error: Option<FlowDataError>,
+    /// With origins, per kept row: (index among the part's rows read, line).
+    kept: Vec<(u64, u64)>,
+    /// With origins, the identifier cells of the kept rows, row by row:
+    /// the text, and where each cell ends.
+    id_text: Vec<u8>,
+    id_ends: Vec<usize>,
+    /// With origins, the rows not kept: (index among the part's rows read,
+    /// line, reason).
+    skipped: Vec<(u64, u64, DropReason)>,
 }
 
 impl PartOut {
@@ -491,6 +522,10 @@ impl PartOut {
         self.dropped = DropCounts::default();
         self.cells = CellCounts::default();
         self.error = None;
+        self.kept.clear();
+        self.id_text.clear();
+        self.id_ends.clear();
+        self.skipped.clear();
     }
 
     /// The index of a class key in this part.
@@ -516,6 +551,7 @@ struct ParseCtx<'a> {
     plan: &'a FilePlan,
     schema: &'a Schema,
     policy: CleaningPolicy,
+    origins: bool,
     template: &'a [f32],
     hash_a: &'a hashbrown::DefaultHashBuilder,
     hash_b: &'a hashbrown::DefaultHashBuilder,
@@ -588,6 +624,20 @@ fn store(cell: Cell, slot: &mut f32, counts: &mut CellCounts) -> bool {
     }
 }
 
+/// The cells of a line without quotes, as byte ranges.
+fn split_plain(line: &[u8], spans: &mut Vec<(usize, usize)>) {
+    spans.clear();
+    // Fields are short: a plain byte loop beats a search per comma.
+    let mut start = 0;
+    for (i, &b) in line.iter().enumerate() {
+        if b == b',' {
+            spans.push((start, i));
+            start = i + 1;
+        }
+    }
+    spans.push((start, line.len()));
+}
+
 fn shorten(bytes: &[u8]) -> String {
     let s = String::from_utf8_lossy(bytes);
     if s.chars().count() > 40 {
@@ -622,24 +672,24 @@ impl ParseCtx<'_> {
             if line.trim_ascii().is_empty() {
                 continue;
             }
+            let before =
+                self.origins
+                    .then_some((out.rows_read, out.local_class.len(), out.dropped));
             if let Some(go_on) = self.fast_row(line, out, &mut key) {
+                if let Some(before) = before {
+                    // A line the fast path takes is plain.
+                    split_plain(line, &mut spans);
+                    self.note_origin(line, &spans, this_line, before, out);
+                }
                 if !go_on {
                     return;
                 }
                 continue;
             }
-            spans.clear();
             if memchr::memchr(b'"', line).is_none() {
-                // Fields are short: a plain byte loop beats a search per comma.
-                let mut start = 0;
-                for (i, &b) in line.iter().enumerate() {
-                    if b == b',' {
-                        spans.push((start, i));
-                        start = i + 1;
-                    }
-                }
-                spans.push((start, line.len()));
+                split_plain(line, &mut spans);
             } else {
+                spans.clear();
                 let mut rdr = csv::ReaderBuilder::new()
                     .has_headers(false)
                     .flexible(true)
@@ -657,9 +707,42 @@ impl ParseCtx<'_> {
                 );
                 line = record.as_slice();
             }
-            if !self.row(line, &spans, this_line, out, &mut key) {
+            let go_on = self.row(line, &spans, this_line, out, &mut key);
+            if let Some(before) = before {
+                self.note_origin(line, &spans, this_line, before, out);
+            }
+            if !go_on {
                 return;
             }
+        }
+    }
+
+    /// Record where the row just parsed came from: when it was kept, its
+    /// line and identifier cells; when not, its line and the reason.
+    /// `before` holds the part's rows read, kept rows and drop counts
+    /// before the row.
+    fn note_origin(
+        &self,
+        text: &[u8],
+        spans: &[(usize, usize)],
+        line: u64,
+        before: (u64, usize, DropCounts),
+        out: &mut PartOut,
+    ) {
+        let (rows_before, kept_before, dropped_before) = before;
+        if out.rows_read == rows_before {
+            return;
+        }
+        let row = out.rows_read - 1;
+        if out.local_class.len() > kept_before {
+            out.kept.push((row, line));
+            for &(column, _) in &self.plan.identifiers {
+                let (a, b) = spans[column];
+                out.id_text.extend_from_slice(&text[a..b]);
+                out.id_ends.push(out.id_text.len());
+            }
+        } else if let Some(reason) = out.dropped.reason_since(&dropped_before) {
+            out.skipped.push((row, line, reason));
         }
     }
 
@@ -1104,9 +1187,23 @@ struct Merger {
     class_index: HashMap<Vec<u8>, u32>,
     seen: HashSet<u128>,
     report: CleaningReport,
+    /// The origins of the rows appended since they were last taken (when
+    /// asked for).
+    origins: Option<OriginsBuilder>,
+    /// Data rows of the parts merged so far.
+    rows_merged: u64,
 }
 
 impl Merger {
+    /// Attach the origins of the rows appended since the last call, when
+    /// they are kept.
+    fn attach_origins(&mut self, frame: FlowFrame) -> Result<FlowFrame> {
+        match &mut self.origins {
+            Some(o) => frame.with_origins(o.take()),
+            None => Ok(frame),
+        }
+    }
+
     /// Append the kept rows of a parsed block; the number appended.
     fn merge(
         &mut self,
@@ -1120,7 +1217,20 @@ impl Merger {
         let has_family = schema.family_column.is_some();
         let before = class_ids.len();
         let file_report = &mut self.report.files[block.plan_index];
+        let identifiers = &plans[block.plan_index].identifiers;
         for part in &mut block.parts {
+            let base = self.rows_merged;
+            self.rows_merged += part.rows_read;
+            let skipped_before = file_report.skipped_rows.len();
+            if self.origins.is_some() {
+                file_report
+                    .skipped_rows
+                    .extend(part.skipped.iter().map(|&(row, line, reason)| SkippedRow {
+                        line,
+                        row: base + row,
+                        reason,
+                    }));
+            }
             file_report.rows_read += part.rows_read;
             file_report.dropped.add(&part.dropped);
             file_report.cells.add(&part.cells);
@@ -1143,11 +1253,32 @@ impl Merger {
             for (r, &local) in part.local_class.iter().enumerate() {
                 if self.policy.drop_duplicates && !self.seen.insert(part.fingerprints[r]) {
                     file_report.dropped.duplicate += 1;
+                    if self.origins.is_some() {
+                        let (row, line) = part.kept[r];
+                        file_report.skipped_rows.push(SkippedRow {
+                            line,
+                            row: base + row,
+                            reason: DropReason::Duplicate,
+                        });
+                    }
                     continue;
                 }
                 values.extend_from_slice(&part.values[r * nf..(r + 1) * nf]);
                 class_ids.push(map[local as usize]);
+                if let Some(origins) = &mut self.origins {
+                    let ends = &part.id_ends[r * identifiers.len()..(r + 1) * identifiers.len()];
+                    let mut start = (r * identifiers.len())
+                        .checked_sub(1)
+                        .map_or(0, |i| part.id_ends[i]);
+                    let cells = identifiers.iter().zip(ends).map(|(&(_, slot), &end)| {
+                        let cell = decode_text(&part.id_text[start..end]);
+                        start = end;
+                        (slot, cell)
+                    });
+                    origins.push(base + part.kept[r].0, cells);
+                }
             }
+            file_report.skipped_rows[skipped_before..].sort_unstable_by_key(|s| s.row);
         }
         let added = class_ids.len() - before;
         file_report.rows_kept += added as u64;
@@ -1197,6 +1328,8 @@ impl FlowReader {
             class_index: HashMap::new(),
             seen: HashSet::new(),
             report,
+            origins: options.origins.then(OriginsBuilder::default),
+            rows_merged: 0,
         };
         Ok(FlowReader {
             schema,
@@ -1249,13 +1382,13 @@ impl FlowReader {
         let features =
             ndarray::Array2::from_shape_vec((class_ids.len(), self.schema.n_features()), values)
                 .map_err(|e| FlowDataError::Shape(e.to_string()))?;
-        FlowFrame::new(
+        let frame = FlowFrame::new(
             self.schema.clone(),
             features,
             class_ids,
             self.merger.classes.clone(),
-        )
-        .map(Some)
+        )?;
+        self.merger.attach_origins(frame).map(Some)
     }
 
     /// Append the next non-empty cleaned block to `values` (row-major) and
@@ -1287,6 +1420,7 @@ impl FlowReader {
             }
             let read_more = self.deferred.is_none();
             let policy = self.merger.policy;
+            let origins = self.merger.origins.is_some();
             let FlowReader {
                 schema,
                 plans,
@@ -1314,6 +1448,7 @@ impl FlowReader {
                             plan: &plans[block.plan_index],
                             schema,
                             policy,
+                            origins,
                             template,
                             hash_a,
                             hash_b,
@@ -1524,10 +1659,8 @@ pub fn read_flows_with_progress<P: AsRef<Path>>(
         );
     }
     report.constant_features = constant_features(&features, &schema);
-    Ok((
-        FlowFrame::new(schema, features, class_ids, classes)?,
-        report,
-    ))
+    let frame = FlowFrame::new(schema, features, class_ids, classes)?;
+    Ok((reader.merger.attach_origins(frame)?, report))
 }
 
 /// Replace NaN by the column median of the finite values; with `clip`,

@@ -93,23 +93,56 @@ pub fn normalize_header(name: &str) -> String {
         .collect()
 }
 
-/// Identifier columns: never features, whatever the schema.
-const IDENTIFIERS: &[&str] = &[
-    "flowid",
-    "sourceip",
-    "srcip",
-    "destinationip",
-    "dstip",
-    "sourceport",
-    "srcport",
-    "timestamp",
+/// The identifier columns a reader passes through ([`crate::ReadOptions::origins`]),
+/// by canonical name, in output order.
+pub const IDENTIFIER_COLUMNS: [&str; 8] = [
+    "Flow ID",
+    "Src IP",
+    "Src Port",
+    "Dst IP",
+    "Dst Port",
+    "Protocol",
+    "Timestamp",
     "id",
-    "stime",
-    "ltime",
-    "saddr",
-    "daddr",
-    "sport",
 ];
+
+/// Per entry of [`IDENTIFIER_COLUMNS`]: whether it is never a feature, and
+/// the other extractors' spellings (CICFlowMeter's original release, its
+/// Python port, UNSW-NB15, Argus). `Dst Port` and `Protocol` can also be
+/// model features.
+const IDENTIFIER_SPELLINGS: [(bool, &[&str]); 8] = [
+    (true, &[]),
+    (true, &["Source IP", "saddr"]),
+    (true, &["Source Port", "sport"]),
+    (true, &["Destination IP", "daddr"]),
+    (false, &["Destination Port", "dsport", "dport"]),
+    (false, &["proto"]),
+    (true, &["stime"]),
+    (true, &[]),
+];
+
+/// Never features, yet not passed through (UNSW-NB15's last-packet time).
+const OTHER_IDENTIFIERS: &[&str] = &["ltime"];
+
+/// The index in [`IDENTIFIER_COLUMNS`] of the identifier a header names,
+/// in any known spelling.
+///
+/// ```
+/// use flowdata::{IDENTIFIER_COLUMNS, identifier_column};
+/// assert_eq!(identifier_column(" Source IP").map(|i| IDENTIFIER_COLUMNS[i]), Some("Src IP"));
+/// assert_eq!(identifier_column("dst_port").map(|i| IDENTIFIER_COLUMNS[i]), Some("Dst Port"));
+/// assert_eq!(identifier_column("Flow Duration"), None);
+/// ```
+pub fn identifier_column(header: &str) -> Option<usize> {
+    let key = normalize_header(header);
+    (0..IDENTIFIER_COLUMNS.len()).find(|&i| {
+        normalize_header(IDENTIFIER_COLUMNS[i]) == key
+            || IDENTIFIER_SPELLINGS[i]
+                .1
+                .iter()
+                .any(|s| normalize_header(s) == key)
+    })
+}
 
 /// True for identifier columns (`Flow ID`, addresses, `Source Port`,
 /// `Timestamp`, `id`), which are never features.
@@ -117,9 +150,11 @@ const IDENTIFIERS: &[&str] = &[
 /// ```
 /// assert!(flowdata::is_identifier(" Source IP"));
 /// assert!(!flowdata::is_identifier("Flow Duration"));
+/// assert!(!flowdata::is_identifier(" Destination Port"));
 /// ```
 pub fn is_identifier(name: &str) -> bool {
-    IDENTIFIERS.contains(&normalize_header(name).as_str())
+    identifier_column(name).is_some_and(|i| IDENTIFIER_SPELLINGS[i].0)
+        || OTHER_IDENTIFIERS.contains(&normalize_header(name).as_str())
 }
 
 /// The CIC-IDS2017 features in the order of the MachineLearningCVE files,
@@ -561,6 +596,27 @@ mod tests {
         }
         assert!(!is_identifier("Dst Port"));
         assert!(!is_identifier(" Destination Port"));
+        // The same set of never-feature names as before the pass-through
+        // table, in every extractor's spelling.
+        for h in [
+            "stime", "ltime", "saddr", "daddr", "sport", "src_ip", "flow_id",
+        ] {
+            assert!(is_identifier(h), "{h}");
+        }
+        for h in ["Protocol", "proto", "dsport", "Flow Duration"] {
+            assert!(!is_identifier(h), "{h}");
+        }
+        // Every spelling names one identifier, none a feature.
+        for (i, (_, spellings)) in IDENTIFIER_SPELLINGS.iter().enumerate() {
+            for s in spellings.iter().chain([&IDENTIFIER_COLUMNS[i]]) {
+                assert_eq!(identifier_column(s), Some(i), "{s}");
+            }
+        }
+        assert_eq!(
+            identifier_column(" Destination Port"),
+            Some(4),
+            "a feature can be an identifier too"
+        );
     }
 
     #[test]

@@ -258,6 +258,7 @@ impl FlowFrame {
         }
         let validation = self.select_rows(&idx.validation);
         let test = self.select_rows(&idx.test);
+        let origins = self.origins().map(|o| o.select(&idx.train));
         let (schema, x, class_ids, classes) = self.into_parts();
         let nf = x.ncols();
         let (mut values, _) = x.into_raw_vec_and_offset();
@@ -272,8 +273,12 @@ impl FlowFrame {
         values.shrink_to_fit();
         let x = ndarray::Array2::from_shape_vec((idx.train.len(), nf), values)
             .map_err(|e| FlowDataError::Shape(e.to_string()))?;
+        let mut train = FlowFrame::new(schema, x, ids, classes)?;
+        if let Some(o) = origins {
+            train = train.with_origins(o)?;
+        }
         Ok(Split {
-            train: FlowFrame::new(schema, x, ids, classes)?,
+            train,
             validation,
             test,
         })

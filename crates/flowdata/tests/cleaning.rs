@@ -358,3 +358,290 @@ fn reading_and_splitting_do_not_depend_on_the_thread_count() {
     assert_eq!(one.1, three.1);
     assert_eq!(one.2, three.2);
 }
+
+#[test]
+fn origins_keep_identifiers_aligned_with_the_kept_rows() {
+    use flowdata::{DropReason, Origins};
+    use std::collections::HashMap;
+
+    #[derive(Clone, Copy, PartialEq)]
+    enum Kind {
+        Kept,
+        NonFinite,
+        BadNumber,
+        Ragged,
+    }
+    let kind = |i: u64| match i {
+        _ if i % 13 == 6 => Kind::Ragged,
+        _ if i % 11 == 4 => Kind::BadNumber,
+        _ if i % 7 == 3 => Kind::NonFinite,
+        _ => Kind::Kept,
+    };
+    // Every 17th row repeats the previous row's features: a duplicate
+    // when that row was kept.
+    let duration = |i: u64| if i % 17 == 9 { i - 1 } else { i };
+    // The original CIC-IDS2017 spellings (leading spaces); `id` counts
+    // the data rows, a blank line every 1000 rows is no row, and every
+    // 10th timestamp is quoted around a comma (the CSV parser's path).
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a.csv");
+    let n = 40_000u64;
+    let mut text = String::from(
+        "Flow ID, Source IP, Source Port, Destination Port, Protocol, Timestamp,id, Flow Duration, Flow Bytes/s, Label\n",
+    );
+    let mut lines = Vec::new();
+    let mut line = 1u64;
+    for i in 0..n {
+        if i % 1000 == 0 && i > 0 {
+            text.push('\n');
+            line += 1;
+        }
+        line += 1;
+        lines.push(line);
+        let stamp = if i % 10 == 0 {
+            "\"7/7/2017, 3:30\"".to_string()
+        } else {
+            format!("7/7/2017 3:{}", i % 60)
+        };
+        let bytes = match kind(i) {
+            Kind::NonFinite => "Infinity",
+            Kind::BadNumber => "abc",
+            _ => "5",
+        };
+        text.push_str(&format!(
+            "10.0.{}.1-10.0.0.2-{}-80-6,10.0.{}.1,{},80,6,{stamp},{i},{},{bytes}",
+            i % 250,
+            1024 + i,
+            i % 250,
+            1024 + i,
+            duration(i)
+        ));
+        if kind(i) != Kind::Ragged {
+            text.push_str(",BENIGN");
+        }
+        text.push('\n');
+    }
+    std::fs::write(&a, text).unwrap();
+    // The improved re-extraction's spellings, without a Flow ID.
+    let b = dir.path().join("b.csv");
+    std::fs::write(
+        &b,
+        "id,Src IP,Dst Port,Flow Duration,Flow Bytes/s,Label\n\
+         a1,192.168.0.1,443,1000000,5,BENIGN\n\
+         a2,192.168.0.2,443,NaN,5,BENIGN\n\
+         a3,192.168.0.3,22,1000001,5,SSH-Patator\n",
+    )
+    .unwrap();
+
+    // What should be kept, and why the rest is not.
+    let mut seen = std::collections::HashSet::new();
+    let mut expected_kept = Vec::new();
+    let mut expected_skipped = Vec::new();
+    for i in 0..n {
+        let reason = match kind(i) {
+            Kind::Ragged | Kind::BadNumber => Some(DropReason::Malformed),
+            Kind::NonFinite => Some(DropReason::NonFinite),
+            Kind::Kept if !seen.insert(duration(i)) => Some(DropReason::Duplicate),
+            Kind::Kept => None,
+        };
+        match reason {
+            None => expected_kept.push(i),
+            Some(r) => expected_skipped.push((lines[i as usize], i, r)),
+        }
+    }
+    expected_kept.extend([n, n + 2]);
+
+    let schema = Schema::cicids2017().retain_features(&[
+        "Destination Port",
+        "Flow Duration",
+        "Flow Bytes/s",
+    ]);
+    let opts = ReadOptions {
+        cleaning: CleaningPolicy {
+            lenient: true,
+            ..CleaningPolicy::default()
+        },
+        origins: true,
+        ..ReadOptions::with_schema(schema)
+    };
+    let (frame, report) = read_flows(&[&a, &b], &opts).unwrap();
+    let origins = frame.origins().expect("origins were asked for");
+    assert_eq!(origins.rows(), expected_kept.as_slice());
+    let names: Vec<&str> = origins.identifiers().iter().map(|(n, _)| *n).collect();
+    assert_eq!(
+        names,
+        [
+            "Flow ID",
+            "Src IP",
+            "Src Port",
+            "Dst Port",
+            "Protocol",
+            "Timestamp",
+            "id"
+        ]
+    );
+    let column: HashMap<&str, _> = origins.identifiers().iter().map(|(n, c)| (*n, c)).collect();
+    use arrow::array::Array;
+    let x = frame.features();
+    for (k, &i) in expected_kept.iter().enumerate() {
+        let value = |name: &str| {
+            let c = column[name];
+            c.is_valid(k).then(|| c.value(k).to_string())
+        };
+        if i < n {
+            assert_eq!(value("id"), Some(i.to_string()));
+            assert_eq!(value("Src IP"), Some(format!("10.0.{}.1", i % 250)));
+            assert_eq!(value("Src Port"), Some((1024 + i).to_string()));
+            assert_eq!(
+                value("Flow ID"),
+                Some(format!("10.0.{}.1-10.0.0.2-{}-80-6", i % 250, 1024 + i))
+            );
+            let stamp = if i % 10 == 0 {
+                "7/7/2017, 3:30".to_string()
+            } else {
+                format!("7/7/2017 3:{}", i % 60)
+            };
+            assert_eq!(value("Timestamp"), Some(stamp));
+            assert_eq!(value("Protocol").as_deref(), Some("6"));
+            // Destination Port: a feature and an identifier.
+            assert_eq!(value("Dst Port").as_deref(), Some("80"));
+            assert_eq!(x[[k, 0]], 80.0);
+            assert_eq!(x[[k, 1]], duration(i) as f32, "row {i}");
+        } else {
+            // The second file lacks Flow ID, Src Port, Protocol, Timestamp.
+            for name in ["Flow ID", "Src Port", "Protocol", "Timestamp"] {
+                assert_eq!(value(name), None, "{name}");
+            }
+            let j = i - n + 1;
+            assert_eq!(value("id"), Some(format!("a{j}")));
+            assert_eq!(value("Src IP"), Some(format!("192.168.0.{j}")));
+        }
+    }
+    assert_eq!(column["Dst Port"].value(expected_kept.len() - 1), "22");
+
+    let skipped: Vec<(u64, u64, DropReason)> = report.files[0]
+        .skipped_rows
+        .iter()
+        .map(|s| (s.line, s.row, s.reason))
+        .collect();
+    assert_eq!(skipped, expected_skipped);
+    let second = &report.files[1].skipped_rows;
+    assert_eq!(second.len(), 1);
+    assert_eq!(
+        (second[0].line, second[0].row, second[0].reason),
+        (3, n + 1, DropReason::NonFinite)
+    );
+    assert_eq!(
+        report.dropped().total(),
+        (expected_skipped.len() + 1) as u64
+    );
+
+    // Streamed in small blocks: the same origins, chunk by chunk.
+    let mut reader = FlowReader::open(
+        &[&a, &b],
+        &ReadOptions {
+            block_bytes: 64 << 10,
+            ..opts.clone()
+        },
+    )
+    .unwrap();
+    let mut rows = Vec::new();
+    let mut ids = Vec::new();
+    let mut chunks = 0;
+    while let Some(chunk) = reader.next_chunk().unwrap() {
+        chunks += 1;
+        let o: &Origins = chunk.origins().unwrap();
+        assert_eq!(o.rows().len(), chunk.n_rows());
+        rows.extend_from_slice(o.rows());
+        let (name, id) = o.identifiers().last().unwrap();
+        assert_eq!(*name, "id");
+        ids.extend((0..id.len()).map(|k| id.value(k).to_string()));
+    }
+    assert!(chunks > 10);
+    assert_eq!(rows, expected_kept);
+    let whole_ids = column["id"];
+    assert_eq!(
+        ids,
+        (0..whole_ids.len())
+            .map(|k| whole_ids.value(k).to_string())
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(
+        reader.report().files[0].skipped_rows,
+        report.files[0].skipped_rows
+    );
+
+    // Selections keep origins; without asking, nothing is kept.
+    let picked = frame.select_rows(&[2, 0]);
+    let o = picked.origins().unwrap();
+    assert_eq!(o.rows(), [expected_kept[2], expected_kept[0]]);
+    let (plain, plain_report) = read_flows(
+        &[&a, &b],
+        &ReadOptions {
+            origins: false,
+            ..opts
+        },
+    )
+    .unwrap();
+    assert!(plain.origins().is_none());
+    assert!(plain_report.files.iter().all(|f| f.skipped_rows.is_empty()));
+    assert_eq!(plain.features(), frame.features());
+}
+
+#[test]
+fn arrow_inputs_pass_their_identifier_columns_through() {
+    use arrow::array::{Array, ArrayRef, Float32Array, Int64Array, RecordBatch, StringArray};
+    use arrow::datatypes::{DataType, Field, Schema as ArrowSchema};
+    use std::sync::Arc;
+    let frame = generate(&SynthConfig {
+        rows: 100,
+        seed: 5,
+        ..Default::default()
+    });
+    // Text and integer identifiers; a float column is never one.
+    let with_ids = |start: usize, end: usize| {
+        let batch = frame.to_record_batch_range(start, end).unwrap();
+        let n = batch.num_rows();
+        let mut fields: Vec<Field> = batch
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
+        fields.push(Field::new(" Source IP", DataType::Utf8, true));
+        fields.push(Field::new("Dst Port", DataType::Int64, false));
+        fields.push(Field::new("Protocol", DataType::Float32, false));
+        let mut columns = batch.columns().to_vec();
+        let ips: StringArray = (start..start + n)
+            .map(|i| (i != 3).then(|| format!("10.0.0.{i}")))
+            .collect();
+        columns.push(Arc::new(ips) as ArrayRef);
+        columns.push(Arc::new(Int64Array::from_iter_values(
+            (start..start + n).map(|i| i as i64 + 1000),
+        )));
+        columns.push(Arc::new(Float32Array::from(vec![6.0; n])));
+        let schema = ArrowSchema::new_with_metadata(fields, batch.schema().metadata().clone());
+        RecordBatch::try_new(Arc::new(schema), columns).unwrap()
+    };
+    let back = FlowFrame::from_record_batches(&[with_ids(0, 60), with_ids(60, 100)]).unwrap();
+    assert_eq!(back.features(), frame.features());
+    let origins = back.origins().expect("the batches have identifier columns");
+    assert_eq!(origins.rows(), (0..100).collect::<Vec<u64>>());
+    let [(ip_name, ips), (port_name, ports)] = origins.identifiers() else {
+        panic!(
+            "two identifier columns expected: {:?}",
+            origins.identifiers()
+        );
+    };
+    assert_eq!((*ip_name, *port_name), ("Src IP", "Dst Port"));
+    assert!(ips.is_null(3));
+    assert_eq!(ips.value(70), "10.0.0.70");
+    assert_eq!(ports.value(99), "1099");
+    // Frames written by this crate have none.
+    assert!(
+        FlowFrame::from_record_batches(&[frame.to_record_batch().unwrap()])
+            .unwrap()
+            .origins()
+            .is_none()
+    );
+}
