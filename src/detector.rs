@@ -24,10 +24,13 @@ use autoencoders::{Autoencoder, ErrorScale, Model, ReconstructionDetector};
 use flowdata::{Bounds, FlowFrame, OutOfRange, Schema};
 use ndarray::{Array2, ArrayView2};
 use ppo::Ppo;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{PipelineError, Result};
-use crate::policy::{LatentScaler, PolicyInput, policy_input, policy_margins, probability};
+use crate::policy::{
+    LatentScaler, PolicyInput, policy_input, policy_input_of_latent, policy_margins, probability,
+};
 
 /// Version of the detector directory's layout and manifest.
 pub const FORMAT_VERSION: u32 = 1;
@@ -37,6 +40,10 @@ pub const MANIFEST_FILE: &str = "detector.json";
 pub const SCALER_FILE: &str = "latent_scaler.json";
 /// Features named per flow in its explanation.
 pub const TOP_FEATURES: usize = 3;
+/// Rows scored together, in parallel with the other blocks: a multiple of
+/// every inner block (the autoencoders' 512 and 64 rows, the policy's
+/// 1,024), so that splitting a batch changes no bit of any score.
+pub const CHUNK_ROWS: usize = 2048;
 /// The largest manifest or scaler file read (JSON of a few kilobytes).
 const MAX_JSON_BYTES: u64 = 16 << 20;
 
@@ -246,6 +253,14 @@ impl Scores {
     }
 }
 
+/// The scores of one block of rows.
+struct Block {
+    margin: Vec<f64>,
+    novelty: Vec<f64>,
+    malicious: Vec<bool>,
+    top_features: Vec<Vec<usize>>,
+}
+
 /// One flow's score.
 #[derive(Clone, Debug, PartialEq)]
 pub struct FlowScore {
@@ -271,6 +286,9 @@ pub struct Detector {
     policy: Ppo,
     scaler: LatentScaler,
     point: OperatingPoint,
+    /// The encoder and the novelty model are one network (the same kind
+    /// and weights): each flow is encoded once.
+    shared: bool,
 }
 
 fn load_detector_model(dir: &Path, n_features: usize) -> Result<ReconstructionDetector<Model>> {
@@ -415,6 +433,7 @@ impl Detector {
         }
         Ok(Self {
             dir,
+            shared: encoder.model().same_network(novelty.model()),
             manifest,
             schema,
             bounds,
@@ -475,15 +494,80 @@ impl Detector {
 
     /// Score rows already scaled with the detector's bounds, whose clamped
     /// values are `range`: the path the pipeline's own evaluation takes.
+    /// Blocks of [`CHUNK_ROWS`] rows are scored in parallel.
     pub fn score_scaled(&self, x: ArrayView2<'_, f32>, range: OutOfRange) -> Result<Scores> {
         // Each stage reads whole rows: one row-major copy here if need be.
         let x = x.as_standard_layout();
-        let x = x.view();
-        let obs = policy_input(self.encoder.model(), &self.scaler, x)?;
-        let margin = policy_margins(&self.policy, obs.view())?;
-        let (novelty, top) = self
-            .novelty
-            .score_and_explain(x, Some(&range), TOP_FEATURES)?;
+        let n = x.nrows();
+        if range.rows != n {
+            return Err(PipelineError::Unsupported(format!(
+                "{n} rows to score, and a record of clamped values for {}",
+                range.rows
+            )));
+        }
+        if n <= CHUNK_ROWS {
+            let b = self.score_block(x.view(), &range)?;
+            return Ok(Scores {
+                margin: b.margin,
+                novelty: b.novelty,
+                malicious: b.malicious,
+                top_features: b.top_features,
+                out_of_range: range,
+            });
+        }
+        let starts: Vec<usize> = (0..n).step_by(CHUNK_ROWS).collect();
+        let blocks = starts
+            .par_iter()
+            .map(|&start| {
+                let end = (start + CHUNK_ROWS).min(n);
+                self.score_block(
+                    x.slice(ndarray::s![start..end, ..]),
+                    &range.rows(start..end),
+                )
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let mut scores = Scores {
+            margin: Vec::with_capacity(n),
+            novelty: Vec::with_capacity(n),
+            malicious: Vec::with_capacity(n),
+            top_features: Vec::with_capacity(n),
+            out_of_range: range,
+        };
+        for b in blocks {
+            scores.margin.extend(b.margin);
+            scores.novelty.extend(b.novelty);
+            scores.malicious.extend(b.malicious);
+            scores.top_features.extend(b.top_features);
+        }
+        Ok(scores)
+    }
+
+    /// Score one block of scaled rows.
+    fn score_block(&self, x: ArrayView2<'_, f32>, range: &OutOfRange) -> Result<Block> {
+        let encoder = self.encoder.model();
+        let (margin, (novelty, top)) = if self.shared {
+            // One network: its latent codes serve the policy and are
+            // decoded for the novelty score.
+            let z = encoder.encode_batch(x)?;
+            let reconstruction = encoder.decode_batch(z.view())?;
+            let obs = policy_input_of_latent(encoder, &self.scaler, z, x)?;
+            (
+                policy_margins(&self.policy, obs.view())?,
+                self.novelty.explain_reconstruction(
+                    x,
+                    reconstruction,
+                    Some(range),
+                    TOP_FEATURES,
+                )?,
+            )
+        } else {
+            let obs = policy_input(encoder, &self.scaler, x)?;
+            (
+                policy_margins(&self.policy, obs.view())?,
+                self.novelty
+                    .score_and_explain(x, Some(range), TOP_FEATURES)?,
+            )
+        };
         let columns = autoencoders::Reconstructor::reconstructed_columns(self.novelty.model());
         let top_features = top
             .into_iter()
@@ -494,12 +578,11 @@ impl Detector {
             .zip(&novelty)
             .map(|(&m, &s)| self.point.flag(m, s))
             .collect();
-        Ok(Scores {
+        Ok(Block {
             margin,
             novelty,
             malicious,
             top_features,
-            out_of_range: range,
         })
     }
 
@@ -642,6 +725,7 @@ impl Detector {
         manifest.default_operating_point = "verdict".into();
         let adapted = Detector {
             dir: self.dir,
+            shared: self.encoder.model().same_network(novelty.model()),
             manifest,
             schema: self.schema,
             bounds: self.bounds,

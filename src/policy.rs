@@ -112,7 +112,17 @@ pub fn raw_policy_input(
     input: PolicyInput,
     x: ArrayView2<'_, f32>,
 ) -> Result<Array2<f32>> {
-    let z = model.encode_batch(x)?;
+    raw_policy_input_of_latent(model, input, model.encode_batch(x)?, x)
+}
+
+/// [`raw_policy_input`] of scaled flows `x` whose latent codes `z` are
+/// already at hand.
+pub fn raw_policy_input_of_latent(
+    model: &Model,
+    input: PolicyInput,
+    z: Array2<f32>,
+    x: ArrayView2<'_, f32>,
+) -> Result<Array2<f32>> {
     // Row-major, so that each flow's input is one contiguous row.
     let extra: ndarray::CowArray<'_, f32, ndarray::Ix2> = match input {
         PolicyInput::Latent => return Ok(z),
@@ -188,9 +198,20 @@ pub fn policy_input(
     scaler: &LatentScaler,
     x: ArrayView2<'_, f32>,
 ) -> Result<Array2<f32>> {
-    let mut z = raw_policy_input(model, scaler.input, x)?;
-    scaler.transform(&mut z);
-    Ok(z)
+    policy_input_of_latent(model, scaler, model.encode_batch(x)?, x)
+}
+
+/// [`policy_input`] of scaled flows `x` whose latent codes `z` are already
+/// at hand.
+pub fn policy_input_of_latent(
+    model: &Model,
+    scaler: &LatentScaler,
+    z: Array2<f32>,
+    x: ArrayView2<'_, f32>,
+) -> Result<Array2<f32>> {
+    let mut obs = raw_policy_input_of_latent(model, scaler.input, z, x)?;
+    scaler.transform(&mut obs);
+    Ok(obs)
 }
 
 /// The policy's logit margin `log P(1) - log P(0)` for each row, in f64:

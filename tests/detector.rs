@@ -99,6 +99,28 @@ fn a_saved_detector_flags_what_the_report_measured() {
             .contains("verdict")
     );
 
+    // A batch larger than one block is scored block by block in parallel:
+    // each copy of the split scores as the split alone did.
+    let n = frame.n_rows();
+    let copies = nids::detector::CHUNK_ROWS.div_ceil(n) + 1;
+    let stacked = ndarray::concatenate(ndarray::Axis(0), &vec![frame.features(); copies]).unwrap();
+    let big = detector.score_batch(stacked.view()).unwrap();
+    assert!(stacked.nrows() > nids::detector::CHUNK_ROWS);
+    for c in 0..copies {
+        for i in 0..n {
+            let j = c * n + i;
+            assert!((big.margin[j] - scores.margin[i]).abs() < 1e-6, "row {j}");
+            assert!((big.novelty[j] - scores.novelty[i]).abs() < 1e-9 * (1.0 + scores.novelty[i]));
+            assert_eq!(big.malicious[j], scores.malicious[i], "row {j}");
+            assert_eq!(big.top_features[j], scores.top_features[i], "row {j}");
+        }
+    }
+    assert_eq!(big.out_of_range.rows, stacked.nrows());
+    assert_eq!(
+        big.out_of_range.clamped(),
+        copies * scores.out_of_range.clamped()
+    );
+
     // One flow at a time gives the same answer, with its explanation.
     let one = detector
         .score_one(frame.features().row(0).as_slice().unwrap())

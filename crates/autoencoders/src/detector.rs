@@ -366,26 +366,49 @@ impl<M: Reconstructor> ReconstructionDetector<M> {
         out_of_range: Option<&OutOfRange>,
         k: usize,
     ) -> Result<(Vec<f64>, Vec<Vec<usize>>)> {
-        let squared = squared_errors(&self.model, x, out_of_range)?;
+        let reconstruction = self.model.reconstruct_batch(x)?;
+        self.explain_reconstruction(x, reconstruction, out_of_range, k)
+    }
+
+    /// [`Self::score_and_explain`] of rows whose reconstruction by this
+    /// detector's model is already at hand (e.g. decoded from latent codes
+    /// computed for another purpose), `(rows, reconstructed columns)`.
+    pub fn explain_reconstruction(
+        &self,
+        x: ArrayView2<'_, f32>,
+        reconstruction: Array2<f32>,
+        out_of_range: Option<&OutOfRange>,
+        k: usize,
+    ) -> Result<(Vec<f64>, Vec<Vec<usize>>)> {
+        let squared = errors_of(&self.model, x, reconstruction, out_of_range)?;
         let scores = row_scores(&squared, &self.scale);
-        let divisors = &self.scale.per_feature;
-        let k = k.min(divisors.len());
+        // Ranked by each squared error times its divisor's inverse.
+        let inverse: Vec<f32> = self.scale.per_feature.iter().map(|d| 1.0 / d).collect();
+        let width = inverse.len();
+        let k = k.min(width);
+        let squared = squared.as_standard_layout();
+        let rows = squared.as_slice().unwrap_or(&[]);
+        let mut weighted = vec![0f32; width];
         // The k largest of each row by insertion into a short list: ties go
         // to the earlier column, as a stable sort would order them.
         let mut best: Vec<(f32, usize)> = Vec::with_capacity(k + 1);
-        let top = squared
-            .rows()
-            .into_iter()
+        let top = rows
+            .chunks_exact(width.max(1))
             .map(|r| {
+                for ((w, &v), &i) in weighted.iter_mut().zip(r).zip(&inverse) {
+                    *w = v * i;
+                }
                 best.clear();
-                for (j, (v, d)) in r.iter().zip(divisors).enumerate() {
-                    let v = v / d;
-                    if best.len() == k && best.last().is_none_or(|b| v.total_cmp(&b.0).is_le()) {
+                let mut floor = f32::NEG_INFINITY;
+                for (j, &v) in weighted.iter().enumerate() {
+                    // Most values fall short of the k-th largest so far.
+                    if best.len() == k && (v <= floor || v.is_nan()) {
                         continue;
                     }
-                    let at = best.partition_point(|b| b.0.total_cmp(&v).is_ge());
+                    let at = best.partition_point(|b| b.0 >= v);
                     best.insert(at, (v, j));
                     best.truncate(k);
+                    floor = best.last().map_or(f32::NEG_INFINITY, |b| b.0);
                 }
                 best.iter().map(|&(_, j)| j).collect()
             })
@@ -449,7 +472,25 @@ fn squared_errors<M: Reconstructor>(
     x: ArrayView2<'_, f32>,
     out_of_range: Option<&OutOfRange>,
 ) -> Result<Array2<f32>> {
+    let reconstruction = model.reconstruct_batch(x)?;
+    errors_of(model, x, reconstruction, out_of_range)
+}
+
+/// [`squared_errors`] of rows reconstructed as `e`, turned into the errors
+/// in place.
+fn errors_of<M: Reconstructor>(
+    model: &M,
+    x: ArrayView2<'_, f32>,
+    mut e: Array2<f32>,
+    out_of_range: Option<&OutOfRange>,
+) -> Result<Array2<f32>> {
     let columns = model.reconstructed_columns();
+    if e.dim() != (x.nrows(), columns.len()) {
+        return Err(AutoencoderError::ReconstructionShape {
+            expected: (x.nrows(), columns.len()),
+            got: e.dim(),
+        });
+    }
     let excess = match out_of_range {
         Some(o) if o.rows != x.nrows() => {
             return Err(AutoencoderError::OutOfRangeRows {
@@ -464,8 +505,6 @@ fn squared_errors<M: Reconstructor>(
     for (k, &c) in columns.iter().enumerate() {
         output_of[c] = k;
     }
-    // The reconstruction, turned into squared errors in place.
-    let mut e = model.reconstruct_batch(x)?;
     let mut next = 0usize;
     for (i, (mut er, xr)) in e.rows_mut().into_iter().zip(x.rows()).enumerate() {
         // The distances of this row's clamped values go first.
@@ -488,21 +527,28 @@ fn squared_errors<M: Reconstructor>(
 
 /// Each row's mean of its squared errors over the divisors.
 fn row_scores(squared: &Array2<f32>, scale: &ErrorScale) -> Vec<f64> {
+    const LANES: usize = 8;
     let inv: Vec<f64> = scale
         .per_feature
         .iter()
         .map(|&d| 1.0 / f64::from(d))
         .collect();
-    let n = inv.len().max(1) as f64;
-    squared
-        .rows()
-        .into_iter()
+    let width = inv.len();
+    let n = width.max(1) as f64;
+    let squared = squared.as_standard_layout();
+    let Some(all) = squared.as_slice().filter(|_| width > 0) else {
+        return vec![0.0; squared.nrows()];
+    };
+    // Eight partial sums per row, so that the additions pipeline.
+    all.chunks_exact(width)
         .map(|r| {
-            r.iter()
-                .zip(&inv)
-                .map(|(&v, i)| f64::from(v) * i)
-                .sum::<f64>()
-                / n
+            let mut acc = [0f64; LANES];
+            for (c, i) in r.chunks(LANES).zip(inv.chunks(LANES)) {
+                for ((a, &v), &i) in acc.iter_mut().zip(c).zip(i) {
+                    *a += f64::from(v) * i;
+                }
+            }
+            acc.iter().sum::<f64>() / n
         })
         .collect()
 }

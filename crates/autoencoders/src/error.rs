@@ -171,6 +171,16 @@ pub enum AutoencoderError {
         /// What disagrees.
         reason: String,
     },
+    /// A reconstruction handed in does not fit the rows it reconstructs.
+    #[error(
+        "a reconstruction of {got:?} (rows, columns) for rows that reconstruct to {expected:?}"
+    )]
+    ReconstructionShape {
+        /// (rows, reconstructed columns) of the input.
+        expected: (usize, usize),
+        /// The shape handed in.
+        got: (usize, usize),
+    },
     /// The worker threads could not be started.
     #[error("cannot start {threads} worker threads: {reason}")]
     ThreadPool {

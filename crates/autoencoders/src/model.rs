@@ -225,6 +225,18 @@ impl Model {
         &self.spec
     }
 
+    /// Whether `other` computes the same function: the same configuration
+    /// and the same weights, bit for bit.
+    pub fn same_network(&self, other: &Model) -> bool {
+        self.config == other.config
+            && self.params.len() == other.params.len()
+            && self
+                .params
+                .iter()
+                .zip(&other.params)
+                .all(|(a, b)| a.to_bits() == b.to_bits())
+    }
+
     pub(crate) fn params(&self) -> &[f32] {
         &self.params
     }

@@ -135,6 +135,52 @@ impl OutOfRange {
         }
     }
 
+    /// The entries of the consecutive rows `range`, renumbered from 0: the
+    /// record of a block of rows scored on its own.
+    ///
+    /// ```
+    /// use flowdata::{Excess, OutOfRange};
+    /// let all = OutOfRange {
+    ///     rows: 4,
+    ///     scaled_features: 2,
+    ///     per_feature: vec![2, 1],
+    ///     excess: vec![
+    ///         Excess { row: 0, feature: 0, amount: 1.0 },
+    ///         Excess { row: 2, feature: 0, amount: 0.5 },
+    ///         Excess { row: 3, feature: 1, amount: -2.0 },
+    ///     ],
+    /// };
+    /// let block = all.rows(2..4);
+    /// assert_eq!((block.rows, block.per_feature.clone()), (2, vec![1, 1]));
+    /// assert_eq!(block.excess[1], Excess { row: 1, feature: 1, amount: -2.0 });
+    /// ```
+    pub fn rows(&self, range: std::ops::Range<usize>) -> OutOfRange {
+        let end = range.end.min(self.rows);
+        let start = range.start.min(end);
+        // Entries are in row order.
+        let lo = self.excess.partition_point(|e| (e.row as usize) < start);
+        let hi = self.excess.partition_point(|e| (e.row as usize) < end);
+        let mut per_feature = vec![0usize; self.per_feature.len()];
+        let excess = self.excess[lo..hi]
+            .iter()
+            .map(|e| {
+                if let Some(n) = per_feature.get_mut(e.feature as usize) {
+                    *n += 1;
+                }
+                Excess {
+                    row: e.row - start as u32,
+                    ..*e
+                }
+            })
+            .collect();
+        OutOfRange {
+            rows: end - start,
+            scaled_features: self.scaled_features,
+            per_feature,
+            excess,
+        }
+    }
+
     /// The entries of `rows` (indices into this matrix, ascending or not),
     /// renumbered as rows `0..rows.len()` of the selection.
     pub fn select(&self, rows: &[usize]) -> OutOfRange {
@@ -173,6 +219,34 @@ impl OutOfRange {
                 *v += e.amount;
             }
         }
+    }
+}
+
+/// `log1p(max(x, 0))` of every value in place, eight lanes at a time: the
+/// log1p scaling's transform, the one definition both fitting and scaling
+/// use. `ln(1 + x)` with the rounding of `1 + x` corrected,
+/// `(x - ((1 + x) - 1)) / (1 + x)`, as in Goldberg's log1p; `wide`'s `ln`
+/// is within about an ulp of the true logarithm, as libm's is.
+pub(crate) fn log1p_nonnegative(values: &mut [f32]) {
+    use wide::f32x8;
+    let lanes = |v: f32x8| -> f32x8 {
+        let x = v.max(f32x8::ZERO);
+        let u = x + f32x8::ONE;
+        let corrected = u.ln() + (x - (u - f32x8::ONE)) / u;
+        // Infinity: ln gives it, the correction would give NaN.
+        u.is_inf().blend(u, corrected)
+    };
+    let mut chunks = values.chunks_exact_mut(8);
+    for c in &mut chunks {
+        let v = f32x8::from(<[f32; 8]>::try_from(&*c).unwrap_or([0.0; 8]));
+        c.copy_from_slice(&lanes(v).to_array());
+    }
+    let rest = chunks.into_remainder();
+    if !rest.is_empty() {
+        let mut pad = [0.0f32; 8];
+        pad[..rest.len()].copy_from_slice(rest);
+        let out = lanes(f32x8::from(pad)).to_array();
+        rest.copy_from_slice(&out[..rest.len()]);
     }
 }
 
@@ -285,13 +359,18 @@ impl Bounds {
         let counted: Vec<u32> = plan.iter().map(|a| u32::from(a.scaled)).collect();
         let log = matches!(self.method, ScalingMethod::Log1pQuantile { .. });
         // Each value's distance beyond the range, in scaled units.
-        let kernel = |row: &mut [f32], counts: &mut [u32], beyond: &mut Vec<(u32, f32)>| {
+        let kernel = |row: &mut [f32],
+                      logs: &mut [f32],
+                      counts: &mut [u32],
+                      beyond: &mut Vec<(u32, f32)>| {
             if log {
+                logs.copy_from_slice(row);
+                log1p_nonnegative(logs);
                 // Raw values below 0 count as clamped too.
                 for (j, v) in row.iter_mut().enumerate() {
                     if counted[j] == 1 {
                         let raw = *v;
-                        let u = raw.max(0.0).ln_1p();
+                        let u = logs[j];
                         let c = clamp(u, lo[j], hi[j]);
                         counts[j] += u32::from(c != u || raw < 0.0);
                         if c != u || raw < 0.0 {
@@ -323,12 +402,13 @@ impl Bounds {
                 let mut excess = Vec::new();
                 let mut beyond = Vec::new();
                 let mut copy = vec![0f32; nf];
+                let mut logs = vec![0f32; nf];
                 for (i, mut row) in chunk.rows_mut().into_iter().enumerate() {
                     if let Some(row) = row.as_slice_mut() {
-                        kernel(row, &mut counts, &mut beyond);
+                        kernel(row, &mut logs, &mut counts, &mut beyond);
                     } else {
                         copy.iter_mut().zip(row.iter()).for_each(|(c, v)| *c = *v);
-                        kernel(&mut copy, &mut counts, &mut beyond);
+                        kernel(&mut copy, &mut logs, &mut counts, &mut beyond);
                         row.iter_mut().zip(&copy).for_each(|(v, c)| *v = *c);
                     }
                     let r = (chunk_index * CHUNK + i) as u32;
@@ -567,12 +647,15 @@ fn fit_columns(
                 .collect();
             for row in train.rows() {
                 for (g, &j) in gathered.iter_mut().zip(&cols) {
-                    g.push(row[j].max(0.0).ln_1p());
+                    g.push(row[j]);
                 }
             }
             let his: Vec<f32> = gathered
                 .into_par_iter()
-                .map(|mut g| quantile_in_place(&mut g, quantile))
+                .map(|mut g| {
+                    log1p_nonnegative(&mut g);
+                    quantile_in_place(&mut g, quantile)
+                })
                 .collect();
             for (&j, hi) in cols.iter().zip(his) {
                 out[j].lo = 0.0;
@@ -615,6 +698,35 @@ mod tests {
         assert!((quantile_in_place(&mut v, 0.999) - 3.997).abs() < 1e-5);
         let mut v = vec![5.0, 1.0, 3.0];
         assert_eq!(quantile_in_place(&mut v, 0.5), 3.0);
+    }
+
+    #[test]
+    fn log1p_lanes_agree_with_libm() {
+        let mut raw: Vec<f32> = vec![0.0, 1e-30, 1e-8, 1e-4, 0.5, 1.0, 3.0, 1e3, 65_535.0];
+        raw.extend((0..2000).map(|i| (i as f32 * 0.37).exp_m1()));
+        raw.extend([f32::MAX, f32::INFINITY, -1.0, -0.0, f32::NEG_INFINITY]);
+        let mut got = raw.clone();
+        log1p_nonnegative(&mut got);
+        for (&x, &g) in raw.iter().zip(&got) {
+            let want = x.max(0.0).ln_1p();
+            if want.is_infinite() {
+                assert_eq!(g, want, "log1p({x})");
+            } else {
+                let ulps = (g.to_bits() as i64 - want.to_bits() as i64).abs();
+                assert!(ulps <= 2, "log1p({x}) = {g}, libm {want}: {ulps} ulps");
+            }
+        }
+        // Every length, so that the tail handling is exercised.
+        for n in 0..20 {
+            let mut v: Vec<f32> = (0..n).map(|i| i as f32).collect();
+            log1p_nonnegative(&mut v);
+            for (i, g) in v.iter().enumerate() {
+                assert!(
+                    (g - (i as f32).ln_1p()).abs() <= 1e-6 * (1.0 + g),
+                    "{n} {i}"
+                );
+            }
+        }
     }
 
     #[test]
