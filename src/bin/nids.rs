@@ -859,8 +859,40 @@ fn cell(values: Option<&LargeStringArray>, i: usize) -> Option<&str> {
     values.filter(|v| v.is_valid(i)).map(|v| v.value(i))
 }
 
-/// The batch's rows as JSON lines, fields in their documented order.
+/// One output row as a JSON object, fields in their documented order.
+struct JsonRow<'a> {
+    identifiers: Vec<(&'a str, &'a str)>,
+    row: u64,
+    p_malicious: f64,
+    reconstruction_error: f64,
+    malicious: bool,
+    top_features: Vec<&'a str>,
+    label: Option<&'a str>,
+}
+
+impl serde::Serialize for JsonRow<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(None)?;
+        for (name, value) in &self.identifiers {
+            m.serialize_entry(name, value)?;
+        }
+        m.serialize_entry("row", &self.row)?;
+        m.serialize_entry("p_malicious", &self.p_malicious)?;
+        m.serialize_entry("reconstruction_error", &self.reconstruction_error)?;
+        m.serialize_entry("malicious", &self.malicious)?;
+        m.serialize_entry("top_features", &self.top_features)?;
+        if let Some(label) = self.label {
+            m.serialize_entry("label", label)?;
+        }
+        m.end()
+    }
+}
+
+/// The batch's rows as JSON lines, fields in their documented order;
+/// blocks of rows are formatted in parallel and written in order.
 fn write_json(out: &mut impl Write, batch: &Batch<'_>) -> std::io::Result<()> {
+    use rayon::prelude::*;
     let layout = batch.layout();
     let identifiers: Vec<(&str, Option<&LargeStringArray>)> = layout
         .identifiers
@@ -868,34 +900,32 @@ fn write_json(out: &mut impl Write, batch: &Batch<'_>) -> std::io::Result<()> {
         .map(|&n| (n, batch.identifier(n)))
         .collect();
     let scores = batch.scores;
-    let mut line = String::new();
-    for &i in &batch.rows {
-        let mut fields: Vec<(&str, serde_json::Value)> = identifiers
-            .iter()
-            .filter_map(|&(name, values)| cell(values, i).map(|v| (name, v.into())))
-            .collect();
-        fields.extend([
-            ("row", batch.row(i).into()),
-            ("p_malicious", scores.p_malicious(i).into()),
-            ("reconstruction_error", scores.novelty[i].into()),
-            ("malicious", scores.malicious[i].into()),
-            ("top_features", batch.top(i).into()),
-        ]);
-        if batch.labelled {
-            fields.push(("label", batch.frame.raw_label(i).into()));
-        }
-        line.clear();
-        line.push('{');
-        for (k, (name, value)) in fields.iter().enumerate() {
-            if k > 0 {
-                line.push(',');
+    let blocks: Vec<std::io::Result<Vec<u8>>> = batch
+        .rows
+        .par_chunks(4096)
+        .map(|rows| {
+            let mut text = Vec::with_capacity(rows.len() * 160);
+            for &i in rows {
+                let row = JsonRow {
+                    identifiers: identifiers
+                        .iter()
+                        .filter_map(|&(name, values)| cell(values, i).map(|v| (name, v)))
+                        .collect(),
+                    row: batch.row(i),
+                    p_malicious: scores.p_malicious(i),
+                    reconstruction_error: scores.novelty[i],
+                    malicious: scores.malicious[i],
+                    top_features: batch.top(i),
+                    label: batch.labelled.then(|| batch.frame.raw_label(i)),
+                };
+                serde_json::to_writer(&mut text, &row)?;
+                text.push(b'\n');
             }
-            line.push_str(&serde_json::Value::from(*name).to_string());
-            line.push(':');
-            line.push_str(&value.to_string());
-        }
-        line.push('}');
-        writeln!(out, "{line}")?;
+            Ok(text)
+        })
+        .collect();
+    for block in blocks {
+        out.write_all(&block?)?;
     }
     Ok(())
 }

@@ -1699,18 +1699,21 @@ fn constant_features(x: &ndarray::Array2<f32>, schema: &Schema) -> Vec<String> {
     if x.nrows() == 0 {
         return Vec::new();
     }
-    let first: Vec<u32> = x.row(0).iter().map(|v| v.to_bits()).collect();
-    let constant = x
-        .axis_chunks_iter(ndarray::Axis(0), 8192)
-        .into_par_iter()
+    let x = x.as_standard_layout();
+    let width = x.ncols();
+    let all = x.as_slice().unwrap_or(&[]);
+    let first: Vec<u32> = all[..width].iter().map(|v| v.to_bits()).collect();
+    let constant = all
+        .par_chunks(8192 * width.max(1))
         .map(|chunk| {
-            let mut constant = vec![true; first.len()];
-            for row in chunk.rows() {
-                for ((c, v), f) in constant.iter_mut().zip(row.iter()).zip(&first) {
-                    *c &= v.to_bits() == *f;
+            // Counted per column over contiguous rows, so that it vectorises.
+            let mut differs = vec![0u32; width];
+            for row in chunk.chunks_exact(width.max(1)) {
+                for ((d, v), f) in differs.iter_mut().zip(row).zip(&first) {
+                    *d |= u32::from(v.to_bits() != *f);
                 }
             }
-            constant
+            differs.into_iter().map(|d| d == 0).collect::<Vec<bool>>()
         })
         .reduce(
             || vec![true; first.len()],
