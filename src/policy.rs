@@ -123,9 +123,29 @@ pub fn raw_policy_input_of_latent(
     z: Array2<f32>,
     x: ArrayView2<'_, f32>,
 ) -> Result<Array2<f32>> {
-    // Row-major, so that each flow's input is one contiguous row.
+    assemble(model, input, z, x, |_| {})
+}
+
+/// The policy input row by row, each row passed to `finish` once complete:
+/// row-major, so that each flow's input is one contiguous row.
+fn assemble(
+    model: &Model,
+    input: PolicyInput,
+    mut z: Array2<f32>,
+    x: ArrayView2<'_, f32>,
+    finish: impl Fn(&mut [f32]),
+) -> Result<Array2<f32>> {
     let extra: ndarray::CowArray<'_, f32, ndarray::Ix2> = match input {
-        PolicyInput::Latent => return Ok(z),
+        PolicyInput::Latent => {
+            if !z.is_standard_layout() {
+                z = z.as_standard_layout().into_owned();
+            }
+            let latent = z.ncols().max(1);
+            if let Some(all) = z.as_slice_mut() {
+                all.chunks_exact_mut(latent).for_each(&finish);
+            }
+            return Ok(z);
+        }
         PolicyInput::LatentError => {
             // The error spans orders of magnitude; its log is what separates.
             let errors = model.reconstruction_errors(x)?;
@@ -135,12 +155,16 @@ pub fn raw_policy_input_of_latent(
     };
     let (rows, latent) = z.dim();
     let width = latent + extra.ncols();
-    let mut out = Array2::zeros((rows, width));
-    for ((mut o, zr), er) in out.rows_mut().into_iter().zip(z.rows()).zip(extra.rows()) {
-        o.slice_mut(ndarray::s![..latent]).assign(&zr);
-        o.slice_mut(ndarray::s![latent..]).assign(&er);
+    let mut data = Vec::with_capacity(rows * width);
+    for (zr, er) in z.rows().into_iter().zip(extra.rows()) {
+        let start = data.len();
+        data.extend(zr.iter());
+        data.extend(er.iter());
+        finish(&mut data[start..]);
     }
-    Ok(out)
+    Array2::from_shape_vec((rows, width), data).map_err(|e| {
+        PipelineError::Unsupported(format!("policy input of {rows} rows x {width}: {e}"))
+    })
 }
 
 /// Per-column standardisation of the policy's inputs, fitted on the
@@ -182,11 +206,15 @@ impl LatentScaler {
         if let Some(all) = z.as_slice_mut()
             && width > 0
         {
-            for row in all.chunks_exact_mut(width) {
-                for ((v, m), s) in row.iter_mut().zip(&self.mean).zip(&self.std) {
-                    *v = (*v - m) / s;
-                }
-            }
+            all.chunks_exact_mut(width)
+                .for_each(|row| self.transform_row(row));
+        }
+    }
+
+    /// Standardise one row in place.
+    pub fn transform_row(&self, row: &mut [f32]) {
+        for ((v, m), s) in row.iter_mut().zip(&self.mean).zip(&self.std) {
+            *v = (*v - m) / s;
         }
     }
 }
@@ -209,9 +237,7 @@ pub fn policy_input_of_latent(
     z: Array2<f32>,
     x: ArrayView2<'_, f32>,
 ) -> Result<Array2<f32>> {
-    let mut obs = raw_policy_input_of_latent(model, scaler.input, z, x)?;
-    scaler.transform(&mut obs);
-    Ok(obs)
+    assemble(model, scaler.input, z, x, |row| scaler.transform_row(row))
 }
 
 /// The policy's logit margin `log P(1) - log P(0)` for each row, in f64:

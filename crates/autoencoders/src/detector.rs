@@ -402,13 +402,12 @@ impl<M: Reconstructor> ReconstructionDetector<M> {
                 let mut floor = f32::NEG_INFINITY;
                 for (j, &v) in weighted.iter().enumerate() {
                     // Most values fall short of the k-th largest so far.
-                    if best.len() == k && (v <= floor || v.is_nan()) {
-                        continue;
+                    if v > floor || best.len() < k {
+                        let at = best.partition_point(|b| b.0 >= v);
+                        best.insert(at, (v, j));
+                        best.truncate(k);
+                        floor = best.last().map_or(f32::NEG_INFINITY, |b| b.0);
                     }
-                    let at = best.partition_point(|b| b.0 >= v);
-                    best.insert(at, (v, j));
-                    best.truncate(k);
-                    floor = best.last().map_or(f32::NEG_INFINITY, |b| b.0);
                 }
                 best.iter().map(|&(_, j)| j).collect()
             })
@@ -543,10 +542,19 @@ fn row_scores(squared: &Array2<f32>, scale: &ErrorScale) -> Vec<f64> {
     all.chunks_exact(width)
         .map(|r| {
             let mut acc = [0f64; LANES];
-            for (c, i) in r.chunks(LANES).zip(inv.chunks(LANES)) {
-                for ((a, &v), &i) in acc.iter_mut().zip(c).zip(i) {
-                    *a += f64::from(v) * i;
+            let mut values = r.chunks_exact(LANES);
+            let mut inverses = inv.chunks_exact(LANES);
+            for (c, i) in (&mut values).zip(&mut inverses) {
+                for l in 0..LANES {
+                    acc[l] += f64::from(c[l]) * i[l];
                 }
+            }
+            for ((a, &v), &i) in acc
+                .iter_mut()
+                .zip(values.remainder())
+                .zip(inverses.remainder())
+            {
+                *a += f64::from(v) * i;
             }
             acc.iter().sum::<f64>() / n
         })
