@@ -253,14 +253,6 @@ impl Scores {
     }
 }
 
-/// The scores of one block of rows.
-struct Block {
-    margin: Vec<f64>,
-    novelty: Vec<f64>,
-    malicious: Vec<bool>,
-    top_features: Vec<Vec<usize>>,
-}
-
 /// One flow's score.
 #[derive(Clone, Debug, PartialEq)]
 pub struct FlowScore {
@@ -356,41 +348,9 @@ impl Detector {
                 path: manifest_path.clone(),
                 source,
             })?;
+        let point = checked_point(&manifest, &manifest_path)?;
         let schema = Schema::load(dir.join("schema.json"))?;
         let bounds = Bounds::load(dir.join("bounds.json"))?;
-        let n = schema.n_features();
-        let encoder = load_detector_model(&dir.join("encoder"), n)?;
-        let novelty = load_detector_model(&dir.join("novelty"), n)?;
-        let policy_dir = dir.join("policy");
-        let policy = Ppo::load(&policy_dir)?;
-        let scaler: LatentScaler = read_json(&policy_dir.join(SCALER_FILE))?;
-        Self::assemble(
-            dir.to_path_buf(),
-            manifest,
-            schema,
-            bounds,
-            encoder,
-            novelty,
-            policy,
-            scaler,
-        )
-    }
-
-    /// Check that the parts fit together, and resolve the default
-    /// operating point.
-    #[allow(clippy::too_many_arguments)]
-    fn assemble(
-        dir: PathBuf,
-        manifest: Manifest,
-        schema: Schema,
-        bounds: Bounds,
-        encoder: ReconstructionDetector<Model>,
-        novelty: ReconstructionDetector<Model>,
-        policy: Ppo,
-        scaler: LatentScaler,
-    ) -> Result<Self> {
-        let manifest_path = dir.join(MANIFEST_FILE);
-        let point = checked_point(&manifest, &manifest_path)?;
         let n = schema.n_features();
         if bounds.features.len() != n {
             return Err(PipelineError::Unsupported(format!(
@@ -399,7 +359,11 @@ impl Detector {
                 bounds.features.len()
             )));
         }
+        let encoder = load_detector_model(&dir.join("encoder"), n)?;
+        let novelty = load_detector_model(&dir.join("novelty"), n)?;
         let policy_dir = dir.join("policy");
+        let policy = Ppo::load(&policy_dir)?;
+        let scaler: LatentScaler = read_json(&policy_dir.join(SCALER_FILE))?;
         let latent = encoder.model().latent_dim();
         let width = match manifest.policy_input {
             PolicyInput::Latent => latent,
@@ -432,7 +396,7 @@ impl Detector {
             )));
         }
         Ok(Self {
-            dir,
+            dir: dir.to_path_buf(),
             shared: encoder.model().same_network(novelty.model()),
             manifest,
             schema,
@@ -506,24 +470,14 @@ impl Detector {
             )));
         }
         if n <= CHUNK_ROWS {
-            let b = self.score_block(x.view(), &range)?;
-            return Ok(Scores {
-                margin: b.margin,
-                novelty: b.novelty,
-                malicious: b.malicious,
-                top_features: b.top_features,
-                out_of_range: range,
-            });
+            return self.score_block(x.view(), range);
         }
         let starts: Vec<usize> = (0..n).step_by(CHUNK_ROWS).collect();
         let blocks = starts
             .par_iter()
             .map(|&start| {
                 let end = (start + CHUNK_ROWS).min(n);
-                self.score_block(
-                    x.slice(ndarray::s![start..end, ..]),
-                    &range.rows(start..end),
-                )
+                self.score_block(x.slice(ndarray::s![start..end, ..]), range.rows(start..end))
             })
             .collect::<Result<Vec<_>>>()?;
         let mut scores = Scores {
@@ -543,7 +497,7 @@ impl Detector {
     }
 
     /// Score one block of scaled rows.
-    fn score_block(&self, x: ArrayView2<'_, f32>, range: &OutOfRange) -> Result<Block> {
+    fn score_block(&self, x: ArrayView2<'_, f32>, range: OutOfRange) -> Result<Scores> {
         let encoder = self.encoder.model();
         let (margin, (novelty, top)) = if self.shared {
             // One network: its latent codes serve the policy and are
@@ -556,7 +510,7 @@ impl Detector {
                 self.novelty.explain_reconstruction(
                     x,
                     reconstruction,
-                    Some(range),
+                    Some(&range),
                     TOP_FEATURES,
                 )?,
             )
@@ -565,7 +519,7 @@ impl Detector {
             (
                 policy_margins(&self.policy, obs.view())?,
                 self.novelty
-                    .score_and_explain(x, Some(range), TOP_FEATURES)?,
+                    .score_and_explain(x, Some(&range), TOP_FEATURES)?,
             )
         };
         let columns = autoencoders::Reconstructor::reconstructed_columns(self.novelty.model());
@@ -578,11 +532,12 @@ impl Detector {
             .zip(&novelty)
             .map(|(&m, &s)| self.point.flag(m, s))
             .collect();
-        Ok(Block {
+        Ok(Scores {
             margin,
             novelty,
             malicious,
             top_features,
+            out_of_range: range,
         })
     }
 

@@ -24,6 +24,22 @@ fn trained(dir: &Path) -> (Report, PathBuf) {
     (report, out)
 }
 
+/// The `nids` command.
+fn nids() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_nids"))
+}
+
+/// Run `command`, insisting that it succeeds; its output.
+fn succeeded(command: &mut Command) -> std::process::Output {
+    let run = command.output().unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    run
+}
+
 fn counts(labels: &[bool], flags: &[bool]) -> [u64; 4] {
     let cm = metrics::ConfusionMatrix::from_predictions(labels, flags).unwrap();
     [cm.tp, cm.fp, cm.tn, cm.fn_]
@@ -132,16 +148,11 @@ fn a_saved_detector_flags_what_the_report_measured() {
     assert!(detector.score_one(&[1.0, 2.0]).is_err());
 
     // The command line: JSON lines on stdout, the same verdicts.
-    let run = Command::new(env!("CARGO_BIN_EXE_nids"))
-        .args(["score", "--detector"])
-        .arg(out.join("detector"))
-        .arg(&test_csv)
-        .output()
-        .unwrap();
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
+    let run = succeeded(
+        nids()
+            .args(["score", "--detector"])
+            .arg(out.join("detector"))
+            .arg(&test_csv),
     );
     let lines: Vec<serde_json::Value> = String::from_utf8(run.stdout)
         .unwrap()
@@ -167,7 +178,7 @@ fn a_saved_detector_flags_what_the_report_measured() {
         .lines()
         .map(|l| l.rsplit_once(',').unwrap().0.to_string() + "\n")
         .collect();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_nids"))
+    let mut child = nids()
         .args(["score", "--alerts-only", "--output"])
         .arg(dir.path().join("alerts.csv"))
         .arg("--detector")
@@ -202,7 +213,7 @@ fn a_saved_detector_flags_what_the_report_measured() {
     // cannot fail it), and a closed output ends the command quietly.
     let data_lines: Vec<&str> = text.lines().skip(1).collect();
     let header = text.lines().next().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_nids"))
+    let mut child = nids()
         .args(["score", "--detector"])
         .arg(out.join("detector"))
         .arg("-")
@@ -252,16 +263,11 @@ fn a_saved_detector_flags_what_the_report_measured() {
         } else {
             frame.write_ipc(&table).unwrap();
         }
-        let run = Command::new(env!("CARGO_BIN_EXE_nids"))
-            .args(["score", "--detector"])
-            .arg(out.join("detector"))
-            .arg(&table)
-            .output()
-            .unwrap();
-        assert!(
-            run.status.success(),
-            "{}",
-            String::from_utf8_lossy(&run.stderr)
+        let run = succeeded(
+            nids()
+                .args(["score", "--detector"])
+                .arg(out.join("detector"))
+                .arg(&table),
         );
         let flags: Vec<bool> = String::from_utf8(run.stdout)
             .unwrap()
@@ -273,18 +279,13 @@ fn a_saved_detector_flags_what_the_report_measured() {
 
     // Parquet output: the same verdicts, read back column by column.
     let pq = dir.path().join("scores.parquet");
-    let run = Command::new(env!("CARGO_BIN_EXE_nids"))
-        .args(["score", "--output"])
-        .arg(&pq)
-        .arg("--detector")
-        .arg(out.join("detector"))
-        .arg(&test_csv)
-        .output()
-        .unwrap();
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
+    succeeded(
+        nids()
+            .args(["score", "--output"])
+            .arg(&pq)
+            .arg("--detector")
+            .arg(out.join("detector"))
+            .arg(&test_csv),
     );
     let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
         std::fs::File::open(&pq).unwrap(),
@@ -314,7 +315,7 @@ fn a_saved_detector_flags_what_the_report_measured() {
         format!("{header}\n{}\n{}\n", data_lines[0], data_lines[0]),
     )
     .unwrap();
-    let twice = Command::new(env!("CARGO_BIN_EXE_nids"))
+    let twice = nids()
         .args(["score", "--detector"])
         .arg(out.join("detector"))
         .arg(&dup)
@@ -323,7 +324,7 @@ fn a_saved_detector_flags_what_the_report_measured() {
     assert_eq!(String::from_utf8_lossy(&twice.stdout).lines().count(), 2);
 
     // Summary: what flow_summary printed.
-    let summary = Command::new(env!("CARGO_BIN_EXE_nids"))
+    let summary = nids()
         .args(["summary", "--json"])
         .arg(&test_csv)
         .output()
@@ -333,7 +334,7 @@ fn a_saved_detector_flags_what_the_report_measured() {
     assert_eq!(v["rows_after_cleaning"], report.data.test);
 
     // Inspect names the parts and the operating points.
-    let inspect = Command::new(env!("CARGO_BIN_EXE_nids"))
+    let inspect = nids()
         .arg("inspect")
         .arg(out.join("detector"))
         .output()
@@ -404,10 +405,7 @@ fn a_damaged_detector_is_a_clear_error_and_never_a_panic() {
 
     // The command line: bad arguments and inputs exit non-zero with a message.
     let nids = |args: &[&str]| {
-        let o = Command::new(env!("CARGO_BIN_EXE_nids"))
-            .args(args)
-            .output()
-            .unwrap();
+        let o = nids().args(args).output().unwrap();
         (
             o.status.success(),
             String::from_utf8_lossy(&o.stderr).to_string(),
@@ -482,7 +480,7 @@ fn nids_adapt_lowers_false_alarms_on_benign_flows_of_another_capture() {
     c.progress = false;
     nids::run(&c).unwrap();
     let adapted = dir.path().join("adapted");
-    let run = Command::new(env!("CARGO_BIN_EXE_nids"))
+    let run = nids()
         .args(["adapt", "--detector"])
         .arg(out.join("detector"))
         .arg("--benign")
@@ -517,7 +515,7 @@ fn nids_adapt_lowers_false_alarms_on_benign_flows_of_another_capture() {
         new.policy_margin.unwrap_or(f64::INFINITY) >= old.policy_margin.unwrap_or(f64::INFINITY)
     );
     // Writing over an existing directory is refused.
-    let again = Command::new(env!("CARGO_BIN_EXE_nids"))
+    let again = nids()
         .args(["adapt", "--detector"])
         .arg(out.join("detector"))
         .arg("--benign")
@@ -538,7 +536,7 @@ fn score_command(
     stdin: Option<&str>,
 ) -> (String, String) {
     use std::io::Write;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_nids"))
+    let mut child = nids()
         .args(["score", "--detector"])
         .arg(detector)
         .args(extra)
