@@ -11,6 +11,21 @@ use crate::PipelineConfig;
 use crate::config::{AutoencoderStageConfig, PpoPreset, PpoStageConfig};
 use crate::policy::PolicyInput;
 
+/// How to read flows of another schema than CIC-IDS2017's: `nids train`,
+/// `nids summary` and the `cicids_pipeline` example.
+#[derive(Args, Debug, Clone)]
+pub struct SchemaArgs {
+    /// Label column of another schema (the schema is inferred from the files).
+    #[arg(long)]
+    pub label_column: Option<String>,
+    /// Attack-family column of another schema (e.g. UNSW-NB15's attack_cat).
+    #[arg(long)]
+    pub family_column: Option<String>,
+    /// Text columns to one-hot encode with --label-column (comma separated).
+    #[arg(long, value_delimiter = ',')]
+    pub categorical: Vec<String>,
+}
+
 /// The pipeline's options: `nids train` and the `cicids_pipeline` example.
 #[derive(Args, Debug, Clone)]
 pub struct TrainArgs {
@@ -18,15 +33,8 @@ pub struct TrainArgs {
     /// embedded default: generated CIC-IDS2017-format flows.
     #[arg(long)]
     data: Vec<PathBuf>,
-    /// Label column of another schema (the schema is inferred from the files).
-    #[arg(long)]
-    label_column: Option<String>,
-    /// Attack-family column of another schema (e.g. UNSW-NB15's attack_cat).
-    #[arg(long)]
-    family_column: Option<String>,
-    /// Text columns to one-hot encode with --label-column (comma separated).
-    #[arg(long, value_delimiter = ',')]
-    categorical: Vec<String>,
+    #[command(flatten)]
+    schema: SchemaArgs,
     /// A separate capture used as the test set (repeatable).
     #[arg(long)]
     test_data: Vec<PathBuf>,
@@ -213,9 +221,9 @@ pub fn build(args: TrainArgs) -> Result<PipelineConfig, String> {
     let mut c = PipelineConfig::new(out);
     c.seed = args.seed;
     c.data.paths = args.data;
-    c.data.label_column = args.label_column;
-    c.data.family_column = args.family_column;
-    c.data.categorical = args.categorical;
+    c.data.label_column = args.schema.label_column;
+    c.data.family_column = args.schema.family_column;
+    c.data.categorical = args.schema.categorical;
     c.data.test_paths = args.test_data;
     c.data.fill_missing = args.fill_missing;
     c.data.cleaning.lenient = args.lenient;

@@ -15,7 +15,7 @@ use arrow::array::{Array, LargeStringArray};
 use clap::{Parser, Subcommand};
 use flowdata::{Alignment, CleaningPolicy, ReadOptions};
 use nids::Detector;
-use nids::cli::TrainArgs;
+use nids::cli::{SchemaArgs, TrainArgs};
 use nids::detector::Scores;
 
 /// Network intrusion detection on flow features.
@@ -54,15 +54,8 @@ struct SummaryArgs {
     /// CSV files or directories of CSV files.
     #[arg(required = true)]
     paths: Vec<PathBuf>,
-    /// Label column of a non-CIC-IDS2017 schema (the schema is then inferred).
-    #[arg(long)]
-    label_column: Option<String>,
-    /// Attack-family column of an inferred schema.
-    #[arg(long)]
-    family_column: Option<String>,
-    /// Text columns to one-hot encode in an inferred schema (comma-separated).
-    #[arg(long, value_delimiter = ',')]
-    categorical: Vec<String>,
+    #[command(flatten)]
+    schema: SchemaArgs,
     /// Missing-feature policy: strict, intersect or fill:VALUE.
     #[arg(long, default_value = "intersect")]
     alignment: String,
@@ -168,11 +161,11 @@ fn not_a_flow_file(path: &Path) -> Result<(), String> {
 }
 
 fn summary(args: SummaryArgs) -> Result<(), String> {
-    let schema = match &args.label_column {
+    let schema = match &args.schema.label_column {
         Some(label) => {
             let mut opts = flowdata::InferOptions::new(label.clone());
-            opts.family_column = args.family_column.clone();
-            opts.categorical = args.categorical.clone();
+            opts.family_column = args.schema.family_column.clone();
+            opts.categorical = args.schema.categorical.clone();
             flowdata::Schema::infer(&args.paths, &opts).map_err(|e| e.to_string())?
         }
         None => flowdata::Schema::cicids2017(),
