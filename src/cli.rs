@@ -127,9 +127,11 @@ pub struct TrainArgs {
     /// Reward table as tp,tn,fn,fp.
     #[arg(long, default_value = "2,2,-4,-1", allow_hyphen_values = true)]
     reward: String,
-    /// How the policy's training draws flows: `balanced` (benign and
-    /// attack flows equally often; the tuned preset's) or `shuffled` (at
-    /// their shares in the training split; the reference preset's).
+    /// How the policy's training draws flows: `auto` (the tuned preset's:
+    /// balanced when benign flows are the minority of the training split,
+    /// else shuffled), `balanced` (benign and attack flows equally often)
+    /// or `shuffled` (at their shares in the training split; the reference
+    /// preset's).
     #[arg(long)]
     sampling: Option<String>,
     /// Shorthand for `--sampling balanced`.
@@ -302,11 +304,12 @@ pub fn build(args: TrainArgs) -> Result<PipelineConfig, String> {
     c.ppo.benign_prior = args.benign_prior;
     match args.sampling.as_deref().map(str::trim) {
         None => {}
+        Some("auto") => c.ppo.sampling = rlenv::Sampling::Auto,
         Some("balanced") => c.ppo.sampling = rlenv::Sampling::Balanced,
         Some("shuffled") => c.ppo.sampling = rlenv::Sampling::Shuffled,
         Some(other) => {
             return Err(format!(
-                "--sampling {other:?}: expected balanced or shuffled"
+                "--sampling {other:?}: expected auto, balanced or shuffled"
             ));
         }
     }
@@ -426,10 +429,14 @@ mod tests {
         );
         assert_eq!(c.ppo.thresholds, vec![0.4]);
         assert_eq!(c.ppo.fpr_budget, 0.05);
-        assert_eq!(c.ppo.sampling, rlenv::Sampling::Balanced);
+        assert_eq!(c.ppo.sampling, rlenv::Sampling::Auto);
         assert_eq!(
             parse(&["--sampling", "shuffled"]).unwrap().ppo.sampling,
             rlenv::Sampling::Shuffled
+        );
+        assert_eq!(
+            parse(&["--sampling", "balanced"]).unwrap().ppo.sampling,
+            rlenv::Sampling::Balanced
         );
         assert_eq!(
             parse(&["--ppo-preset", "reference", "--balanced"])

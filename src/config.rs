@@ -204,9 +204,11 @@ pub struct PpoStageConfig {
     /// The reward table. Default TP +2, TN +2, FN -4, FP -1.
     pub rewards: RewardTable,
     /// How training environments draw flows. Default (tuned)
-    /// [`Sampling::Balanced`]: benign and attack flows equally often, so
-    /// that the benign minority of an attack-heavy sample gets as many
-    /// updates as the attacks; the reference preset draws
+    /// [`Sampling::Auto`]: benign and attack flows equally often when
+    /// benign flows are the minority, so that the benign minority of an
+    /// attack-heavy sample gets as many updates as the attacks, and at
+    /// their natural shares otherwise (balancing a benign majority would
+    /// trade false alarms for recall); the reference preset draws
     /// [`Sampling::Shuffled`] (flows at their natural class shares).
     pub sampling: Sampling,
     /// What the policies read: one candidate per autoencoder and input.
@@ -245,7 +247,7 @@ impl PpoStageConfig {
     pub fn preset(preset: PpoPreset) -> Self {
         let (timesteps, ppo, sampling) = match preset {
             PpoPreset::Reference => (120_000, reference_ppo_config(), Sampling::Shuffled),
-            PpoPreset::Tuned => (500_000, tuned_ppo_config(), Sampling::Balanced),
+            PpoPreset::Tuned => (500_000, tuned_ppo_config(), Sampling::Auto),
         };
         PpoStageConfig {
             preset,

@@ -358,7 +358,7 @@ pub fn run(config: &PipelineConfig) -> Result<Report> {
             autoencoder: selected.kind.as_str().to_string(),
             policy_input: selected.input,
             preset: config.ppo.preset,
-            sampling: config.ppo.sampling,
+            sampling: config.ppo.sampling.resolve(&data.train.binary_labels()),
             selection: SELECTION.to_string(),
             evaluation,
             latent_input,

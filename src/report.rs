@@ -38,7 +38,7 @@ pub struct PpoReport {
     pub policy_input: PolicyInput,
     /// The PPO settings' preset.
     pub preset: PpoPreset,
-    /// How the training environments drew flows.
+    /// How the training environments drew flows (`Auto` resolved).
     pub sampling: rlenv::Sampling,
     /// How the candidate was selected.
     pub selection: String,
@@ -478,6 +478,7 @@ impl Report {
                 rlenv::Sampling::Balanced => "class-balanced",
                 rlenv::Sampling::Sequential => "in-order",
                 rlenv::Sampling::Shuffled => "shuffled",
+                rlenv::Sampling::Auto => "automatically sampled",
             }
         );
         let mut scorers: Vec<(String, &ScoreEvaluation)> = vec![(

@@ -101,6 +101,30 @@ pub enum Sampling {
     /// then the next row of that class from a seeded per-class permutation
     /// (re-shuffled when exhausted). Both classes must be present.
     Balanced,
+    /// [`Sampling::Balanced`] when benign rows are fewer than attack rows
+    /// (an attack-heavy sample, where balancing gives the benign minority
+    /// as many updates as the attacks), else [`Sampling::Shuffled`]: benign
+    /// flows are never drawn below their natural share, which would trade
+    /// false alarms for recall.
+    Auto,
+}
+
+impl Sampling {
+    /// The sampling used for binary `labels` (1 = attack): [`Sampling::Auto`]
+    /// resolved, the others as they are.
+    pub fn resolve(self, labels: &[u8]) -> Sampling {
+        match self {
+            Sampling::Auto => {
+                let attacks = labels.iter().filter(|&&l| l == 1).count();
+                if labels.len() - attacks < attacks {
+                    Sampling::Balanced
+                } else {
+                    Sampling::Shuffled
+                }
+            }
+            other => other,
+        }
+    }
 }
 
 /// Configuration of a [`FlowDetectionEnv`].
@@ -273,7 +297,7 @@ enum Sampler {
 
 impl Sampler {
     fn new(sampling: Sampling, labels: &[u8], seed: u64) -> Result<Self, RlEnvError> {
-        let mut sampler = match sampling {
+        let mut sampler = match sampling.resolve(labels) {
             Sampling::Shuffled => Sampler::Shuffled {
                 rng: StdRng::seed_from_u64(seed),
                 order: Vec::new(),
@@ -283,7 +307,8 @@ impl Sampler {
                 pos: 0,
                 rows: labels.len(),
             },
-            Sampling::Balanced => {
+            // `resolve` leaves no `Auto`.
+            Sampling::Balanced | Sampling::Auto => {
                 let rows = 0..labels.len() as u32;
                 let benign: Vec<u32> = rows.clone().filter(|&i| labels[i as usize] == 0).collect();
                 let attack: Vec<u32> = rows.filter(|&i| labels[i as usize] == 1).collect();

@@ -242,6 +242,41 @@ fn balanced_sampling_draws_each_class_half_of_the_time() {
 }
 
 #[test]
+fn auto_sampling_balances_only_a_sample_where_benign_flows_are_the_minority() {
+    let attack_share = |labels: Vec<u8>| {
+        let rows = labels.len();
+        let config = FlowEnvConfig {
+            episode_length: 20_000,
+            sampling: Sampling::Auto,
+            ..Default::default()
+        };
+        let mut env = FlowDetectionEnv::new(Array2::zeros((rows, 2)), labels, config).unwrap();
+        env.reset(Some(5));
+        let attacks = (0..20_000)
+            .filter(|_| env.step(1).unwrap().info.label == 1)
+            .count();
+        attacks as f64 / 20_000.0
+    };
+    // 95 % attacks: balanced, half of the draws are attacks.
+    let heavy: Vec<u8> = (0..2000).map(|i| u8::from(i % 20 != 0)).collect();
+    assert_eq!(Sampling::Auto.resolve(&heavy), Sampling::Balanced);
+    let share = attack_share(heavy);
+    assert!((share - 0.5).abs() < 0.02, "attack share {share}");
+    // 5 % attacks: shuffled, attacks at their own share.
+    let light: Vec<u8> = (0..2000).map(|i| u8::from(i % 20 == 0)).collect();
+    assert_eq!(Sampling::Auto.resolve(&light), Sampling::Shuffled);
+    let share = attack_share(light);
+    assert!((share - 0.05).abs() < 0.005, "attack share {share}");
+    // Equal shares, or one class only: shuffled; the others stay as they are.
+    assert_eq!(Sampling::Auto.resolve(&[0, 1, 0, 1]), Sampling::Shuffled);
+    assert_eq!(Sampling::Auto.resolve(&[0, 0]), Sampling::Shuffled);
+    assert_eq!(
+        Sampling::Balanced.resolve(&[0, 0, 0, 1]),
+        Sampling::Balanced
+    );
+}
+
+#[test]
 fn balanced_sampling_needs_both_classes() {
     let latents = Array2::zeros((4, 2));
     let config = FlowEnvConfig {
