@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 
 use autoencoders::{Autoencoder, ErrorScale, Model, ReconstructionDetector};
 use flowdata::{Bounds, FlowFrame, OutOfRange, Schema};
-use ndarray::{Array2, ArrayView2};
+use ndarray::{Array2, ArrayView2, Axis};
 use ppo::Ppo;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -239,9 +239,9 @@ pub struct Scores {
     pub novelty: Vec<f64>,
     /// The verdict at the detector's operating point.
     pub malicious: Vec<bool>,
-    /// Per flow, the input columns with the largest standardised
-    /// reconstruction errors, largest first.
-    pub top_features: Vec<Vec<usize>>,
+    /// Per flow (one row each), the input columns with the largest
+    /// standardised reconstruction errors, largest first.
+    pub top_features: Array2<usize>,
     /// The values scaling clamped to the training range.
     pub out_of_range: OutOfRange,
 }
@@ -480,18 +480,20 @@ impl Detector {
                 self.score_block(x.slice(ndarray::s![start..end, ..]), range.rows(start..end))
             })
             .collect::<Result<Vec<_>>>()?;
+        let tops: Vec<_> = blocks.iter().map(|b| b.top_features.view()).collect();
+        let top_features = ndarray::concatenate(Axis(0), &tops)
+            .map_err(|e| PipelineError::Unsupported(format!("explanations: {e}")))?;
         let mut scores = Scores {
             margin: Vec::with_capacity(n),
             novelty: Vec::with_capacity(n),
             malicious: Vec::with_capacity(n),
-            top_features: Vec::with_capacity(n),
+            top_features,
             out_of_range: range,
         };
         for b in blocks {
             scores.margin.extend(b.margin);
             scores.novelty.extend(b.novelty);
             scores.malicious.extend(b.malicious);
-            scores.top_features.extend(b.top_features);
         }
         Ok(scores)
     }
@@ -523,10 +525,7 @@ impl Detector {
             )
         };
         let columns = autoencoders::Reconstructor::reconstructed_columns(self.novelty.model());
-        let top_features = top
-            .into_iter()
-            .map(|t| t.into_iter().map(|k| columns[k]).collect())
-            .collect();
+        let top_features = top.mapv(|k| columns[k]);
         let malicious = margin
             .iter()
             .zip(&novelty)
@@ -543,16 +542,20 @@ impl Detector {
 
     /// Score raw (unscaled) flows whose columns follow the detector's schema.
     pub fn score_batch(&self, raw: ArrayView2<'_, f32>) -> Result<Scores> {
-        let mut x = raw.as_standard_layout().into_owned();
-        let range = self.bounds.transform_inplace(x.view_mut())?;
-        self.score_scaled(x.view(), range)
+        self.score_owned(raw.as_standard_layout().into_owned())
     }
 
     /// Score a frame of raw flows read with the detector's schema.
     pub fn score_frame(&self, frame: &FlowFrame) -> Result<Scores> {
         let names = self.schema.feature_names();
-        let aligned = frame.select_features(&names)?;
-        self.score_batch(aligned.features())
+        let (_, x, _, _) = frame.select_features(&names)?.into_parts();
+        self.score_owned(x)
+    }
+
+    /// Scale a copy of raw flows in place, then score it.
+    fn score_owned(&self, mut x: Array2<f32>) -> Result<Scores> {
+        let range = self.bounds.transform_inplace(x.view_mut())?;
+        self.score_scaled(x.view(), range)
     }
 
     /// Score one raw flow (its values in the schema's column order).
@@ -565,7 +568,9 @@ impl Detector {
             p_malicious: s.p_malicious(0),
             reconstruction_error: s.novelty[0],
             malicious: s.malicious[0],
-            top_features: s.top_features[0]
+            top_features: s
+                .top_features
+                .row(0)
                 .iter()
                 .map(|&j| names[j].to_string())
                 .collect(),

@@ -128,7 +128,11 @@ fn a_saved_detector_flags_what_the_report_measured() {
             assert!((big.margin[j] - scores.margin[i]).abs() < 1e-6, "row {j}");
             assert!((big.novelty[j] - scores.novelty[i]).abs() < 1e-9 * (1.0 + scores.novelty[i]));
             assert_eq!(big.malicious[j], scores.malicious[i], "row {j}");
-            assert_eq!(big.top_features[j], scores.top_features[i], "row {j}");
+            assert_eq!(
+                big.top_features.row(j),
+                scores.top_features.row(i),
+                "row {j}"
+            );
         }
     }
     assert_eq!(big.out_of_range.rows, stacked.nrows());

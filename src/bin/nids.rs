@@ -17,6 +17,7 @@ use flowdata::{Alignment, CleaningPolicy, ReadOptions};
 use nids::Detector;
 use nids::cli::{SchemaArgs, TrainArgs};
 use nids::detector::Scores;
+use serde_json::value::RawValue;
 
 /// Network intrusion detection on flow features.
 #[derive(Parser)]
@@ -367,12 +368,22 @@ struct Scorer<'a> {
     layout: Option<Layout>,
 }
 
+/// The bytes of CSV read, scored and written at a time.
+const SCORE_BLOCK_BYTES: usize = 16 << 20;
+
+/// Blocks of flows read ahead of the one being scored.
+const READ_AHEAD: usize = 2;
+
 /// The most skipped rows listed per file on standard error.
 const SKIPPED_LISTED: usize = 20;
 
 impl Scorer<'_> {
     /// Score the flows of CSV files; `Ok(false)` when the output was
     /// closed.
+    ///
+    /// The files are read one block at a time, and each block is scored
+    /// and written before the next is read, so that memory stays bounded
+    /// by the block size whatever the size of the input.
     fn batch(&mut self, input: CsvInput<'_>) -> Result<bool, String> {
         let (paths, lines_before) = match input {
             CsvInput::Files(paths) => (paths, None),
@@ -381,7 +392,11 @@ impl Scorer<'_> {
                 lines_before,
             } => (std::slice::from_ref(spool), Some(lines_before)),
         };
-        let (frame, read) = match flowdata::read_flows(paths, &self.options) {
+        let name = |f: &flowdata::FileReport| match lines_before {
+            Some(_) => "standard input".to_string(),
+            None => f.path.display().to_string(),
+        };
+        let mut reader = match flowdata::FlowReader::open(paths, &self.options) {
             Err(e @ flowdata::FlowDataError::MissingColumns { .. }) => {
                 return Err(format!(
                     "{e}: the detector cannot score it (pass --fill-missing VALUE to fill them)"
@@ -389,25 +404,63 @@ impl Scorer<'_> {
             }
             other => other.map_err(|e| e.to_string())?,
         };
-        for f in &read.files {
-            let name = match lines_before {
-                Some(_) => "standard input".to_string(),
-                None => f.path.display().to_string(),
-            };
-            // Standard input warns of missing features once, not per batch.
-            if !f.missing_features.is_empty() && lines_before.is_none_or(|n| n == 0) {
+        // Standard input warns of missing features once, not per batch.
+        if lines_before.is_none_or(|n| n == 0) {
+            for f in reader.planned().filter(|f| !f.missing_features.is_empty()) {
                 eprintln!(
-                    "warning: {name} lacks {} of the detector's features, filled with {}: {}",
+                    "warning: {} lacks {} of the detector's features, filled with {}: {}",
+                    name(f),
                     f.missing_features.len(),
                     self.fill_missing.unwrap_or_default(),
                     f.missing_features.join(", ")
                 );
             }
+        }
+        let labelled = reader.planned().all(|f| !f.unlabelled);
+        // The next blocks are read and parsed on a thread of their own
+        // while one is scored and written: the stages share the cores.
+        let (tx, rx) = std::sync::mpsc::sync_channel(READ_AHEAD);
+        let reader = std::thread::scope(|s| {
+            let producer = s.spawn(move || {
+                loop {
+                    let chunk = reader.next_chunk();
+                    let last = !matches!(chunk, Ok(Some(_)));
+                    // A closed receiver: the scoring stopped.
+                    if tx.send(chunk).is_err() || last {
+                        return reader;
+                    }
+                }
+            });
+            // `Err(None)`: the output was closed.
+            let scored: Result<(), Option<String>> = rx.iter().try_for_each(|chunk| {
+                let Some(frame) = chunk.map_err(|e| e.to_string())? else {
+                    return Ok(());
+                };
+                match self.frame(&frame, labelled)? {
+                    true => Ok(()),
+                    false => Err(None),
+                }
+            });
+            drop(rx);
+            let reader = producer
+                .join()
+                .map_err(|_| "reading the flows failed".to_string());
+            match scored {
+                Ok(()) => reader.map(Some),
+                Err(None) => Ok(None),
+                Err(Some(e)) => Err(e),
+            }
+        })?;
+        let Some(reader) = reader else {
+            return Ok(false);
+        };
+        for f in &reader.report().files {
             if f.skipped_rows.is_empty() {
                 continue;
             }
             let mut text = format!(
-                "warning: {name}: {} of {} rows were not scored:",
+                "warning: {}: {} of {} rows were not scored:",
+                name(f),
                 f.skipped_rows.len(),
                 f.rows_read
             );
@@ -427,10 +480,8 @@ impl Scorer<'_> {
             }
             eprintln!("{text}");
         }
-        let labelled = read.files.iter().all(|f| !f.unlabelled);
-        let written = self.frame(&frame, labelled);
-        self.rows_before += read.rows_read();
-        written
+        self.rows_before += reader.report().rows_read();
+        Ok(true)
     }
 
     /// Score a Parquet or Arrow IPC file written by `flowdata` (columns
@@ -709,6 +760,7 @@ fn score(args: ScoreArgs) -> Result<(), String> {
             // Rows are numbered by their input position, skipped rows
             // reported by line, and identifier columns passed through.
             origins: true,
+            block_bytes: SCORE_BLOCK_BYTES,
             ..ReadOptions::with_schema(detector.schema().clone())
         },
         format,
@@ -840,7 +892,9 @@ impl Batch<'_> {
 
     /// The features explaining row `i`, largest error first.
     fn top(&self, i: usize) -> Vec<&str> {
-        self.scores.top_features[i]
+        self.scores
+            .top_features
+            .row(i)
             .iter()
             .map(|&j| self.names[j])
             .collect()
@@ -853,14 +907,37 @@ fn cell(values: Option<&LargeStringArray>, i: usize) -> Option<&str> {
 }
 
 /// One output row as a JSON object, fields in their documented order.
+/// Feature names and labels come as JSON text rendered once per batch.
 struct JsonRow<'a> {
     identifiers: Vec<(&'a str, &'a str)>,
     row: u64,
     p_malicious: f64,
     reconstruction_error: f64,
     malicious: bool,
-    top_features: Vec<&'a str>,
-    label: Option<&'a str>,
+    top_features: TopFeatures<'a>,
+    label: Option<&'a RawValue>,
+}
+
+/// A row's explanation: the names of its top features, as JSON strings.
+struct TopFeatures<'a> {
+    columns: ndarray::ArrayView1<'a, usize>,
+    names: &'a [Box<RawValue>],
+}
+
+impl serde::Serialize for TopFeatures<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.columns.iter().map(|&j| &*self.names[j]))
+    }
+}
+
+/// Each text rendered once as a JSON string.
+fn json_strings<'a>(texts: impl Iterator<Item = &'a str>) -> Vec<Box<RawValue>> {
+    texts
+        .map(|t| {
+            let quoted = serde_json::to_string(t).expect("a string serialises");
+            RawValue::from_string(quoted).expect("a JSON string is JSON")
+        })
+        .collect()
 }
 
 impl serde::Serialize for JsonRow<'_> {
@@ -893,6 +970,9 @@ fn write_json(out: &mut impl Write, batch: &Batch<'_>) -> std::io::Result<()> {
         .map(|&n| (n, batch.identifier(n)))
         .collect();
     let scores = batch.scores;
+    let names = json_strings(batch.names.iter().copied());
+    let labels = json_strings(batch.frame.classes().iter().map(|c| c.raw.as_str()));
+    let class_ids = batch.frame.class_ids();
     let blocks: Vec<std::io::Result<Vec<u8>>> = batch
         .rows
         .par_chunks(4096)
@@ -908,8 +988,11 @@ fn write_json(out: &mut impl Write, batch: &Batch<'_>) -> std::io::Result<()> {
                     p_malicious: scores.p_malicious(i),
                     reconstruction_error: scores.novelty[i],
                     malicious: scores.malicious[i],
-                    top_features: batch.top(i),
-                    label: batch.labelled.then(|| batch.frame.raw_label(i)),
+                    top_features: TopFeatures {
+                        columns: scores.top_features.row(i),
+                        names: &names,
+                    },
+                    label: batch.labelled.then(|| &*labels[class_ids[i] as usize]),
                 };
                 serde_json::to_writer(&mut text, &row)?;
                 text.push(b'\n');

@@ -399,6 +399,11 @@ fn run_chunks(
         return Ok(out);
     }
     let dst = out.as_slice_mut().unwrap_or(&mut []);
+    if n_rows <= chunk_rows {
+        // One chunk (one flow, a small batch) stays on the calling thread.
+        f(xs, n_rows, &mut Workspace::default(), dst)?;
+        return Ok(out);
+    }
     dst.par_chunks_mut(chunk_rows * out_cols)
         .zip(xs.par_chunks(chunk_rows * n))
         .try_for_each_init(Workspace::default, |ws, (o, chunk)| {

@@ -553,8 +553,39 @@ struct ParseCtx<'a> {
     policy: CleaningPolicy,
     origins: bool,
     template: &'a [f32],
+    checks: &'a RowChecks,
     hash_a: &'a hashbrown::DefaultHashBuilder,
     hash_b: &'a hashbrown::DefaultHashBuilder,
+}
+
+/// Per feature, what the cleaning policy looks at: the sentinel (NaN when
+/// none) and whether the feature cannot be negative.
+struct RowChecks {
+    sentinel: Vec<f32>,
+    nonnegative: Vec<bool>,
+}
+
+impl RowChecks {
+    fn new(schema: &Schema) -> RowChecks {
+        RowChecks {
+            sentinel: schema
+                .features
+                .iter()
+                .map(|f| f.sentinel.unwrap_or(f32::NAN))
+                .collect(),
+            nonnegative: schema.features.iter().map(|f| f.nonnegative).collect(),
+        }
+    }
+
+    /// True when a value of the row is a sentinel or a negative value of
+    /// a feature that cannot be negative (one pass without branches).
+    fn flags(&self, row: &[f32]) -> bool {
+        let mut any = false;
+        for ((v, s), nn) in row.iter().zip(&self.sentinel).zip(&self.nonnegative) {
+            any |= (*v == *s) | (*nn & (*v < 0.0));
+        }
+        any
+    }
 }
 
 enum Cell {
@@ -590,6 +621,106 @@ fn parse_cell(bytes: &[u8]) -> Cell {
         Ok(v) => Cell::Value(v),
         Err(_) => Cell::Bad,
     }
+}
+
+/// Powers of ten exact in `f64`.
+const POW10: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+];
+
+/// The plain number (digits, optionally `.` and more digits) starting at
+/// `from`, and where its digits end; `None` for anything else (a sign, an
+/// exponent, no digits, more than 19 digits), which a full parse handles.
+///
+/// The value is the correctly rounded `f32`, as a full parse gives: the
+/// digits form an integer `m` below 2^53 and the point a power of ten
+/// `10^k` (k <= 22), both exact in `f64`, so `m / 10^k` is rounded once to
+/// `f64`; rounding that to `f32` is rounding once more, and for a quotient
+/// double rounding through a format of at least 2 x 24 + 2 bits gives the
+/// same result as rounding once (Figueroa, 1995).
+#[inline]
+fn plain_number(line: &[u8], from: usize) -> (Option<f32>, usize) {
+    let n = line.len();
+    let (m, pos) = digits(line, from, 0);
+    let int_digits = pos - from;
+    if int_digits == 0 || int_digits > 19 {
+        return (None, pos);
+    }
+    if pos == n || line[pos] != b'.' {
+        // A count: up to 19 digits fit a u64 exactly, and its conversion
+        // rounds to nearest like a full parse would.
+        return (Some(m as f32), pos);
+    }
+    let (m, end) = digits(line, pos + 1, m);
+    let frac_digits = end - pos - 1;
+    if frac_digits == 0 || int_digits + frac_digits > 19 || m > 1 << 53 {
+        return (None, end);
+    }
+    (Some((m as f64 / POW10[frac_digits]) as f32), end)
+}
+
+/// Read the ASCII digits from `from` on into `m` (`m * 10 + digit` each,
+/// wrapping: callers count the digits); the value and where they end.
+/// Eight bytes at a time where the line has them.
+#[inline]
+fn digits(line: &[u8], from: usize, mut m: u64) -> (u64, usize) {
+    let mut pos = from;
+    while let Some(bytes) = line.get(pos..pos + 8) {
+        let chunk = u64::from_le_bytes(bytes.try_into().expect("eight bytes"));
+        let (k, v) = leading_digits(chunk);
+        m = m.wrapping_mul(POW10_U64[k]).wrapping_add(v);
+        pos += k;
+        if k < 8 {
+            return (m, pos);
+        }
+    }
+    while let Some(&b) = line.get(pos) {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            break;
+        }
+        m = m.wrapping_mul(10).wrapping_add(u64::from(d));
+        pos += 1;
+    }
+    (m, pos)
+}
+
+const POW10_U64: [u64; 9] = [
+    1,
+    10,
+    100,
+    1_000,
+    10_000,
+    100_000,
+    1_000_000,
+    10_000_000,
+    100_000_000,
+];
+
+/// How many of eight bytes (little-endian, first byte lowest) are ASCII
+/// digits before the first that is not, and the number they spell.
+#[inline]
+fn leading_digits(chunk: u64) -> (usize, u64) {
+    const HIGH: u64 = 0xF0F0_F0F0_F0F0_F0F0;
+    const THREES: u64 = 0x3030_3030_3030_3030;
+    // A byte is a digit when its high nibble is 3 and adding 6 to it does
+    // not carry out of the low nibble. A carry out of a byte (>= 0xFA)
+    // only reaches bytes after it, which do not count.
+    let not_digit =
+        ((chunk & HIGH) ^ THREES) | ((chunk.wrapping_add(0x0606_0606_0606_0606) & HIGH) ^ THREES);
+    let k = (not_digit.trailing_zeros() / 8) as usize;
+    if k == 0 {
+        return (0, 0);
+    }
+    // The digits' values moved to the top bytes: the bytes below are
+    // leading zeros. Then pairs, quads and the eight are combined.
+    let v = (chunk & 0x0F0F_0F0F_0F0F_0F0F) << (8 * (8 - k));
+    let v = v.wrapping_mul(10).wrapping_add(v >> 8);
+    const MASK: u64 = 0x0000_00FF_0000_00FF;
+    let a = (v & MASK).wrapping_mul(100 + (1_000_000 << 32));
+    let b = ((v >> 16) & MASK).wrapping_mul(1 + (10_000 << 32));
+    (k, u64::from((a.wrapping_add(b) >> 32) as u32))
 }
 
 /// Store a parsed cell and count what it holds; true when it is not a
@@ -677,8 +808,12 @@ impl ParseCtx<'_> {
                     .then_some((out.rows_read, out.local_class.len(), out.dropped));
             if let Some(go_on) = self.fast_row(line, out, &mut key) {
                 if let Some(before) = before {
-                    // A line the fast path takes is plain.
-                    split_plain(line, &mut spans);
+                    // A line the fast path takes is plain; its cells are
+                    // only needed for the identifiers.
+                    spans.clear();
+                    if !self.plan.identifiers.is_empty() {
+                        split_plain(line, &mut spans);
+                    }
                     self.note_origin(line, &spans, this_line, before, out);
                 }
                 if !go_on {
@@ -896,18 +1031,12 @@ impl ParseCtx<'_> {
             let begin = pos;
             match role {
                 Role::Feature(j) => {
-                    // Digits up to the comma: a count, the common case.
-                    let mut v = 0u64;
-                    while pos < n {
-                        let d = line[pos].wrapping_sub(b'0');
-                        if d > 9 {
-                            break;
-                        }
-                        v = v.wrapping_mul(10).wrapping_add(u64::from(d));
-                        pos += 1;
-                    }
-                    if pos > begin && pos - begin <= 19 && (pos == n || line[pos] == b',') {
-                        row[*j] = v as f32;
+                    // A count or a plain decimal up to the comma, the
+                    // common cases; anything else is parsed in full.
+                    let (value, end) = plain_number(line, begin);
+                    pos = end;
+                    if let Some(v) = value.filter(|_| pos == n || line[pos] == b',') {
+                        row[*j] = v;
                     } else {
                         pos = cell_end(pos);
                         match parse_cell(&line[begin..pos]) {
@@ -974,24 +1103,27 @@ impl ParseCtx<'_> {
         let row = &mut out.values[start..start + nf];
         let mut drop_negative = false;
         let mut drop_sentinel = false;
-        for (v, spec) in row.iter_mut().zip(&self.schema.features) {
-            if spec.sentinel == Some(*v) {
-                out.cells.sentinel += 1;
-                match p.sentinel {
-                    // Median replacement happens after non-finite handling,
-                    // so that it is not counted as an imputed non-finite cell.
-                    SentinelPolicy::Keep | SentinelPolicy::Median => {}
-                    SentinelPolicy::Zero => *v = 0.0,
-                    SentinelPolicy::DropRow => drop_sentinel = true,
-                }
-            } else if spec.nonnegative && *v < 0.0 && v.is_finite() {
-                match p.negative {
-                    NegativePolicy::DropRow => drop_negative = true,
-                    NegativePolicy::Abs => {
-                        *v = -*v;
-                        out.cells.negative_kept_or_fixed += 1;
+        // Most rows hold neither: one pass without branches finds out.
+        if self.checks.flags(row) {
+            for (v, spec) in row.iter_mut().zip(&self.schema.features) {
+                if spec.sentinel == Some(*v) {
+                    out.cells.sentinel += 1;
+                    match p.sentinel {
+                        // Median replacement happens after non-finite handling,
+                        // so that it is not counted as an imputed non-finite cell.
+                        SentinelPolicy::Keep | SentinelPolicy::Median => {}
+                        SentinelPolicy::Zero => *v = 0.0,
+                        SentinelPolicy::DropRow => drop_sentinel = true,
                     }
-                    NegativePolicy::Keep => out.cells.negative_kept_or_fixed += 1,
+                } else if spec.nonnegative && *v < 0.0 && v.is_finite() {
+                    match p.negative {
+                        NegativePolicy::DropRow => drop_negative = true,
+                        NegativePolicy::Abs => {
+                            *v = -*v;
+                            out.cells.negative_kept_or_fixed += 1;
+                        }
+                        NegativePolicy::Keep => out.cells.negative_kept_or_fixed += 1,
+                    }
                 }
             }
         }
@@ -1137,6 +1269,7 @@ pub struct FlowReader {
     schema: Schema,
     plans: Vec<FilePlan>,
     template: Vec<f32>,
+    checks: RowChecks,
     hash_a: hashbrown::DefaultHashBuilder,
     hash_b: hashbrown::DefaultHashBuilder,
     source: Source,
@@ -1332,6 +1465,7 @@ impl FlowReader {
             rows_merged: 0,
         };
         Ok(FlowReader {
+            checks: RowChecks::new(&schema),
             schema,
             plans,
             template,
@@ -1356,6 +1490,13 @@ impl FlowReader {
     /// The effective schema (after `Intersect`).
     pub fn schema(&self) -> &Schema {
         &self.schema
+    }
+
+    /// The files to read, in order, as planned when they were opened:
+    /// their paths, missing features and whether they carry labels (the
+    /// row counts fill in [`Self::report`] as the files are read).
+    pub fn planned(&self) -> impl Iterator<Item = &FileReport> {
+        self.plans.iter().map(|p| &p.report)
     }
 
     /// The report so far (complete once [`Self::next_chunk`] returned `None`).
@@ -1425,6 +1566,7 @@ impl FlowReader {
                 schema,
                 plans,
                 template,
+                checks,
                 hash_a,
                 hash_b,
                 source,
@@ -1450,6 +1592,7 @@ impl FlowReader {
                             policy,
                             origins,
                             template,
+                            checks,
                             hash_a,
                             hash_b,
                         };
@@ -1723,4 +1866,87 @@ fn constant_features(x: &ndarray::Array2<f32>, schema: &Schema) -> Vec<String> {
         .filter(|&j| constant[j])
         .map(|j| schema.features[j].name.clone())
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    /// The plain-number path gives the full parser's value, bit for bit,
+    /// and declines what it does not handle.
+    #[test]
+    fn plain_numbers_match_the_full_parse() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let mut checked = 0;
+        for _ in 0..200_000 {
+            let int_digits = rng.random_range(1..=12);
+            let frac_digits = rng.random_range(0..=12);
+            let mut text: String = (0..int_digits)
+                .map(|_| char::from(b'0' + rng.random_range(0..10u8)))
+                .collect();
+            if frac_digits > 0 {
+                text.push('.');
+                text.extend((0..frac_digits).map(|_| char::from(b'0' + rng.random_range(0..10u8))));
+            }
+            let number = text.clone();
+            // What follows the number: nothing, the next cell, or a
+            // byte that is no digit.
+            match rng.random_range(0..4) {
+                0 => {}
+                1 => text.push_str(",12345678,9"),
+                2 => {
+                    let b = rng.random_range(0..=0xFFu8);
+                    if b.is_ascii_digit() || b == b'.' {
+                        continue;
+                    }
+                    text.push(char::from(b));
+                }
+                _ => text.push_str("e5"),
+            }
+            let (value, end) = plain_number(text.as_bytes(), 0);
+            assert_eq!(end, number.len(), "{text}");
+            let full: f32 = fast_float2::parse(&number).unwrap();
+            if let Some(v) = value {
+                assert_eq!(v.to_bits(), full.to_bits(), "{text}: {v} against {full}");
+                checked += 1;
+            }
+        }
+        assert!(checked > 100_000, "only {checked} taken by the plain path");
+        // Halfway cases between two f32 values, written out exactly.
+        for text in [
+            "16777217",
+            "16777217.0",
+            "0.1",
+            "3.4028235",
+            "33554435.00",
+            "1.00000005960464477539",
+        ] {
+            let (value, _) = plain_number(text.as_bytes(), 0);
+            if let Some(v) = value {
+                let full: f32 = fast_float2::parse(text).unwrap();
+                assert_eq!(v.to_bits(), full.to_bits(), "{text}");
+            }
+        }
+        // A byte that carries when 6 is added stops the digits before it.
+        let carry = [b'1', b'2', 0xFF, b'3', b'4', b'5', b'6', b'7', b'8', b'9'];
+        assert_eq!(plain_number(&carry, 0), (Some(12.0), 2));
+        for declined in [
+            "",
+            ".5",
+            "5.",
+            "-1",
+            "1e5",
+            "+2",
+            "12345678901234567890",
+            "1.2.3",
+        ] {
+            let (value, end) = plain_number(declined.as_bytes(), 0);
+            let rest = &declined.as_bytes()[end..];
+            assert!(
+                value.is_none() || !rest.is_empty(),
+                "{declined:?} taken whole as {value:?}"
+            );
+        }
+    }
 }

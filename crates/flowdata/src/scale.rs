@@ -366,6 +366,24 @@ impl Bounds {
             if log {
                 logs.copy_from_slice(row);
                 log1p_nonnegative(logs);
+                let n = row.len();
+                let (logs, counted, lo, hi) = (&logs[..n], &counted[..n], &lo[..n], &hi[..n]);
+                let (shift, scale, offset) = (&shift[..n], &scale[..n], &offset[..n]);
+                // Most rows lie inside the range: passes without branches
+                // (they vectorise) find out and scale them.
+                let mut outside = false;
+                for j in 0..n {
+                    let u = logs[j];
+                    let c = clamp(u, lo[j], hi[j]);
+                    outside |= (counted[j] == 1) & ((c != u) | (row[j] < 0.0));
+                }
+                if !outside {
+                    for j in 0..n {
+                        let t = (clamp(logs[j], lo[j], hi[j]) - shift[j]) * scale[j] + offset[j];
+                        row[j] = if counted[j] == 1 { t } else { row[j] };
+                    }
+                    return;
+                }
                 // Raw values below 0 count as clamped too.
                 for (j, v) in row.iter_mut().enumerate() {
                     if counted[j] == 1 {
@@ -393,34 +411,39 @@ impl Bounds {
         };
         const CHUNK: usize = 4096;
         let rows = x.nrows();
-        let chunks: Vec<(Vec<u32>, Vec<Excess>)> = x
-            .axis_chunks_iter_mut(Axis(0), CHUNK)
-            .into_par_iter()
-            .enumerate()
-            .map(|(chunk_index, mut chunk)| {
-                let mut counts = vec![0u32; nf];
-                let mut excess = Vec::new();
-                let mut beyond = Vec::new();
-                let mut copy = vec![0f32; nf];
-                let mut logs = vec![0f32; nf];
-                for (i, mut row) in chunk.rows_mut().into_iter().enumerate() {
-                    if let Some(row) = row.as_slice_mut() {
-                        kernel(row, &mut logs, &mut counts, &mut beyond);
-                    } else {
-                        copy.iter_mut().zip(row.iter()).for_each(|(c, v)| *c = *v);
-                        kernel(&mut copy, &mut logs, &mut counts, &mut beyond);
-                        row.iter_mut().zip(&copy).for_each(|(v, c)| *v = *c);
-                    }
-                    let r = (chunk_index * CHUNK + i) as u32;
-                    excess.extend(beyond.drain(..).map(|(feature, amount)| Excess {
-                        row: r,
-                        feature,
-                        amount,
-                    }));
+        let scale_chunk = |(chunk_index, mut chunk): (usize, ArrayViewMut2<'_, f32>)| {
+            let mut counts = vec![0u32; nf];
+            let mut excess = Vec::new();
+            let mut beyond = Vec::new();
+            let mut copy = vec![0f32; nf];
+            let mut logs = vec![0f32; nf];
+            for (i, mut row) in chunk.rows_mut().into_iter().enumerate() {
+                if let Some(row) = row.as_slice_mut() {
+                    kernel(row, &mut logs, &mut counts, &mut beyond);
+                } else {
+                    copy.iter_mut().zip(row.iter()).for_each(|(c, v)| *c = *v);
+                    kernel(&mut copy, &mut logs, &mut counts, &mut beyond);
+                    row.iter_mut().zip(&copy).for_each(|(v, c)| *v = *c);
                 }
-                (counts, excess)
-            })
-            .collect();
+                let r = (chunk_index * CHUNK + i) as u32;
+                excess.extend(beyond.drain(..).map(|(feature, amount)| Excess {
+                    row: r,
+                    feature,
+                    amount,
+                }));
+            }
+            (counts, excess)
+        };
+        // One chunk (one flow, a small batch) stays on the calling thread.
+        let chunks: Vec<(Vec<u32>, Vec<Excess>)> = if rows <= CHUNK {
+            vec![scale_chunk((0, x.view_mut()))]
+        } else {
+            x.axis_chunks_iter_mut(Axis(0), CHUNK)
+                .into_par_iter()
+                .enumerate()
+                .map(scale_chunk)
+                .collect()
+        };
         let mut per_feature = vec![0usize; nf];
         let mut excess = Vec::new();
         for (counts, e) in chunks {

@@ -545,6 +545,12 @@ fn origins_keep_identifiers_aligned_with_the_kept_rows() {
         },
     )
     .unwrap();
+    // The plan is known before the first block: both files, labelled.
+    let planned: Vec<_> = reader
+        .planned()
+        .map(|f| (f.path.clone(), f.unlabelled))
+        .collect();
+    assert_eq!(planned, vec![(a.clone(), false), (b.clone(), false)]);
     let mut rows = Vec::new();
     let mut ids = Vec::new();
     let mut chunks = 0;
