@@ -18,7 +18,7 @@ fn detector(kind: ModelKind, dir: &std::path::Path) -> Detector {
     c.autoencoders.kinds = vec![kind];
     c.autoencoders.epochs = 1;
     c.autoencoders.min_epoch_rows = 0;
-    c.ppo.timesteps = 8_192;
+    c.ppo.timesteps = nids::Timesteps::Fixed(8_192);
     c.ppo.n_envs = 2;
     c.ppo.eval_episodes = 1;
     c.plots = false;

@@ -112,7 +112,7 @@ fn parse_variant(text: &str) -> Result<Variant, String> {
             "epochs" => c.ppo.n_epochs = u()?,
             "vf" => c.ppo.vf_coef = f()?,
             "clip" => c.ppo.clip_range = f()?,
-            "steps" => c.timesteps = u()? as u64,
+            "steps" => c.timesteps = nids::Timesteps::Fixed(u()? as u64),
             "n_envs" => c.n_envs = u()?,
             "input" => v.input = val.parse().map_err(|e| bad(&e))?,
             "balanced" => {

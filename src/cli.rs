@@ -8,7 +8,7 @@ use clap::Args;
 use rlenv::RewardTable;
 
 use crate::PipelineConfig;
-use crate::config::{AutoencoderStageConfig, PpoPreset, PpoStageConfig};
+use crate::config::{AutoencoderStageConfig, PpoPreset, PpoStageConfig, Timesteps};
 use crate::policy::PolicyInput;
 
 /// How to read flows of another schema than CIC-IDS2017's: `nids train`,
@@ -103,8 +103,9 @@ pub struct TrainArgs {
     /// entropy 0.02). The flags below override single settings.
     #[arg(long, default_value = "tuned")]
     ppo_preset: String,
-    /// PPO environment steps per candidate policy (preset: tuned 500,000,
-    /// reference 120,000).
+    /// PPO environment steps per candidate policy (preset: tuned one pass
+    /// over the training flows within 500,000 to 1,000,000, reference
+    /// 120,000).
     #[arg(long)]
     ppo_steps: Option<u64>,
     /// PPO discount factor (preset: tuned 0, reference 0.995). Each step's
@@ -278,7 +279,7 @@ pub fn build(args: TrainArgs) -> Result<PipelineConfig, String> {
     let preset: PpoPreset = args.ppo_preset.parse().map_err(|e| format!("{e}"))?;
     c.ppo = PpoStageConfig::preset(preset);
     if let Some(steps) = args.ppo_steps {
-        c.ppo.timesteps = steps;
+        c.ppo.timesteps = Timesteps::Fixed(steps);
     }
     if let Some(gamma) = args.ppo_gamma {
         c.ppo.ppo.gamma = gamma;
@@ -450,14 +451,21 @@ mod tests {
                 .unwrap_err()
                 .contains("random")
         );
-        assert_eq!(c.ppo.timesteps, 9000);
+        assert_eq!(c.ppo.timesteps, Timesteps::Fixed(9000));
+        assert_eq!(
+            parse(&[]).unwrap().ppo.timesteps,
+            Timesteps::OnePass {
+                min: 500_000,
+                max: 1_000_000
+            }
+        );
         assert_eq!(c.ppo.preset, PpoPreset::Tuned);
         assert_eq!(
             c.ppo.inputs,
             vec![PolicyInput::Latent, PolicyInput::LatentFeatures]
         );
         let r = parse(&["--ppo-preset", "reference", "--policy-input", "latent"]).unwrap();
-        assert_eq!(r.ppo.timesteps, 120_000);
+        assert_eq!(r.ppo.timesteps, Timesteps::Fixed(120_000));
         assert_eq!(r.ppo.sampling, rlenv::Sampling::Shuffled);
         assert_eq!(r.ppo.ppo, crate::config::reference_ppo_config());
         assert_eq!(r.ppo.inputs, vec![PolicyInput::Latent]);

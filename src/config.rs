@@ -191,9 +191,10 @@ impl std::str::FromStr for PpoPreset {
 pub struct PpoStageConfig {
     /// The preset these settings started from. Default [`PpoPreset::Tuned`].
     pub preset: PpoPreset,
-    /// Environment steps per candidate policy. Default 500,000 (the
-    /// reference preset: 120,000).
-    pub timesteps: u64,
+    /// Environment steps per candidate policy. Default (tuned): one pass
+    /// over the training flows, at least 500,000 and at most 1,000,000
+    /// steps; the reference preset: 120,000.
+    pub timesteps: Timesteps,
     /// Hyperparameters. Default: the tuned preset's (see
     /// [`tuned_ppo_config`]); the reference preset: [`reference_ppo_config`].
     pub ppo: PpoConfig,
@@ -236,6 +237,39 @@ pub struct PpoStageConfig {
     pub eval_episodes: usize,
 }
 
+/// How many environment steps each candidate policy trains for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Timesteps {
+    /// This many, whatever the data.
+    Fixed(u64),
+    /// One step per training flow, so that a large capture is seen about
+    /// once, within a range.
+    OnePass {
+        /// The fewest steps: a small capture is seen many times.
+        min: u64,
+        /// The most steps.
+        max: u64,
+    },
+}
+
+impl Timesteps {
+    /// The steps for a training split of `rows` flows.
+    pub fn for_rows(self, rows: usize) -> u64 {
+        match self {
+            Timesteps::Fixed(n) => n,
+            Timesteps::OnePass { min, max } => (rows as u64).max(min).min(max),
+        }
+    }
+
+    /// The fewest steps any training split gets.
+    pub fn least(self) -> u64 {
+        match self {
+            Timesteps::Fixed(n) => n,
+            Timesteps::OnePass { min, .. } => min,
+        }
+    }
+}
+
 impl Default for PpoStageConfig {
     fn default() -> Self {
         PpoStageConfig::preset(PpoPreset::Tuned)
@@ -246,8 +280,19 @@ impl PpoStageConfig {
     /// The settings of a preset (the evaluation settings are the same).
     pub fn preset(preset: PpoPreset) -> Self {
         let (timesteps, ppo, sampling) = match preset {
-            PpoPreset::Reference => (120_000, reference_ppo_config(), Sampling::Shuffled),
-            PpoPreset::Tuned => (500_000, tuned_ppo_config(), Sampling::Auto),
+            PpoPreset::Reference => (
+                Timesteps::Fixed(120_000),
+                reference_ppo_config(),
+                Sampling::Shuffled,
+            ),
+            PpoPreset::Tuned => (
+                Timesteps::OnePass {
+                    min: 500_000,
+                    max: 1_000_000,
+                },
+                tuned_ppo_config(),
+                Sampling::Auto,
+            ),
         };
         PpoStageConfig {
             preset,
@@ -423,7 +468,17 @@ impl PipelineConfig {
                 ),
             ));
         }
-        if p.timesteps == 0 {
+        if let Timesteps::OnePass { min, max } = p.timesteps
+            && min > max
+        {
+            return Err(PipelineError::config(
+                "ppo_steps",
+                min,
+                format!("is the least of a range whose most is {max}"),
+            ));
+        }
+        let least = p.timesteps.least();
+        if least == 0 {
             return Err(PipelineError::config("ppo_steps", 0, "must be at least 1"));
         }
         if p.n_envs == 0 {
@@ -439,10 +494,10 @@ impl PipelineConfig {
         p.rewards.validate()?;
         p.ppo.validate_for_envs(p.n_envs)?;
         let rollout = p.ppo.rollout_size(p.n_envs) as u64;
-        if rollout > p.timesteps {
+        if rollout > least {
             return Err(PipelineError::config(
                 "ppo_steps",
-                p.timesteps,
+                least,
                 format!(
                     "is smaller than one rollout of n_envs {} x n_steps {} = {rollout} steps, so PPO would run {rollout} steps (steps are rounded up to whole rollouts): lower --n-envs or raise --ppo-steps",
                     p.n_envs, p.ppo.n_steps

@@ -542,20 +542,18 @@ impl Detector {
 
     /// Score raw (unscaled) flows whose columns follow the detector's schema.
     pub fn score_batch(&self, raw: ArrayView2<'_, f32>) -> Result<Scores> {
-        self.score_owned(raw.as_standard_layout().into_owned())
+        let scaled = self.bounds.transform(raw)?;
+        self.score_scaled(scaled.data.view(), scaled.out_of_range)
     }
 
     /// Score a frame of raw flows read with the detector's schema.
     pub fn score_frame(&self, frame: &FlowFrame) -> Result<Scores> {
         let names = self.schema.feature_names();
-        let (_, x, _, _) = frame.select_features(&names)?.into_parts();
-        self.score_owned(x)
-    }
-
-    /// Scale a copy of raw flows in place, then score it.
-    fn score_owned(&self, mut x: Array2<f32>) -> Result<Scores> {
-        let range = self.bounds.transform_inplace(x.view_mut())?;
-        self.score_scaled(x.view(), range)
+        if frame.feature_names() == names {
+            return self.score_batch(frame.features());
+        }
+        let aligned = frame.select_features(&names)?;
+        self.score_batch(aligned.features())
     }
 
     /// Score one raw flow (its values in the schema's column order).

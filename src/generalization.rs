@@ -321,6 +321,7 @@ fn finetune(
         .map_err(|e| PipelineError::Unsupported(format!("fine-tuning latents: {e}")))?;
     let mut labels = trained.train.binary_labels();
     labels.extend(std::iter::repeat_n(0u8, n_tune));
+    let steps = (ppo_config.timesteps.for_rows(labels.len()) / 4).max(1);
     let data = Arc::new(FlowDataset::new(obs, labels)?);
     let envs = (0..ppo_config.n_envs)
         .map(|i| {
@@ -336,7 +337,6 @@ fn finetune(
         })
         .collect::<std::result::Result<Vec<_>, _>>()?;
     let mut venv = VecEnv::new(envs)?;
-    let steps = (ppo_config.timesteps / 4).max(1);
     policy.learn(&mut venv, steps, &mut |_: &IterationRecord| {
         Control::Continue
     })?;

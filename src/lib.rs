@@ -25,7 +25,7 @@ pub mod stages;
 pub mod supervised;
 pub mod verdict;
 
-pub use config::PipelineConfig;
+pub use config::{PipelineConfig, Timesteps};
 pub use detector::Detector;
 pub use error::{PipelineError, Result};
 pub use pipeline::run;

@@ -34,7 +34,7 @@ use crate::verdict::{VerdictInputs, VerdictReport, VerdictRule, evaluate_verdict
 /// config.data.synthetic.rows = 2_000;
 /// config.autoencoders.kinds = vec![autoencoders::ModelKind::FeedForward];
 /// config.autoencoders.epochs = 1;
-/// config.ppo.timesteps = 2_048;
+/// config.ppo.timesteps = nids::Timesteps::Fixed(2_048);
 /// config.ppo.n_envs = 2;
 /// config.plots = false;
 /// config.progress = false;
@@ -263,15 +263,27 @@ pub fn run(config: &PipelineConfig) -> Result<Report> {
     let (ceiling, baselines) = match crate::evaluate::regrets(&config.ppo.rewards) {
         (miss, alarm) if miss > 0.0 && alarm > 0.0 => {
             let bar = bars.bar(2, "ceiling and baseline", "models");
-            let ceiling = crate::supervised::ceiling(selected, &data.train, splits, config.seed)?;
-            bar.inc(1);
-            let tree = crate::supervised::tree_baseline(
-                &data.train,
-                &data.validation,
-                &data.test,
-                splits,
-                config.seed,
-            )?;
+            // The MLP trains on one thread, the trees on the others.
+            let (ceiling, tree) = rayon::join(
+                || {
+                    let ceiling =
+                        crate::supervised::ceiling(selected, &data.train, splits, config.seed);
+                    bar.inc(1);
+                    ceiling
+                },
+                || {
+                    let tree = crate::supervised::tree_baseline(
+                        &data.train,
+                        &data.validation,
+                        &data.test,
+                        splits,
+                        config.seed,
+                    );
+                    bar.inc(1);
+                    tree
+                },
+            );
+            let (ceiling, tree) = (ceiling?, tree?);
             bar.finish_and_clear();
             tick("baselines", &mut timings);
             (Some(ceiling), vec![tree])
@@ -488,11 +500,11 @@ fn run_notes(
     let mut notes = run_dir.stale.clone();
     notes.extend(data.warnings.iter().cloned());
     let p = &config.ppo;
-    let run = p.ppo.timesteps_run(p.n_envs, p.timesteps);
-    if run != p.timesteps {
+    let asked = p.timesteps.for_rows(data.train);
+    let run = p.ppo.timesteps_run(p.n_envs, asked);
+    if run != asked {
         notes.push(format!(
-            "PPO ran {run} environment steps per policy for the {} requested: steps are rounded up to whole rollouts of n_envs {} x n_steps {} = {}",
-            p.timesteps,
+            "PPO ran {run} environment steps per policy for the {asked} requested: steps are rounded up to whole rollouts of n_envs {} x n_steps {} = {}",
             p.n_envs,
             p.ppo.n_steps,
             p.ppo.rollout_size(p.n_envs)

@@ -386,6 +386,7 @@ pub fn train_ppo(
     seed: u64,
     on_iteration: &mut dyn FnMut(&IterationRecord),
 ) -> Result<(Ppo, Vec<IterationRecord>)> {
+    let steps = config.timesteps.for_rows(labels.len());
     let data = Arc::new(FlowDataset::new(obs, labels)?);
     let envs = (0..config.n_envs)
         .map(|i| {
@@ -408,7 +409,7 @@ pub fn train_ppo(
         ..config.ppo.clone()
     };
     let mut policy = Ppo::new(ppo_config, &venv, seed)?;
-    let log = policy.learn(&mut venv, config.timesteps, &mut |r: &IterationRecord| {
+    let log = policy.learn(&mut venv, steps, &mut |r: &IterationRecord| {
         on_iteration(r);
         Control::Continue
     })?;
@@ -432,7 +433,7 @@ pub fn train_policy(
     let model = ae.detector.model();
     let data = PolicyData::new(model, input, train, validation, test)?;
     let bar = bars.bar(
-        config.timesteps,
+        config.timesteps.for_rows(train.n_rows()),
         &format!("ppo on {}/{}", ae.kind.as_str(), input),
         "steps",
     );

@@ -15,7 +15,7 @@ fn trained(dir: &Path) -> (Report, PathBuf) {
     c.data.save_splits = true;
     c.autoencoders.kinds = vec![ModelKind::FeedForward, ModelKind::Conv1d];
     c.autoencoders.epochs = 2;
-    c.ppo.timesteps = 4_096;
+    c.ppo.timesteps = nids::Timesteps::Fixed(4_096);
     c.ppo.n_envs = 2;
     c.ppo.eval_episodes = 1;
     c.plots = false;
@@ -479,7 +479,7 @@ fn nids_adapt_lowers_false_alarms_on_benign_flows_of_another_capture() {
     c.data.paths = vec![improved];
     c.autoencoders.kinds = vec![ModelKind::FeedForward];
     c.autoencoders.epochs = 4;
-    c.ppo.timesteps = 65_536;
+    c.ppo.timesteps = nids::Timesteps::Fixed(65_536);
     c.plots = false;
     c.progress = false;
     nids::run(&c).unwrap();

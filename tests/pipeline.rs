@@ -13,7 +13,7 @@ fn tiny(out: &Path) -> PipelineConfig {
     c.data.synthetic.rows = 2_500;
     c.autoencoders.kinds = vec![ModelKind::FeedForward, ModelKind::Conv1d];
     c.autoencoders.epochs = 2;
-    c.ppo.timesteps = 2_048;
+    c.ppo.timesteps = nids::Timesteps::Fixed(2_048);
     c.ppo.n_envs = 2;
     c.ppo.eval_episodes = 2;
     c.progress = false;

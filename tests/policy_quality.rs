@@ -78,7 +78,7 @@ fn ppo_gets_within_half_a_point_of_the_ceiling_on_overlapping_classes() {
     // draws (the tuned preset's) would move the optimum towards fewer alarms.
     let config = PpoStageConfig {
         sampling: rlenv::Sampling::Shuffled,
-        timesteps: 400_000,
+        timesteps: nids::Timesteps::Fixed(400_000),
         ..PpoStageConfig::default()
     };
     let labels = y_train.iter().map(|&a| u8::from(a)).collect();

@@ -19,7 +19,7 @@ fn quick(out: &Path) -> PipelineConfig {
     c.data.synthetic.rows = 2_000;
     c.autoencoders.kinds = vec![ModelKind::FeedForward];
     c.autoencoders.epochs = 1;
-    c.ppo.timesteps = 2_048;
+    c.ppo.timesteps = nids::Timesteps::Fixed(2_048);
     c.ppo.n_envs = 2;
     c.ppo.eval_episodes = 1;
     c.plots = false;
@@ -371,7 +371,7 @@ fn ppo_steps_rounded_up_are_reported_or_refused() {
     let dir = tempfile::tempdir().unwrap();
     let mut c = quick(&dir.path().join("a"));
     c.ppo.n_envs = 1_000;
-    c.ppo.timesteps = 8_192;
+    c.ppo.timesteps = nids::Timesteps::Fixed(8_192);
     let rollout = (1_000 * c.ppo.ppo.n_steps).to_string();
     let err = nids::run(&c).unwrap_err().to_string();
     assert!(
@@ -379,7 +379,7 @@ fn ppo_steps_rounded_up_are_reported_or_refused() {
         "{err}"
     );
     let mut c = quick(&dir.path().join("b"));
-    c.ppo.timesteps = 1_500;
+    c.ppo.timesteps = nids::Timesteps::Fixed(1_500);
     c.ppo.n_envs = 1;
     c.ppo.ppo.n_steps = 512;
     let report = nids::run(&c).unwrap();

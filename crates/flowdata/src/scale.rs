@@ -321,11 +321,12 @@ impl Bounds {
         self.features.iter().map(|f| f.name.as_str()).collect()
     }
 
-    /// Scale a matrix, clamping values outside the fitted range and
-    /// counting them.
+    /// Scale a copy of a matrix (row-major), clamping values outside the
+    /// fitted range and counting them; the rows are copied and scaled
+    /// block by block in parallel.
     pub fn transform(&self, x: ArrayView2<'_, f32>) -> Result<Scaled> {
-        let mut data = x.to_owned();
-        let out_of_range = self.transform_inplace(data.view_mut())?;
+        let mut data = Array2::zeros(x.raw_dim());
+        let out_of_range = self.scale_blocks(data.view_mut(), Some(x))?;
         Ok(Scaled {
             data,
             clamped: out_of_range.clamped(),
@@ -334,7 +335,24 @@ impl Bounds {
     }
 
     /// Scale a matrix in place; returns what fell outside the fitted range.
-    pub fn transform_inplace(&self, mut x: ArrayViewMut2<'_, f32>) -> Result<OutOfRange> {
+    pub fn transform_inplace(&self, x: ArrayViewMut2<'_, f32>) -> Result<OutOfRange> {
+        self.scale_blocks(x, None)
+    }
+
+    /// Scale `x` in place, or, with `source`, write `source` scaled into
+    /// `x` (the same shape).
+    fn scale_blocks(
+        &self,
+        mut x: ArrayViewMut2<'_, f32>,
+        source: Option<ArrayView2<'_, f32>>,
+    ) -> Result<OutOfRange> {
+        if source.is_some_and(|s| s.dim() != x.dim()) {
+            return Err(FlowDataError::Shape(format!(
+                "a source of shape {:?} for a {:?} matrix",
+                source.map(|s| s.dim()),
+                x.dim()
+            )));
+        }
         if x.ncols() != self.features.len() {
             return Err(FlowDataError::Shape(format!(
                 "matrix has {} columns, bounds were fitted on {}",
@@ -412,6 +430,11 @@ impl Bounds {
         const CHUNK: usize = 4096;
         let rows = x.nrows();
         let scale_chunk = |(chunk_index, mut chunk): (usize, ArrayViewMut2<'_, f32>)| {
+            if let Some(source) = source {
+                let start = chunk_index * CHUNK;
+                let end = start + chunk.nrows();
+                chunk.assign(&source.slice(ndarray::s![start..end, ..]));
+            }
             let mut counts = vec![0u32; nf];
             let mut excess = Vec::new();
             let mut beyond = Vec::new();
