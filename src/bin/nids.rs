@@ -369,7 +369,7 @@ struct Scorer<'a> {
 }
 
 /// The bytes of CSV read, scored and written at a time.
-const SCORE_BLOCK_BYTES: usize = 16 << 20;
+const SCORE_BLOCK_BYTES: usize = 8 << 20;
 
 /// Blocks of flows read ahead of the one being scored.
 const READ_AHEAD: usize = 2;
