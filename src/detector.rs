@@ -549,11 +549,15 @@ impl Detector {
     /// Score a frame of raw flows read with the detector's schema.
     pub fn score_frame(&self, frame: &FlowFrame) -> Result<Scores> {
         let names = self.schema.feature_names();
-        if frame.feature_names() == names {
-            return self.score_batch(frame.features());
-        }
-        let aligned = frame.select_features(&names)?;
-        self.score_batch(aligned.features())
+        // A frame read with the detector's schema is scaled as it is.
+        let aligned;
+        let raw = if frame.feature_names() == names {
+            frame.features()
+        } else {
+            aligned = frame.select_features(&names)?;
+            aligned.features()
+        };
+        self.score_batch(raw)
     }
 
     /// Score one raw flow (its values in the schema's column order).

@@ -381,9 +381,10 @@ impl Scorer<'_> {
     /// Score the flows of CSV files; `Ok(false)` when the output was
     /// closed.
     ///
-    /// The files are read one block at a time, and each block is scored
-    /// and written before the next is read, so that memory stays bounded
-    /// by the block size whatever the size of the input.
+    /// The files are read one block at a time: a reader thread keeps at
+    /// most [`READ_AHEAD`] parsed blocks ahead of the one being scored and
+    /// written, so that memory stays bounded by the block size whatever
+    /// the size of the input.
     fn batch(&mut self, input: CsvInput<'_>) -> Result<bool, String> {
         let (paths, lines_before) = match input {
             CsvInput::Files(paths) => (paths, None),

@@ -339,20 +339,13 @@ impl Bounds {
         self.scale_blocks(x, None)
     }
 
-    /// Scale `x` in place, or, with `source`, write `source` scaled into
-    /// `x` (the same shape).
+    /// Scale `x` in place, or, with `source` (of `x`'s shape, as both
+    /// callers make it), write `source` scaled into `x`.
     fn scale_blocks(
         &self,
         mut x: ArrayViewMut2<'_, f32>,
         source: Option<ArrayView2<'_, f32>>,
     ) -> Result<OutOfRange> {
-        if source.is_some_and(|s| s.dim() != x.dim()) {
-            return Err(FlowDataError::Shape(format!(
-                "a source of shape {:?} for a {:?} matrix",
-                source.map(|s| s.dim()),
-                x.dim()
-            )));
-        }
         if x.ncols() != self.features.len() {
             return Err(FlowDataError::Shape(format!(
                 "matrix has {} columns, bounds were fitted on {}",
