@@ -167,9 +167,11 @@ fn assemble(
     })
 }
 
-/// Per-column standardisation of the policy's inputs, fitted on the
-/// training rows, so that every autoencoder and input kind hands the policy
-/// values of one scale. Saved as `latent_scaler.json` beside the policy.
+/// Per-column standardisation of the policy's latent inputs (and the log
+/// error of `latent+error`), fitted on the training rows, so that every
+/// autoencoder hands the policy values of one scale; the scaled features of
+/// `latent+features` pass through in `[0, 1]` (mean 0, std 1 here). Saved
+/// as `latent_scaler.json` beside the policy.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LatentScaler {
     /// What the columns are (files of earlier releases: the latent alone).
@@ -182,12 +184,22 @@ pub struct LatentScaler {
 }
 
 impl LatentScaler {
-    /// Fit on training inputs.
-    pub fn fit(input: PolicyInput, z: ArrayView2<'_, f32>) -> Self {
+    /// Fit on training inputs whose first `latent` columns are the latent
+    /// code. The scaled features of `latent+features` pass through as they
+    /// are: they already lie in `[0, 1]`, and standardising them would
+    /// blow a feature that barely varies in training up to dozens of
+    /// standard deviations on new traffic, which is what stops a policy
+    /// from generalising to attack families it has not seen.
+    pub fn fit(input: PolicyInput, latent: usize, z: ArrayView2<'_, f32>) -> Self {
         let n = z.nrows().max(1) as f64;
         let mut mean = Vec::with_capacity(z.ncols());
         let mut std = Vec::with_capacity(z.ncols());
-        for col in z.columns() {
+        for (c, col) in z.columns().into_iter().enumerate() {
+            if input == PolicyInput::LatentFeatures && c >= latent {
+                mean.push(0.0);
+                std.push(1.0);
+                continue;
+            }
             let m = col.iter().map(|&v| f64::from(v)).sum::<f64>() / n;
             let var = col.iter().map(|&v| (f64::from(v) - m).powi(2)).sum::<f64>() / n;
             let s = var.sqrt();
@@ -365,7 +377,7 @@ impl PolicyData {
         let mut train_obs = raw_policy_input(model, input, train.features())?;
         let latent_health =
             LatentHealth::of(train_obs.slice(ndarray::s![.., ..model.latent_dim()]));
-        let scaler = LatentScaler::fit(input, train_obs.view());
+        let scaler = LatentScaler::fit(input, model.latent_dim(), train_obs.view());
         scaler.transform(&mut train_obs);
         Ok(PolicyData {
             validation: policy_input(model, &scaler, validation.features())?,
@@ -622,6 +634,39 @@ mod tests {
         let s: LatentScaler = serde_json::from_str(old).unwrap();
         assert_eq!(s.input, PolicyInput::Latent);
         assert_eq!(s.std, vec![1.0, 2.0]);
+    }
+
+    #[test]
+    fn the_scaler_standardises_the_latent_and_passes_scaled_features_through() {
+        // Two latent columns, then two scaled features: one that barely
+        // varies in training and one that does.
+        let z = Array2::from_shape_fn((100, 4), |(r, c)| match c {
+            0 => r as f32,
+            1 => 3.0,
+            2 => {
+                if r == 0 {
+                    0.01
+                } else {
+                    0.0
+                }
+            }
+            _ => r as f32 / 99.0,
+        });
+        let s = LatentScaler::fit(PolicyInput::LatentFeatures, 2, z.view());
+        assert!((s.mean[0] - 49.5).abs() < 1e-4 && s.std[0] > 28.0);
+        assert_eq!((s.mean[1], s.std[1]), (3.0, 1.0), "a constant keeps std 1");
+        assert_eq!(
+            (&s.mean[2..], &s.std[2..]),
+            (&[0.0, 0.0][..], &[1.0, 1.0][..])
+        );
+        // A feature at the top of its training range stays at 1 instead of
+        // lying ten standard deviations out.
+        let mut row = [49.5, 3.0, 1.0, 1.0];
+        s.transform_row(&mut row);
+        assert_eq!(row, [0.0, 0.0, 1.0, 1.0]);
+        // Every other input kind standardises each column.
+        let e = LatentScaler::fit(PolicyInput::LatentError, 2, z.view());
+        assert!(e.std[2] < 0.01 && (e.mean[3] - 0.5).abs() < 1e-4);
     }
 
     #[test]
