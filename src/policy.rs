@@ -223,6 +223,16 @@ impl LatentScaler {
         }
     }
 
+    /// The columns up to the last one this scaler changes: the columns
+    /// after it (the features of `latent+features`) pass through.
+    pub fn active_width(&self) -> usize {
+        self.mean
+            .iter()
+            .zip(&self.std)
+            .rposition(|(&m, &s)| m != 0.0 || s != 1.0)
+            .map_or(0, |i| i + 1)
+    }
+
     /// Standardise one row in place.
     pub fn transform_row(&self, row: &mut [f32]) {
         for ((v, m), s) in row.iter_mut().zip(&self.mean).zip(&self.std) {
@@ -249,7 +259,11 @@ pub fn policy_input_of_latent(
     z: Array2<f32>,
     x: ArrayView2<'_, f32>,
 ) -> Result<Array2<f32>> {
-    assemble(model, scaler.input, z, x, |row| scaler.transform_row(row))
+    let active = scaler.active_width();
+    assemble(model, scaler.input, z, x, |row| {
+        let width = active.min(row.len());
+        scaler.transform_row(&mut row[..width])
+    })
 }
 
 /// The policy's logit margin `log P(1) - log P(0)` for each row, in f64:
@@ -664,6 +678,7 @@ mod tests {
         let mut row = [49.5, 3.0, 1.0, 1.0];
         s.transform_row(&mut row);
         assert_eq!(row, [0.0, 0.0, 1.0, 1.0]);
+        assert_eq!(s.active_width(), 2, "the features pass through");
         // Every other input kind standardises each column.
         let e = LatentScaler::fit(PolicyInput::LatentError, 2, z.view());
         assert!(e.std[2] < 0.01 && (e.mean[3] - 0.5).abs() < 1e-4);

@@ -14,6 +14,7 @@
 use flowdata::OutOfRange;
 use ndarray::{Array2, ArrayView2, Axis};
 use serde::{Deserialize, Serialize};
+use wide::{CmpGe, f32x8};
 
 use crate::error::{AutoencoderError, Result, invalid};
 use crate::model::{Autoencoder, Model};
@@ -389,30 +390,54 @@ impl<M: Reconstructor> ReconstructionDetector<M> {
         let k = k.min(width);
         let squared = squared.as_standard_layout();
         let rows = squared.as_slice().unwrap_or(&[]);
-        let mut weighted = vec![0f32; width];
-        // The k largest of each row by insertion into a short list: ties go
-        // to the earlier column, as a stable sort would order them.
-        let mut best: Vec<(f32, usize)> = Vec::with_capacity(k + 1);
         let mut top = Array2::zeros((squared.nrows(), k));
-        for (r, mut out) in rows.chunks_exact(width.max(1)).zip(top.rows_mut()) {
+        if k == 0 {
+            return Ok((scores, top));
+        }
+        // Whole blocks of eight, the padding below any value.
+        let blocks = width.div_ceil(8);
+        let mut weighted = vec![f32::NEG_INFINITY; blocks * 8];
+        // The k largest block maxima, largest first.
+        let mut maxima: Vec<f32> = Vec::with_capacity(k + 1);
+        let mut best: Vec<(f32, usize)> = Vec::with_capacity(k + 1);
+        for (r, mut out) in rows.chunks_exact(width).zip(top.rows_mut()) {
             for ((w, &v), &i) in weighted.iter_mut().zip(r).zip(&inverse) {
                 *w = v * i;
             }
-            best.clear();
-            let mut floor = f32::NEG_INFINITY;
-            for (b, block) in weighted.chunks(8).enumerate() {
-                // Most values fall short of the k-th largest so far: a
-                // block none of whose values passes it (one comparison
-                // pass, which vectorises) is skipped whole.
-                if best.len() == k && !block.iter().fold(false, |any, &v| any | (v > floor)) {
-                    continue;
+            // The k-th largest block maximum is k values from k blocks, so
+            // at most the row's k-th largest value: only values at least
+            // that can rank, and one eight-lane comparison per block finds
+            // them (few beyond the k).
+            maxima.clear();
+            if blocks >= k {
+                for block in weighted.chunks_exact(8) {
+                    let m = block.iter().fold(f32::NEG_INFINITY, |a, &v| a.max(v));
+                    if maxima.len() < k || m > maxima[k - 1] {
+                        let at = maxima.iter().take_while(|&&x| x >= m).count();
+                        maxima.insert(at, m);
+                        maxima.truncate(k);
+                    }
                 }
-                for (o, &v) in block.iter().enumerate() {
-                    if v > floor || best.len() < k {
-                        let at = best.partition_point(|b| b.0 >= v);
-                        best.insert(at, (v, 8 * b + o));
-                        best.truncate(k);
-                        floor = best.last().map_or(f32::NEG_INFINITY, |b| b.0);
+            }
+            let floor = maxima
+                .get(k - 1)
+                .copied()
+                .filter(|f| !f.is_nan())
+                .unwrap_or(f32::NEG_INFINITY);
+            best.clear();
+            for (b, block) in weighted.chunks_exact(8).enumerate() {
+                let block: [f32; 8] = block.try_into().unwrap_or([f32::NEG_INFINITY; 8]);
+                let mut hits = f32x8::from(block).cmp_ge(f32x8::splat(floor)).move_mask();
+                // In column order, so that ties go to the earlier column as
+                // a stable sort would order them.
+                while hits != 0 {
+                    let o = hits.trailing_zeros() as usize;
+                    hits &= hits - 1;
+                    if 8 * b + o >= width {
+                        break;
+                    }
+                    if best.len() < k || block[o] > best[k - 1].0 {
+                        insert_ranked(&mut best, k, block[o], 8 * b + o);
                     }
                 }
             }
@@ -533,6 +558,15 @@ fn errors_of<M: Reconstructor>(
 }
 
 /// Each row's mean of its squared errors over the divisors.
+/// Insert `(v, column)` into `best`, ordered largest first with ties in
+/// column order, keeping its `k` first entries.
+#[inline]
+fn insert_ranked(best: &mut Vec<(f32, usize)>, k: usize, v: f32, column: usize) {
+    let at = best.iter().take_while(|b| b.0 >= v).count();
+    best.insert(at, (v, column));
+    best.truncate(k);
+}
+
 fn row_scores(squared: &Array2<f32>, scale: &ErrorScale) -> Vec<f64> {
     const LANES: usize = 8;
     let inv: Vec<f64> = scale
