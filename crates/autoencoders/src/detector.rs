@@ -754,21 +754,30 @@ mod tests {
     fn explanations_of_wide_rows_match_a_stable_sort() {
         use rand::{Rng, SeedableRng};
         let mut rng = rand::rngs::StdRng::seed_from_u64(3);
-        let (rows, width) = (300, 77);
-        // Few distinct values, so that ties are common.
-        let x = Array2::from_shape_fn((rows, width), |_| f32::from(rng.random_range(0u8..12)));
-        let d = ReconstructionDetector::from_parts(
-            Fixed(Array2::zeros((rows, width))),
-            Threshold::calibrate(&[1.0], ThresholdMethod::Percentile(50.0)).unwrap(),
-            ErrorScale::unit(width),
-        )
-        .unwrap();
-        for k in [0, 1, 3, 9, 77] {
-            let (_, top) = d.score_and_explain(x.view(), None, k).unwrap();
-            for (i, row) in x.rows().into_iter().enumerate() {
-                let mut order: Vec<usize> = (0..width).collect();
-                order.sort_by(|&a, &b| row[b].total_cmp(&row[a]));
-                assert_eq!(top.row(i).to_vec(), order[..k].to_vec(), "row {i}, k {k}");
+        let rows = 300;
+        // Widths below, at and above a block of eight; k below, at and
+        // above the number of blocks.
+        for width in [77, 13, 8, 5] {
+            // Few distinct values, so that ties are common.
+            let x = Array2::from_shape_fn((rows, width), |_| f32::from(rng.random_range(0u8..12)));
+            let d = ReconstructionDetector::from_parts(
+                Fixed(Array2::zeros((rows, width))),
+                Threshold::calibrate(&[1.0], ThresholdMethod::Percentile(50.0)).unwrap(),
+                ErrorScale::unit(width),
+            )
+            .unwrap();
+            for k in [0, 1, 2, 3, 9, 10, 11, width] {
+                let (_, top) = d.score_and_explain(x.view(), None, k).unwrap();
+                let k = k.min(width);
+                for (i, row) in x.rows().into_iter().enumerate() {
+                    let mut order: Vec<usize> = (0..width).collect();
+                    order.sort_by(|&a, &b| row[b].total_cmp(&row[a]));
+                    assert_eq!(
+                        top.row(i).to_vec(),
+                        order[..k].to_vec(),
+                        "row {i}, k {k}, width {width}"
+                    );
+                }
             }
         }
     }
