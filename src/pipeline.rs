@@ -425,10 +425,10 @@ fn operating_points(rule: &VerdictRule, policy: &ScoreEvaluation) -> Vec<Operati
 /// records them.
 fn headline(verdict: &VerdictReport, policy: &ScoreEvaluation) -> BTreeMap<String, f64> {
     [
-        ("verdict_precision", verdict.test.precision),
-        ("verdict_recall", verdict.test.recall),
-        ("verdict_f1", verdict.test.f1),
-        ("verdict_fpr", verdict.test.fpr),
+        ("verdict_precision", verdict.test.rates.precision),
+        ("verdict_recall", verdict.test.rates.recall),
+        ("verdict_f1", verdict.test.rates.f1),
+        ("verdict_fpr", verdict.test.rates.fpr),
         ("policy_argmax_f1", policy.argmax.f1),
         ("policy_argmax_fpr", policy.argmax.fpr),
         ("policy_roc_auc", policy.roc_auc),

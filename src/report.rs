@@ -251,14 +251,14 @@ fn verdict_section(o: &mut String, v: &VerdictReport, unseen: &[UnseenFamilyRepo
         let _ = writeln!(
             o,
             "| {name} | {} | {} | {} | {} | {:.4} | {:.4} | {:.4} | {:.4} [{:.4}, {:.4}] |",
-            d.tn,
-            d.fp,
-            d.fn_,
-            d.tp,
-            d.precision,
-            d.recall,
-            d.f1,
-            d.fpr,
+            d.rates.tn,
+            d.rates.fp,
+            d.rates.fn_,
+            d.rates.tp,
+            d.rates.precision,
+            d.rates.recall,
+            d.rates.f1,
+            d.rates.fpr,
             d.fpr_interval[0],
             d.fpr_interval[1]
         );
@@ -684,10 +684,10 @@ impl Report {
             o,
             "{:<34} {:>9.4} {:>9.4} {:>9.4} {:>9.4} {:>9}",
             format!("verdict: {}", self.verdict.rule.rule),
-            v.precision,
-            v.recall,
-            v.f1,
-            v.fpr,
+            v.rates.precision,
+            v.rates.recall,
+            v.rates.f1,
+            v.rates.fpr,
             "-"
         );
         for u in &self.unseen_families {

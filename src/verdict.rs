@@ -15,7 +15,7 @@
 
 use std::collections::BTreeMap;
 
-use metrics::ConfusionMatrix;
+use metrics::{ConfusionMatrix, Rates};
 use serde::{Deserialize, Serialize};
 
 use crate::detector::OperatingPoint;
@@ -157,23 +157,9 @@ impl VerdictRule {
 /// A decision's counts and rates on the test split, with per-family recall.
 #[derive(Clone, Debug, Serialize)]
 pub struct DecisionRow {
-    /// Attacks flagged.
-    pub tp: u64,
-    /// Benign flows flagged.
-    pub fp: u64,
-    /// Benign flows passed.
-    pub tn: u64,
-    /// Attacks missed.
-    #[serde(rename = "fn")]
-    pub fn_: u64,
-    /// `tp / (tp + fp)`.
-    pub precision: f64,
-    /// `tp / (tp + fn)`.
-    pub recall: f64,
-    /// The harmonic mean of precision and recall.
-    pub f1: f64,
-    /// `fp / (fp + tn)`.
-    pub fpr: f64,
+    /// Confusion counts, precision, recall, F1 and false-positive rate.
+    #[serde(flatten)]
+    pub rates: Rates,
     /// Wilson 95 % interval of the false-positive rate.
     pub fpr_interval: [f64; 2],
     /// Recall of each attack family.
@@ -186,14 +172,7 @@ impl DecisionRow {
         let cm = ConfusionMatrix::from_predictions(labels, flags)?;
         let (lo, hi) = metrics::wilson_interval(cm.fp, cm.fp + cm.tn, Z_95);
         Ok(Self {
-            tp: cm.tp,
-            fp: cm.fp,
-            tn: cm.tn,
-            fn_: cm.fn_,
-            precision: cm.precision(),
-            recall: cm.recall(),
-            f1: cm.f1(),
-            fpr: cm.fpr(),
+            rates: cm.rates(),
             fpr_interval: [lo, hi],
             per_family_recall: family_recall(families, flags),
         })
@@ -266,8 +245,8 @@ pub fn evaluate_verdict(rule: VerdictRule, inputs: VerdictInputs<'_>) -> Result<
         DecisionRow::new(i.test_labels, i.test_families, &flags)
     };
     Ok(VerdictReport {
-        validation_fpr: val.fpr,
-        validation_recall: val.recall,
+        validation_fpr: val.rates.fpr,
+        validation_recall: val.rates.recall,
         policy_alone: alone(i.val_margin, i.test_margin)?,
         novelty_alone: alone(i.val_novelty, i.test_novelty)?,
         rule,
@@ -309,7 +288,7 @@ impl VerdictReport {
                 verdict_recall: recall(&self.test, f).1,
                 policy_recall: recall(&self.policy_alone, f).1,
                 novelty_recall: recall(&self.novelty_alone, f).1,
-                verdict_fpr: self.test.fpr,
+                verdict_fpr: self.test.rates.fpr,
             })
             .collect()
     }
@@ -420,7 +399,7 @@ mod tests {
         assert_eq!(r.test.per_family_recall["DoS"].recall, 1.0);
         assert_eq!(r.policy_alone.per_family_recall["DDoS"].recall, 0.0);
         assert_eq!(r.novelty_alone.per_family_recall["DoS"].recall, 0.0);
-        assert!(r.test.fpr <= 0.01, "{}", r.test.fpr);
+        assert!(r.test.rates.fpr <= 0.01, "{}", r.test.rates.fpr);
         let unseen = r.unseen(&[Family::DDoS]);
         assert_eq!((unseen[0].test_flows, unseen[0].verdict_recall), (50, 1.0));
         assert_eq!(unseen[0].policy_recall, 0.0);

@@ -84,7 +84,7 @@ fn a_saved_detector_flags_what_the_report_measured() {
     let v = &report.verdict.test;
     assert_eq!(
         counts(&labels, &scores.malicious),
-        [v.tp, v.fp, v.tn, v.fn_]
+        [v.rates.tp, v.rates.fp, v.rates.tn, v.rates.fn_]
     );
     // Every operating point reproduces its row of the report.
     let argmax = detector
@@ -172,7 +172,10 @@ fn a_saved_detector_flags_what_the_report_measured() {
     }
     let stderr = String::from_utf8(run.stderr).unwrap();
     assert!(
-        stderr.contains(&format!("tp {} fp {} tn {} fn {}", v.tp, v.fp, v.tn, v.fn_)),
+        stderr.contains(&format!(
+            "tp {} fp {} tn {} fn {}",
+            v.rates.tp, v.rates.fp, v.rates.tn, v.rates.fn_
+        )),
         "{stderr}"
     );
 

@@ -285,7 +285,7 @@ fn an_unseen_family_is_reported_with_the_verdict() {
         u[0].verdict_recall,
         report.verdict.test.per_family_recall["Bot"].recall
     );
-    assert_eq!(u[0].verdict_fpr, report.verdict.test.fpr);
+    assert_eq!(u[0].verdict_fpr, report.verdict.test.rates.fpr);
     // Training and validation held no Bot flow.
     let attacks = |split: usize| report.data.attacks[split];
     let json: Value =

@@ -40,6 +40,43 @@ pub struct ConfusionMatrix {
     pub fn_: u64,
 }
 
+/// A decision's confusion counts with the main rates of the attack class:
+/// what every decision (one threshold, or a rule of several) is judged by.
+/// In JSON the field `fn_` is written as `fn`.
+///
+/// ```
+/// let r = metrics::ConfusionMatrix::new(3, 1, 5, 1).rates();
+/// assert_eq!((r.precision, r.recall, r.fpr), (0.75, 0.75, 1.0 / 6.0));
+/// assert_eq!(r.confusion(), metrics::ConfusionMatrix::new(3, 1, 5, 1));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Rates {
+    /// Attacks flagged.
+    pub tp: u64,
+    /// Benign samples flagged.
+    pub fp: u64,
+    /// Benign samples not flagged.
+    pub tn: u64,
+    /// Attacks not flagged.
+    #[serde(rename = "fn")]
+    pub fn_: u64,
+    /// Precision (0 when nothing is flagged).
+    pub precision: f64,
+    /// Recall (0 when there is no attack).
+    pub recall: f64,
+    /// F1 (0 when `tp + fp + fn == 0`).
+    pub f1: f64,
+    /// False-positive rate (0 when there is no benign sample).
+    pub fpr: f64,
+}
+
+impl Rates {
+    /// The confusion matrix of these counts.
+    pub fn confusion(&self) -> ConfusionMatrix {
+        ConfusionMatrix::new(self.tp, self.fp, self.tn, self.fn_)
+    }
+}
+
 impl ConfusionMatrix {
     /// A matrix from its four counts.
     ///
@@ -49,6 +86,20 @@ impl ConfusionMatrix {
     /// ```
     pub const fn new(tp: u64, fp: u64, tn: u64, fn_: u64) -> Self {
         Self { tp, fp, tn, fn_ }
+    }
+
+    /// The counts with precision, recall, F1 and false-positive rate.
+    pub fn rates(&self) -> Rates {
+        Rates {
+            tp: self.tp,
+            fp: self.fp,
+            tn: self.tn,
+            fn_: self.fn_,
+            precision: self.precision(),
+            recall: self.recall(),
+            f1: self.f1(),
+            fpr: self.fpr(),
+        }
     }
 
     /// Counts hard decisions: `labels[i]` is the truth, `predictions[i]`

@@ -11,7 +11,7 @@ mod sweep;
 mod thresholds;
 mod validate;
 
-pub use binary::ConfusionMatrix;
+pub use binary::{ConfusionMatrix, Rates};
 pub use curves::{
     PrPoint, RocPoint, average_precision, partial_roc_auc, precision_recall_curve, roc_auc,
     roc_curve, roc_curve_full,

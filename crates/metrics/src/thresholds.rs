@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::MetricsError;
-use crate::binary::ConfusionMatrix;
+use crate::binary::{ConfusionMatrix, Rates};
 use crate::sweep::{SortedBinary, key, score};
 use crate::validate::{check_finite, check_paired, check_rate, check_sample, check_threshold};
 
@@ -27,23 +27,9 @@ pub const REFERENCE_THRESHOLDS: [f64; 3] = [0.25, 0.30, 0.35];
 pub struct ThresholdRow {
     /// The decision threshold.
     pub threshold: f64,
-    /// Attacks flagged.
-    pub tp: u64,
-    /// Benign samples flagged.
-    pub fp: u64,
-    /// Benign samples not flagged.
-    pub tn: u64,
-    /// Attacks not flagged.
-    #[serde(rename = "fn")]
-    pub fn_: u64,
-    /// Precision (0 when nothing is flagged).
-    pub precision: f64,
-    /// Recall (0 when there is no attack).
-    pub recall: f64,
-    /// F1 (0 when `tp + fp + fn == 0`).
-    pub f1: f64,
-    /// False-positive rate (0 when there is no benign sample).
-    pub fpr: f64,
+    /// The counts and rates at it; the row reads as them (`row.recall`).
+    #[serde(flatten)]
+    pub rates: Rates,
 }
 
 impl ThresholdRow {
@@ -51,20 +37,16 @@ impl ThresholdRow {
     pub fn new(threshold: f64, cm: &ConfusionMatrix) -> Self {
         Self {
             threshold,
-            tp: cm.tp,
-            fp: cm.fp,
-            tn: cm.tn,
-            fn_: cm.fn_,
-            precision: cm.precision(),
-            recall: cm.recall(),
-            f1: cm.f1(),
-            fpr: cm.fpr(),
+            rates: cm.rates(),
         }
     }
+}
 
-    /// The confusion matrix of this row.
-    pub fn confusion(&self) -> ConfusionMatrix {
-        ConfusionMatrix::new(self.tp, self.fp, self.tn, self.fn_)
+impl std::ops::Deref for ThresholdRow {
+    type Target = Rates;
+
+    fn deref(&self) -> &Rates {
+        &self.rates
     }
 }
 
