@@ -610,6 +610,28 @@ mod tests {
     }
 
     #[test]
+    fn one_row_matches_its_row_of_a_batch() {
+        let (rows, n_in, n_out) = (5, 77, 40);
+        let x = wave(rows * n_in, 0.9);
+        let w = wave(n_out * n_in, 0.4);
+        let b = wave(n_out, 1.3);
+        for act in [Activation::Linear, Activation::Relu, Activation::Tanh] {
+            let mut batch = vec![0.0; rows * n_out];
+            linear_forward(&x, rows, &w, &b, act, &mut batch).unwrap();
+            for r in 0..rows {
+                let mut one = vec![0.0; n_out];
+                linear_forward(&x[r * n_in..(r + 1) * n_in], 1, &w, &b, act, &mut one).unwrap();
+                for (a, e) in one.iter().zip(&batch[r * n_out..(r + 1) * n_out]) {
+                    assert!(
+                        (a - e).abs() <= 1e-5 * e.abs().max(1.0),
+                        "{act:?}: {a} against {e}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
     fn linear_backward_matches_finite_differences() {
         let (rows, n_in, n_out) = (3, 4, 2);
         let x = wave(rows * n_in, 0.9);
