@@ -261,7 +261,7 @@ fn run(args: Args) -> Result<(), String> {
                 .filter(|(_, a)| !**a)
                 .map(|(s, _)| *s)
                 .collect();
-            let t = metrics::threshold_for_expected_fpr(&benign_val, args.budget).map_err(m)?;
+            let t = metrics::threshold_for_fpr(&benign_val, args.budget).map_err(m)?;
             let val_at = metrics::threshold_sweep(&val_labels, &val, &[t]).map_err(m)?[0];
             let test_at = metrics::threshold_sweep(&test_labels, &test, &[t]).map_err(m)?[0];
             println!(

@@ -141,10 +141,9 @@ pub struct TrainArgs {
     /// P(malicious) thresholds of the evaluation table (comma separated).
     #[arg(long, value_delimiter = ',', default_value = "0.25,0.30,0.35")]
     thresholds: Vec<f64>,
-    /// The headline false-alarm budget: the threshold that keeps the
-    /// expected false-positive rate on new benign flows at most this (set
-    /// on the benign validation flows); candidates are selected by their
-    /// validation recall at it.
+    /// The headline false-alarm budget: the threshold that flags at most
+    /// this share of the benign validation flows; candidates are selected
+    /// by their validation recall at it.
     #[arg(long, default_value_t = 0.01)]
     fpr_budget: f64,
     /// Further false-alarm budgets reported as operating points (comma

@@ -220,10 +220,8 @@ pub struct PpoStageConfig {
     /// P(malicious) thresholds of the evaluation table. Default 0.25, 0.30, 0.35.
     pub thresholds: Vec<f64>,
     /// The headline false-alarm budget: the operating point whose
-    /// threshold keeps the expected false-positive rate on new benign
-    /// flows at most this ([`metrics::threshold_for_expected_fpr`] on the
-    /// benign validation flows), in [0, 1); candidates are selected by
-    /// their validation recall at it.
+    /// threshold flags at most this share of the benign validation flows,
+    /// in [0, 1); candidates are selected by their validation recall at it.
     /// Default 0.01.
     pub fpr_budget: f64,
     /// Further false-alarm budgets reported as operating points. Default

@@ -144,8 +144,7 @@ pub struct OperatingPoint {
 /// The operating point within the headline false-alarm budget.
 #[derive(Clone, Debug, Serialize)]
 pub struct FprBudget {
-    /// The budget: the largest expected false-positive rate on new benign
-    /// flows ([`metrics::threshold_for_expected_fpr`] on validation).
+    /// The budget: the largest share of benign validation flows flagged.
     pub budget: f64,
     /// The operating point.
     #[serde(flatten)]
@@ -231,7 +230,7 @@ pub fn regrets(rewards: &RewardTable) -> (f64, f64) {
 /// compared.
 pub fn recall_at_budget(val_labels: &[bool], val_scores: &[f64], budget: f64) -> Result<f64> {
     let (benign, _) = split_benign(val_labels, val_scores);
-    let t = metrics::threshold_for_expected_fpr(&benign, budget)?;
+    let t = metrics::threshold_for_fpr(&benign, budget)?;
     Ok(metrics::threshold_sweep(val_labels, val_scores, &[t])?[0].recall)
 }
 
@@ -268,9 +267,9 @@ impl Scored<'_> {
 
     fn budget_point(&self, budget: f64) -> Result<OperatingPoint> {
         let (benign, _) = split_benign(self.splits.val_labels, self.val);
-        let t = metrics::threshold_for_expected_fpr(&benign, budget)?;
-        // Too few benign flows to promise the budget even flagging none.
-        let supported = metrics::conformal_allowance(benign.len(), budget).is_some();
+        let t = metrics::threshold_for_fpr(&benign, budget)?;
+        // One false alarm is the smallest rate validation can measure.
+        let supported = budget * benign.len() as f64 >= 1.0;
         self.point(format!("fpr<={}%", budget * 100.0), t, supported)
     }
 }

@@ -304,7 +304,7 @@ fn finetune(
         .collect();
     let manifest = trained.detector.manifest();
     let tuned_verdict = OperatingPoint {
-        novelty: Some(metrics::threshold_for_expected_fpr(
+        novelty: Some(metrics::threshold_for_fpr(
             &calibration_scores,
             manifest.novelty_budget,
         )?),

@@ -145,7 +145,7 @@ fn score_rows(o: &mut String, s: &ScoreEvaluation) {
     row(
         o,
         &format!(
-            "expected false alarms <= {}% of benign flows, set on validation (margin >= {:.4})",
+            "false alarms <= {}% of benign validation (margin >= {:.4})",
             s.fpr_budget.budget * 100.0,
             s.fpr_budget.point.score_threshold
         ),
@@ -165,7 +165,7 @@ fn operating_points(o: &mut String, s: &ScoreEvaluation) {
             p.name.clone()
         } else {
             format!(
-                "{} (unsupported: too few benign validation flows to promise the budget, n + 1 < 1 / budget; flags none of them)",
+                "{} (unsupported: fewer than 1 / budget benign validation flows; holds 0 false alarms on validation)",
                 p.name
             )
         };
@@ -231,7 +231,7 @@ fn verdict_section(o: &mut String, v: &VerdictReport, unseen: &[UnseenFamilyRepo
     let r = &v.rule;
     let _ = writeln!(
         o,
-        "\n## Verdict: {} (test split)\n\nA flow is malicious when the policy's P(malicious) is at least {:.4} (margin {:.4}) or the {} autoencoder's novelty score is at least {:.4}. The novelty part may raise {} % false alarms on new benign flows, the union {} %, in expectation (split-conformal thresholds on the benign validation flows; measured on validation: FPR {:.4}, recall {:.4}); each part alone is shown at the whole budget.\n\n| decision | TN | FP | FN | TP | precision | recall | F1 | FPR [95% CI] |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "\n## Verdict: {} (test split)\n\nA flow is malicious when the policy's P(malicious) is at least {:.4} (margin {:.4}) or the {} autoencoder's novelty score is at least {:.4}. The novelty part may flag {} % of the benign validation flows, the union {} % (measured on validation: FPR {:.4}, recall {:.4}); each part alone is shown at the whole budget.\n\n| decision | TN | FP | FN | TP | precision | recall | F1 | FPR [95% CI] |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|",
         r.rule,
         r.policy_probability_threshold,
         r.policy_margin_threshold,

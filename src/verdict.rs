@@ -6,12 +6,10 @@
 //! benign, including families the policy has never seen. The rule is fixed
 //! by the false-alarm budget on benign validation flows, not chosen by
 //! validation F1: validation holds no flow of a family the model has never
-//! seen, so a rule chosen on it would always drop the novelty part. Both
-//! budgets bound the expected false-positive rate on new benign flows
-//! ([`metrics::conformal_allowance`] of the benign validation flows): the
-//! novelty detector gets [`VerdictConfig::novelty_budget`], and the
-//! policy's threshold is then the lowest that keeps the union within the
-//! headline budget.
+//! seen, so a rule chosen on it would always drop the novelty part. The
+//! novelty detector gets at most [`VerdictConfig::novelty_budget`] of the
+//! benign validation flows; the policy's threshold is then the lowest that
+//! keeps the union within the headline budget.
 
 use std::collections::BTreeMap;
 
@@ -98,11 +96,11 @@ impl VerdictRule {
             ));
         }
         let novelty: Vec<f64> = benign.iter().map(|&i| val_novelty[i]).collect();
-        let novelty_threshold = metrics::threshold_for_expected_fpr(&novelty, novelty_budget)?;
+        let novelty_threshold = metrics::threshold_for_fpr(&novelty, novelty_budget)?;
         // The false alarms the policy may add: the union's allowance less
         // the novelty part's own, counted on the flows it leaves.
         let n = benign.len();
-        let allowed = metrics::conformal_allowance(n, budget).unwrap_or(0);
+        let allowed = allowance(n, budget);
         let novelty_fp = novelty.iter().filter(|&&s| s >= novelty_threshold).count();
         let rest: Vec<f64> = benign
             .iter()
@@ -152,6 +150,15 @@ impl VerdictRule {
             .map(|(&m, &s)| point.flag(m, s))
             .collect()
     }
+}
+
+/// The most false alarms among `n` benign flows within `budget`.
+fn allowance(n: usize, budget: f64) -> usize {
+    let mut k = ((budget * n as f64).floor() as usize).min(n);
+    while k > 0 && k as f64 / n as f64 > budget {
+        k -= 1;
+    }
+    k
 }
 
 /// A decision's counts and rates on the test split, with per-family recall.
@@ -240,7 +247,7 @@ pub fn evaluate_verdict(rule: VerdictRule, inputs: VerdictInputs<'_>) -> Result<
             .filter(|(l, _)| !**l)
             .map(|(_, &s)| s)
             .collect();
-        let t = metrics::threshold_for_expected_fpr(&benign, budget)?;
+        let t = metrics::threshold_for_fpr(&benign, budget)?;
         let flags: Vec<bool> = test_scores.iter().map(|&s| s >= t).collect();
         DecisionRow::new(i.test_labels, i.test_families, &flags)
     };
@@ -300,9 +307,7 @@ mod tests {
 
     #[test]
     fn the_budget_is_split_between_novelty_and_policy() {
-        // 1,000 benign validation flows: a threshold flagging k of them
-        // flags a new benign flow with probability (k + 1) / 1001, so the
-        // novelty part's 0.5 % allows 4 and the union's 1 % allows 9.
+        // 1,000 benign validation flows: novelty 0.5 % = 5, union 1 % = 10.
         let mut labels = vec![false; 1000];
         labels.extend(vec![true; 200]);
         let margin: Vec<f64> = (0..1200)
@@ -325,8 +330,8 @@ mod tests {
             .iter()
             .filter(|&&s| s >= rule.novelty_threshold)
             .count();
-        assert_eq!(by_novelty, 4);
-        assert_eq!(benign_flagged, 9, "the union uses the whole budget");
+        assert_eq!(by_novelty, 5);
+        assert_eq!(benign_flagged, 10, "the union uses the whole budget");
         assert!(flags[1000..].iter().all(|&f| f), "attacks are flagged");
         assert!(
             (rule.policy_probability_threshold - probability(rule.policy_margin_threshold)).abs()
@@ -357,7 +362,7 @@ mod tests {
             .iter()
             .filter(|&&f| f)
             .count();
-        assert_eq!(fp, 9);
+        assert_eq!(fp, 10);
     }
 
     #[test]

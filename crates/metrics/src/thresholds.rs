@@ -219,59 +219,6 @@ pub fn threshold_for_fpr(benign_scores: &[f64], target_fpr: f64) -> Result<f64, 
     Ok(score(kth).next_up())
 }
 
-/// The most of `n` benign validation flows a threshold may flag so that a
-/// new benign flow, drawn like them, is flagged with probability at most
-/// `target_fpr`: the largest `k` with `(k + 1) / (n + 1) <= target_fpr`
-/// (split-conformal), `None` when even flagging none cannot promise it
-/// (`n + 1 < 1 / target_fpr`).
-///
-/// A threshold just above the `(k + 1)`-th largest of `n` scores flags a
-/// new exchangeable score with probability exactly `(k + 1) / (n + 1)`, so
-/// the plain rule `k / n <= target_fpr` overshoots the budget on new
-/// traffic, by about a third on 250 benign flows at 1 %.
-///
-/// ```
-/// assert_eq!(metrics::conformal_allowance(250, 0.01), Some(1));
-/// assert_eq!(metrics::conformal_allowance(99, 0.01), Some(0));
-/// assert_eq!(metrics::conformal_allowance(98, 0.01), None);
-/// assert_eq!(metrics::conformal_allowance(151_742, 0.01), Some(1516));
-/// ```
-pub fn conformal_allowance(n: usize, target_fpr: f64) -> Option<usize> {
-    let within = |k: usize| (k + 1) as f64 / (n + 1) as f64 <= target_fpr;
-    let mut k = ((target_fpr * (n + 1) as f64).floor() as usize).min(n);
-    while k > 0 && !within(k) {
-        k -= 1;
-    }
-    within(k).then_some(k)
-}
-
-/// The lowest threshold that keeps the expected false-positive rate on
-/// new benign flows, exchangeable with `benign_scores`, at most
-/// `target_fpr`: it flags the [`conformal_allowance`] of the sample, or
-/// nothing when there is none (the next `f64` above the largest score).
-/// Where [`threshold_for_fpr`] bounds the rate on the sample itself, this
-/// bounds it on the traffic that follows.
-///
-/// Errors: as [`threshold_for_fpr`].
-///
-/// ```
-/// let benign: Vec<f64> = (0..250).map(f64::from).collect();
-/// // 1 % of 250 is 2.5: the sample rule flags 2, the expected rule 1.
-/// assert_eq!(metrics::threshold_for_fpr(&benign, 0.01)?, 247f64.next_up());
-/// assert_eq!(metrics::threshold_for_expected_fpr(&benign, 0.01)?, 248f64.next_up());
-/// # Ok::<(), metrics::MetricsError>(())
-/// ```
-pub fn threshold_for_expected_fpr(
-    benign_scores: &[f64],
-    target_fpr: f64,
-) -> Result<f64, MetricsError> {
-    check_rate("target_fpr", target_fpr)?;
-    check_sample("benign_scores", benign_scores)?;
-    let n = benign_scores.len();
-    let k = conformal_allowance(n, target_fpr).unwrap_or(0);
-    threshold_for_fpr(benign_scores, k as f64 / n as f64)
-}
-
 /// The share of `benign_scores` flagged at `threshold` (`score >=
 /// threshold`): the false-positive rate of a detector on benign traffic,
 /// for example traffic from another network.

@@ -2,9 +2,8 @@
 
 use metrics::{
     ConfusionMatrix, MulticlassConfusionMatrix, average_precision, best_f1_threshold,
-    conformal_allowance, false_positive_rate, ks_statistic, precision_recall_curve, recall_at_fpr,
-    roc_auc, roc_curve, roc_curve_full, threshold_for_expected_fpr, threshold_for_fpr,
-    threshold_sweep, wasserstein_distance,
+    false_positive_rate, ks_statistic, precision_recall_curve, recall_at_fpr, roc_auc, roc_curve,
+    roc_curve_full, threshold_for_fpr, threshold_sweep, wasserstein_distance,
 };
 use proptest::prelude::*;
 
@@ -155,30 +154,6 @@ proptest! {
         let min = benign.iter().copied().fold(f64::INFINITY, f64::min);
         if t > min {
             prop_assert!(false_positive_rate(&benign, t.next_down()).unwrap() > target);
-        }
-    }
-
-    #[test]
-    fn threshold_for_expected_fpr_keeps_the_conformal_bound(benign in prop::collection::vec(-30i32..30, 1..400), target in 0.0f64..=1.0) {
-        let benign: Vec<f64> = benign.into_iter().map(f64::from).collect();
-        let n = benign.len();
-        let t = threshold_for_expected_fpr(&benign, target).unwrap();
-        let flagged = |t: f64| benign.iter().filter(|&&s| s >= t).count();
-        let max = benign.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        match conformal_allowance(n, target) {
-            Some(k) => {
-                prop_assert!(flagged(t) <= k);
-                prop_assert!((k + 1) as f64 / (n + 1) as f64 <= target);
-                prop_assert!(k == n || (k + 2) as f64 / (n + 1) as f64 > target);
-                let min = benign.iter().copied().fold(f64::INFINITY, f64::min);
-                if t > min {
-                    prop_assert!(flagged(t.next_down()) > k);
-                }
-            }
-            None => {
-                prop_assert!(1.0 / (n + 1) as f64 > target);
-                prop_assert_eq!(t, max.next_up());
-            }
         }
     }
 
