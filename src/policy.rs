@@ -211,6 +211,7 @@ impl LatentScaler {
 
     /// Standardise in place (row by row, in row-major order).
     pub fn transform(&self, z: &mut Array2<f32>) {
+        let standardise = self.row_transform();
         if !z.is_standard_layout() {
             *z = z.as_standard_layout().into_owned();
         }
@@ -218,8 +219,17 @@ impl LatentScaler {
         if let Some(all) = z.as_slice_mut()
             && width > 0
         {
-            all.chunks_exact_mut(width)
-                .for_each(|row| self.transform_row(row));
+            all.chunks_exact_mut(width).for_each(standardise);
+        }
+    }
+
+    /// Standardise a row in place, touching only the columns this scaler
+    /// changes: what training inputs and scored flows both go through.
+    fn row_transform(&self) -> impl Fn(&mut [f32]) + '_ {
+        let active = self.active_width();
+        move |row: &mut [f32]| {
+            let width = active.min(row.len());
+            self.transform_row(&mut row[..width]);
         }
     }
 
@@ -259,11 +269,7 @@ pub fn policy_input_of_latent(
     z: Array2<f32>,
     x: ArrayView2<'_, f32>,
 ) -> Result<Array2<f32>> {
-    let active = scaler.active_width();
-    assemble(model, scaler.input, z, x, |row| {
-        let width = active.min(row.len());
-        scaler.transform_row(&mut row[..width])
-    })
+    assemble(model, scaler.input, z, x, scaler.row_transform())
 }
 
 /// The policy's logit margin `log P(1) - log P(0)` for each row, in f64:

@@ -398,7 +398,7 @@ impl<M: Reconstructor> ReconstructionDetector<M> {
         let blocks = width.div_ceil(8);
         let mut weighted = vec![f32::NEG_INFINITY; blocks * 8];
         // The k largest block maxima, largest first.
-        let mut maxima: Vec<f32> = Vec::with_capacity(k + 1);
+        let mut maxima: Vec<(f32, usize)> = Vec::with_capacity(k + 1);
         let mut best: Vec<(f32, usize)> = Vec::with_capacity(k + 1);
         for (r, mut out) in rows.chunks_exact(width).zip(top.rows_mut()) {
             for ((w, &v), &i) in weighted.iter_mut().zip(r).zip(&inverse) {
@@ -410,18 +410,14 @@ impl<M: Reconstructor> ReconstructionDetector<M> {
             // them (few beyond the k).
             maxima.clear();
             if blocks >= k {
-                for block in weighted.chunks_exact(8) {
+                for (b, block) in weighted.chunks_exact(8).enumerate() {
                     let m = block.iter().fold(f32::NEG_INFINITY, |a, &v| a.max(v));
-                    if maxima.len() < k || m > maxima[k - 1] {
-                        let at = maxima.iter().take_while(|&&x| x >= m).count();
-                        maxima.insert(at, m);
-                        maxima.truncate(k);
-                    }
+                    insert_ranked(&mut maxima, k, m, b);
                 }
             }
             let floor = maxima
                 .get(k - 1)
-                .copied()
+                .map(|&(m, _)| m)
                 .filter(|f| !f.is_nan())
                 .unwrap_or(f32::NEG_INFINITY);
             best.clear();
@@ -436,9 +432,7 @@ impl<M: Reconstructor> ReconstructionDetector<M> {
                     if 8 * b + o >= width {
                         break;
                     }
-                    if best.len() < k || block[o] > best[k - 1].0 {
-                        insert_ranked(&mut best, k, block[o], 8 * b + o);
-                    }
+                    insert_ranked(&mut best, k, block[o], 8 * b + o);
                 }
             }
             for (o, &(_, j)) in out.iter_mut().zip(&best) {
@@ -557,16 +551,20 @@ fn errors_of<M: Reconstructor>(
     Ok(e)
 }
 
-/// Each row's mean of its squared errors over the divisors.
-/// Insert `(v, column)` into `best`, ordered largest first with ties in
-/// column order, keeping its `k` first entries.
+/// Insert `(v, index)` into `best`, the `k` (at least 1) largest so far,
+/// largest first with ties in the order they came, when it holds fewer
+/// than `k` or `v` exceeds its last.
 #[inline]
-fn insert_ranked(best: &mut Vec<(f32, usize)>, k: usize, v: f32, column: usize) {
-    let at = best.iter().take_while(|b| b.0 >= v).count();
-    best.insert(at, (v, column));
-    best.truncate(k);
+fn insert_ranked(best: &mut Vec<(f32, usize)>, k: usize, v: f32, index: usize) {
+    let ranks = best.len() < k || v > best[k - 1].0;
+    if ranks {
+        let at = best.iter().take_while(|b| b.0 >= v).count();
+        best.insert(at, (v, index));
+        best.truncate(k);
+    }
 }
 
+/// Each row's mean of its squared errors over the divisors.
 fn row_scores(squared: &Array2<f32>, scale: &ErrorScale) -> Vec<f64> {
     const LANES: usize = 8;
     let inv: Vec<f64> = scale
