@@ -84,7 +84,7 @@ pub struct TrainArgs {
     #[arg(long)]
     ae_noise: Option<f32>,
     /// How a detector turns per-feature reconstruction errors into a
-    /// score: standardised (each feature over its benign validation mean)
+    /// score: standardised (each feature over its benign training mean)
     /// or mse (the plain mean squared error).
     #[arg(long)]
     ae_scoring: Option<String>,

@@ -23,7 +23,9 @@ use crate::policy::{
 use crate::progress::Bars;
 use crate::report::{LatentInputRow, PpoReport, Report, SELECTION, write_json};
 use crate::stages::{TrainedAutoencoder, pca_detector, train_autoencoder};
-use crate::verdict::{VerdictInputs, VerdictReport, VerdictRule, evaluate_verdict};
+use crate::verdict::{
+    VerdictInputs, VerdictReport, VerdictRule, coarse_budget_note, evaluate_verdict,
+};
 
 /// Run the pipeline, writing everything into `config.out_dir`; returns the
 /// report (also written as `report.json` and `report.md`).
@@ -334,6 +336,10 @@ pub fn run(config: &PipelineConfig) -> Result<Report> {
     data_summary.warnings.extend(source_warnings);
     let mut notes = run_notes(config, &run_dir, &data_summary, &trained);
     notes.extend(supervised_notes);
+    notes.extend(coarse_budget_note(
+        val_labels.iter().filter(|&&l| !l).count(),
+        config.ppo.fpr_budget,
+    ));
     let mut plot_files = Vec::new();
     if config.plots {
         if plots::font().is_none() {

@@ -38,6 +38,21 @@ pub(crate) fn rows_where(frame: &FlowFrame, attack: bool) -> Array2<f32> {
     frame.features().select(Axis(0), &rows)
 }
 
+/// At most this many benign training rows set a detector's error scale: a
+/// per-feature mean needs no more.
+const SCALE_ROWS: usize = 65_536;
+
+/// The benign training rows that set a detector's error scale: all of
+/// them, or [`SCALE_ROWS`] evenly spaced over the split.
+fn scale_rows(train: &FlowFrame) -> Array2<f32> {
+    let benign: Vec<usize> = (0..train.n_rows())
+        .filter(|&r| !train.is_attack(r))
+        .collect();
+    let step = benign.len().div_ceil(SCALE_ROWS).max(1);
+    let picked: Vec<usize> = benign.into_iter().step_by(step).collect();
+    train.features().select(Axis(0), &picked)
+}
+
 /// The share of benign validation flows the novelty detectors' report
 /// rows are judged at (their partial ROC AUC's `max_fpr`).
 pub const DETECTOR_MAX_FPR: f64 = 0.01;
@@ -129,8 +144,9 @@ pub struct TrainedAutoencoder {
     pub result: AutoencoderResult,
 }
 
-/// Calibrate a reconstruction detector on the benign validation rows (with
-/// their out-of-range distances), score every validation and test row, and
+/// Calibrate a reconstruction detector (its error scale on the benign
+/// training rows, its threshold on the benign validation rows with their
+/// out-of-range distances), score every validation and test row, and
 /// measure it on the test split.
 pub fn calibrate_detector<M: Reconstructor>(
     model: M,
@@ -145,8 +161,9 @@ pub fn calibrate_detector<M: Reconstructor>(
             "the validation split holds no benign row to calibrate the detector on".into(),
         ));
     }
-    let detector = ReconstructionDetector::fit_with(
+    let detector = ReconstructionDetector::fit_scaled(
         model,
+        Some(scale_rows(&data.train).view()),
         data.validation.features().select(Axis(0), &benign).view(),
         Some(&data.validation_range.select(&benign)),
         ThresholdMethod::Percentile(config.threshold_percentile),

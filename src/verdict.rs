@@ -152,6 +152,27 @@ impl VerdictRule {
     }
 }
 
+/// Below this many benign validation flows within the headline budget, a
+/// run notes that the verdict's thresholds are coarse.
+const FEW_FLOWS: usize = 10;
+
+/// A note for a run whose headline `budget` allows fewer than ten of its
+/// `n_benign` benign validation flows. Each of the verdict's two thresholds
+/// sits just above a benign validation score, so on new benign flows
+/// (exchangeable with those) the union flagging `k` of `n` is expected to
+/// flag about `(k + 2) / (n + 1)`, and which flows happen to be in
+/// validation moves the thresholds a long way.
+pub fn coarse_budget_note(n_benign: usize, budget: f64) -> Option<String> {
+    let k = allowance(n_benign, budget);
+    (k < FEW_FLOWS).then(|| {
+        format!(
+            "the verdict's false-alarm budget of {} % allows {k} of the {n_benign} benign validation flows: thresholds set by so few flows move a long way from one split to another, and on new benign flows the verdict is expected to flag about {:.1} % (({k} + 2) / ({n_benign} + 1): each of its two thresholds sits just above a benign validation score); more benign flows in validation (`--split`) steady them",
+            100.0 * budget,
+            100.0 * (k + 2) as f64 / (n_benign + 1) as f64
+        )
+    })
+}
+
 /// The most false alarms among `n` benign flows within `budget`.
 fn allowance(n: usize, budget: f64) -> usize {
     let mut k = ((budget * n as f64).floor() as usize).min(n);
@@ -304,6 +325,16 @@ impl VerdictReport {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_budget_of_few_validation_flows_is_noted() {
+        let note = coarse_budget_note(250, 0.01).expect("2 of 250 flows");
+        assert!(note.contains("allows 2 of the 250"), "{note}");
+        assert!(note.contains("about 1.6 %"), "{note}");
+        assert!(coarse_budget_note(999, 0.01).is_some(), "9 flows");
+        assert!(coarse_budget_note(1000, 0.01).is_none(), "10 flows");
+        assert!(coarse_budget_note(100_000, 0.001).is_none());
+    }
 
     #[test]
     fn the_budget_is_split_between_novelty_and_policy() {

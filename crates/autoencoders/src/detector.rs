@@ -4,7 +4,8 @@
 //!
 //! The score of a row is the mean over the reconstructed features of each
 //! feature's squared error divided by that feature's mean squared error on
-//! benign validation rows ([`ErrorScoring::Standardised`]), so that a few
+//! benign rows, normally the training rows ([`ErrorScoring::Standardised`]),
+//! so that a few
 //! features that are always hard to reconstruct do not drown the others;
 //! and the error is taken against the value scaling would have given
 //! without its clamp to the training range ([`flowdata::OutOfRange`]), so
@@ -56,8 +57,9 @@ pub enum ErrorScoring {
     /// The mean squared error over the reconstructed features (the
     /// reference systems' score).
     MeanSquared,
-    /// Each feature's squared error divided by its mean on the benign
-    /// calibration rows, averaged over the features.
+    /// Each feature's squared error divided by its mean on benign rows
+    /// (see [`ReconstructionDetector::fit_scaled`]), averaged over the
+    /// features.
     #[default]
     Standardised,
 }
@@ -85,8 +87,8 @@ impl std::str::FromStr for ErrorScoring {
     }
 }
 
-/// The per-feature divisors of the squared reconstruction errors: the
-/// benign calibration rows' mean squared error of each reconstructed
+/// The per-feature divisors of the squared reconstruction errors: benign
+/// rows' mean squared error of each reconstructed
 /// feature ([`ErrorScoring::Standardised`]), or 1 ([`ErrorScoring::MeanSquared`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ErrorScale {
@@ -300,9 +302,37 @@ impl<M: Reconstructor> ReconstructionDetector<M> {
 
     /// Calibrates the score (`scoring`) and its threshold on
     /// `benign_validation`, whose values outside the training range are
-    /// `out_of_range` (from [`flowdata::Bounds::transform_inplace`]).
+    /// `out_of_range` (from [`flowdata::Bounds::transform_inplace`]): the
+    /// error scale and the threshold from the same rows. Where the model's
+    /// benign training rows are at hand, [`Self::fit_scaled`] keeps the
+    /// validation rows for the threshold alone.
     pub fn fit_with(
         model: M,
+        benign_validation: ArrayView2<'_, f32>,
+        out_of_range: Option<&OutOfRange>,
+        method: ThresholdMethod,
+        scoring: ErrorScoring,
+    ) -> Result<Self> {
+        Self::fit_scaled(
+            model,
+            None,
+            benign_validation,
+            out_of_range,
+            method,
+            scoring,
+        )
+    }
+
+    /// [`Self::fit_with`], with the error scale fitted on `scale_rows`
+    /// when given (rows inside the training range): the benign training
+    /// rows. Those are many more than the validation rows, so that a
+    /// feature benign traffic rarely sets still gets a fair divisor, and
+    /// the threshold rows then serve the threshold alone: fitted on the
+    /// same few rows, the scale makes their scores low and the threshold
+    /// flag more new benign rows than its percentile says.
+    pub fn fit_scaled(
+        model: M,
+        scale_rows: Option<ArrayView2<'_, f32>>,
         benign_validation: ArrayView2<'_, f32>,
         out_of_range: Option<&OutOfRange>,
         method: ThresholdMethod,
@@ -315,7 +345,10 @@ impl<M: Reconstructor> ReconstructionDetector<M> {
             });
         }
         let squared = squared_errors(&model, benign_validation, out_of_range)?;
-        let scale = ErrorScale::fit(squared.view(), scoring)?;
+        let scale = match scale_rows {
+            Some(rows) => ErrorScale::fit(squared_errors(&model, rows, None)?.view(), scoring)?,
+            None => ErrorScale::fit(squared.view(), scoring)?,
+        };
         let errors = row_scores(&squared, &scale);
         let threshold = Threshold::calibrate(&errors, method)?;
         Ok(Self {
@@ -644,6 +677,40 @@ mod tests {
         fn reconstruct_batch(&self, x: ArrayView2<'_, f32>) -> Result<Array2<f32>> {
             Ok(self.0.slice(ndarray::s![..x.nrows(), ..]).to_owned())
         }
+    }
+
+    #[test]
+    fn fit_scaled_takes_the_scale_from_its_rows_and_the_threshold_from_the_others() {
+        // Scale rows: feature 0 off by 1, feature 1 by 0.1.
+        let recon = ndarray::array![[1.0f32, 0.1], [1.0, 0.1], [1.0, 0.1], [1.0, 0.1]];
+        let scale_rows = Array2::<f32>::zeros((4, 2));
+        // Threshold rows: feature 0 off by 0.5, feature 1 exact.
+        let threshold_rows = ndarray::array![[0.5f32, 0.1], [0.5, 0.1], [0.5, 0.1], [0.5, 0.1]];
+        let d = ReconstructionDetector::fit_scaled(
+            Fixed(recon.clone()),
+            Some(scale_rows.view()),
+            threshold_rows.view(),
+            None,
+            ThresholdMethod::Percentile(50.0),
+            ErrorScoring::Standardised,
+        )
+        .unwrap();
+        let divisors = &d.error_scale().per_feature;
+        assert!((divisors[0] - 1.0).abs() < 1e-6 && (divisors[1] - 0.01).abs() < 1e-6);
+        // Each threshold row scores (0.25 / 1 + 0 / 0.01) / 2.
+        assert!((d.threshold().value - 0.125).abs() < 1e-6);
+        assert_eq!(d.threshold().calibration_rows, 4);
+        // Without scale rows, the threshold rows set both.
+        let same = ReconstructionDetector::fit_with(
+            Fixed(recon),
+            threshold_rows.view(),
+            None,
+            ThresholdMethod::Percentile(50.0),
+            ErrorScoring::Standardised,
+        )
+        .unwrap();
+        assert!((same.error_scale().per_feature[0] - 0.25).abs() < 1e-6);
+        assert!(same.error_scale().per_feature[1] < 1e-3);
     }
 
     #[test]
