@@ -129,10 +129,12 @@ pub struct TrainArgs {
     #[arg(long, default_value = "2,2,-4,-1", allow_hyphen_values = true)]
     reward: String,
     /// How the policy's training draws flows: `auto` (the tuned preset's:
-    /// balanced when benign flows are the minority of the training split,
-    /// else shuffled), `balanced` (benign and attack flows equally often)
-    /// or `shuffled` (at their shares in the training split; the reference
-    /// preset's).
+    /// cost-balanced when benign flows are the minority of the training
+    /// split, else shuffled), `cost-balanced` (each class as often as
+    /// makes its expected regret under the reward table equal: with the
+    /// default table, benign flows two times in three), `balanced` (benign
+    /// and attack flows equally often) or `shuffled` (at their shares in
+    /// the training split; the reference preset's).
     #[arg(long)]
     sampling: Option<String>,
     /// Shorthand for `--sampling balanced`.
@@ -307,10 +309,11 @@ pub fn build(args: TrainArgs) -> Result<PipelineConfig, String> {
         None => {}
         Some("auto") => c.ppo.sampling = rlenv::Sampling::Auto,
         Some("balanced") => c.ppo.sampling = rlenv::Sampling::Balanced,
+        Some("cost-balanced") => c.ppo.sampling = rlenv::Sampling::CostBalanced,
         Some("shuffled") => c.ppo.sampling = rlenv::Sampling::Shuffled,
         Some(other) => {
             return Err(format!(
-                "--sampling {other:?}: expected auto, balanced or shuffled"
+                "--sampling {other:?}: expected auto, cost-balanced, balanced or shuffled"
             ));
         }
     }
@@ -438,6 +441,13 @@ mod tests {
         assert_eq!(
             parse(&["--sampling", "balanced"]).unwrap().ppo.sampling,
             rlenv::Sampling::Balanced
+        );
+        assert_eq!(
+            parse(&["--sampling", "cost-balanced"])
+                .unwrap()
+                .ppo
+                .sampling,
+            rlenv::Sampling::CostBalanced
         );
         assert_eq!(
             parse(&["--ppo-preset", "reference", "--balanced"])

@@ -153,7 +153,7 @@ pub enum PpoPreset {
     /// This project's defaults, chosen by ablation on validation data:
     /// the task is a contextual bandit (the action never changes the next
     /// flow), so gamma 0 makes each step's advantage its own reward against
-    /// the value baseline; class-balanced draws, more steps, a larger
+    /// the value baseline; regret-balanced draws, more steps, a larger
     /// rollout and a decaying learning rate let the policy settle on the
     /// cost-optimal boundary.
     #[default]
@@ -205,12 +205,14 @@ pub struct PpoStageConfig {
     /// The reward table. Default TP +2, TN +2, FN -4, FP -1.
     pub rewards: RewardTable,
     /// How training environments draw flows. Default (tuned)
-    /// [`Sampling::Auto`]: benign and attack flows equally often when
-    /// benign flows are the minority, so that the benign minority of an
-    /// attack-heavy sample gets as many updates as the attacks, and at
-    /// their natural shares otherwise (balancing a benign majority would
-    /// trade false alarms for recall); the reference preset draws
-    /// [`Sampling::Shuffled`] (flows at their natural class shares).
+    /// [`Sampling::Auto`]: when benign flows are the minority, each class
+    /// as often as gives it the same expected regret under the reward
+    /// table (benign flows two draws in three with the default table), so
+    /// that the benign minority of an attack-heavy sample weighs as much
+    /// as the attacks, and at their natural shares otherwise (drawing a
+    /// benign majority less often would trade false alarms for recall);
+    /// the reference preset draws [`Sampling::Shuffled`] (flows at their
+    /// natural class shares).
     pub sampling: Sampling,
     /// What the policies read: one candidate per autoencoder and input.
     /// `latent` (the reference design) is always trained, so that its row

@@ -476,6 +476,7 @@ impl Report {
             p.policy_input,
             match self.ppo.sampling {
                 rlenv::Sampling::Balanced => "class-balanced",
+                rlenv::Sampling::CostBalanced => "regret-balanced",
                 rlenv::Sampling::Sequential => "in-order",
                 rlenv::Sampling::Shuffled => "shuffled",
                 rlenv::Sampling::Auto => "automatically sampled",

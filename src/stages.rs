@@ -161,9 +161,11 @@ pub fn calibrate_detector<M: Reconstructor>(
             "the validation split holds no benign row to calibrate the detector on".into(),
         ));
     }
+    // Without benign training rows, the validation rows set the scale too.
+    let scale = scale_rows(&data.train);
     let detector = ReconstructionDetector::fit_scaled(
         model,
-        Some(scale_rows(&data.train).view()),
+        (scale.nrows() > 0).then(|| scale.view()),
         data.validation.features().select(Axis(0), &benign).view(),
         Some(&data.validation_range.select(&benign)),
         ThresholdMethod::Percentile(config.threshold_percentile),

@@ -74,7 +74,7 @@ fn ppo_gets_within_half_a_point_of_the_ceiling_on_overlapping_classes() {
     let ceiling_f1 = f1(&y_test, &ceiling_flags);
 
     // Flows drawn at their natural shares: the ceiling's regret weights and
-    // the Bayes rule both assume the sample's class prior, and class-balanced
+    // the Bayes rule both assume the sample's class prior, and rebalanced
     // draws (the tuned preset's) would move the optimum towards fewer alarms.
     let config = PpoStageConfig {
         sampling: rlenv::Sampling::Shuffled,

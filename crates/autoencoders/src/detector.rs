@@ -5,12 +5,11 @@
 //! The score of a row is the mean over the reconstructed features of each
 //! feature's squared error divided by that feature's mean squared error on
 //! benign rows, normally the training rows ([`ErrorScoring::Standardised`]),
-//! so that a few
-//! features that are always hard to reconstruct do not drown the others;
-//! and the error is taken against the value scaling would have given
-//! without its clamp to the training range ([`flowdata::OutOfRange`]), so
-//! that a flow far outside anything seen in training scores high instead
-//! of being clamped into the familiar range.
+//! so that a few features that are always hard to reconstruct do not drown
+//! the others; and the error is taken against the value scaling would have
+//! given without its clamp to the training range ([`flowdata::OutOfRange`]),
+//! so that a flow far outside anything seen in training scores high
+//! instead of being clamped into the familiar range.
 
 use flowdata::OutOfRange;
 use ndarray::{Array2, ArrayView2, Axis};
@@ -88,8 +87,8 @@ impl std::str::FromStr for ErrorScoring {
 }
 
 /// The per-feature divisors of the squared reconstruction errors: benign
-/// rows' mean squared error of each reconstructed
-/// feature ([`ErrorScoring::Standardised`]), or 1 ([`ErrorScoring::MeanSquared`]).
+/// rows' mean squared error of each reconstructed feature
+/// ([`ErrorScoring::Standardised`]), or 1 ([`ErrorScoring::MeanSquared`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ErrorScale {
     /// How the divisors were chosen.

@@ -54,6 +54,24 @@ impl Default for RewardTable {
 }
 
 impl RewardTable {
+    /// The share of attack draws under which both classes carry the same
+    /// expected regret: `(tn - fp) / ((tp - fn) + (tn - fp))`, 1/3 for
+    /// the default table; 1/2 unless both regrets are positive.
+    ///
+    /// ```
+    /// let share = rlenv::RewardTable::default().regret_balanced_attack_share();
+    /// assert!((share - 1.0 / 3.0).abs() < 1e-12);
+    /// ```
+    pub fn regret_balanced_attack_share(&self) -> f64 {
+        let miss = f64::from(self.tp - self.fn_);
+        let alarm = f64::from(self.tn - self.fp);
+        if miss > 0.0 && alarm > 0.0 && (miss + alarm).is_finite() {
+            alarm / (miss + alarm)
+        } else {
+            0.5
+        }
+    }
+
     /// Checks that every entry is finite.
     pub fn validate(&self) -> Result<(), RlEnvError> {
         for (name, value) in [
@@ -101,9 +119,19 @@ pub enum Sampling {
     /// then the next row of that class from a seeded per-class permutation
     /// (re-shuffled when exhausted). Both classes must be present.
     Balanced,
-    /// [`Sampling::Balanced`] when benign rows are fewer than attack rows
-    /// (an attack-heavy sample, where balancing gives the benign minority
-    /// as many updates as the attacks), else [`Sampling::Shuffled`]: benign
+    /// [`Sampling::Balanced`], with the class drawn so that each carries
+    /// the same expected regret: an attack with probability
+    /// `(tn - fp) / ((tp - fn) + (tn - fp))` of the reward table. With the
+    /// default table a missed attack costs 6 and a false alarm 3, so
+    /// benign flows are drawn two times in three. The policy then weighs a
+    /// false alarm as heavily as a missed attack, and does not learn to
+    /// flag every benign flow that looks a little unusual with certainty.
+    /// A table whose regrets are not both positive draws each class half
+    /// the time.
+    CostBalanced,
+    /// [`Sampling::CostBalanced`] when benign rows are fewer than attack
+    /// rows (an attack-heavy sample, where the benign minority would
+    /// otherwise get few updates), else [`Sampling::Shuffled`]: benign
     /// flows are never drawn below their natural share, which would trade
     /// false alarms for recall.
     Auto,
@@ -117,7 +145,7 @@ impl Sampling {
             Sampling::Auto => {
                 let attacks = labels.iter().filter(|&&l| l == 1).count();
                 if labels.len() - attacks < attacks {
-                    Sampling::Balanced
+                    Sampling::CostBalanced
                 } else {
                     Sampling::Shuffled
                 }
@@ -292,12 +320,20 @@ enum Sampler {
         /// Rows of each class, in a shuffled order.
         classes: [Vec<u32>; 2],
         pos: [usize; 2],
+        /// The probability of drawing an attack; `None`: a fair coin.
+        p_attack: Option<f64>,
     },
 }
 
 impl Sampler {
-    fn new(sampling: Sampling, labels: &[u8], seed: u64) -> Result<Self, RlEnvError> {
-        let mut sampler = match sampling.resolve(labels) {
+    fn new(
+        sampling: Sampling,
+        rewards: &RewardTable,
+        labels: &[u8],
+        seed: u64,
+    ) -> Result<Self, RlEnvError> {
+        let resolved = sampling.resolve(labels);
+        let mut sampler = match resolved {
             Sampling::Shuffled => Sampler::Shuffled {
                 rng: StdRng::seed_from_u64(seed),
                 order: Vec::new(),
@@ -308,7 +344,7 @@ impl Sampler {
                 rows: labels.len(),
             },
             // `resolve` leaves no `Auto`.
-            Sampling::Balanced | Sampling::Auto => {
+            Sampling::Balanced | Sampling::CostBalanced | Sampling::Auto => {
                 let rows = 0..labels.len() as u32;
                 let benign: Vec<u32> = rows.clone().filter(|&i| labels[i as usize] == 0).collect();
                 let attack: Vec<u32> = rows.filter(|&i| labels[i as usize] == 1).collect();
@@ -326,6 +362,8 @@ impl Sampler {
                     rng: StdRng::seed_from_u64(seed),
                     classes: [benign, attack],
                     pos: [0, 0],
+                    p_attack: (resolved == Sampling::CostBalanced)
+                        .then(|| rewards.regret_balanced_attack_share()),
                 }
             }
         };
@@ -344,7 +382,9 @@ impl Sampler {
                 *pos = 0;
             }
             Sampler::Sequential { pos, rows } => *pos = (seed % *rows as u64) as usize,
-            Sampler::Balanced { rng, classes, pos } => {
+            Sampler::Balanced {
+                rng, classes, pos, ..
+            } => {
                 *rng = StdRng::seed_from_u64(seed);
                 for class in classes.iter_mut() {
                     class.sort_unstable();
@@ -372,8 +412,16 @@ impl Sampler {
                 *pos = if row + 1 == *rows { 0 } else { row + 1 };
                 row
             }
-            Sampler::Balanced { rng, classes, pos } => {
-                let class = usize::from(rand::Rng::random::<bool>(rng));
+            Sampler::Balanced {
+                rng,
+                classes,
+                pos,
+                p_attack,
+            } => {
+                let class = usize::from(match *p_attack {
+                    None => rand::Rng::random::<bool>(rng),
+                    Some(p) => rand::Rng::random_bool(rng, p),
+                });
                 let rows = &mut classes[class];
                 if pos[class] == rows.len() {
                     rows.shuffle(rng);
@@ -460,7 +508,7 @@ impl FlowDetectionEnv {
     /// ([`RlEnvError::MissingClass`]).
     pub fn from_dataset(data: Arc<FlowDataset>, config: FlowEnvConfig) -> Result<Self, RlEnvError> {
         config.validate()?;
-        let sampler = Sampler::new(config.sampling, &data.labels, config.seed)?;
+        let sampler = Sampler::new(config.sampling, &config.rewards, &data.labels, config.seed)?;
         Ok(FlowDetectionEnv {
             data,
             table: config.rewards.lookup(),

@@ -242,6 +242,59 @@ fn balanced_sampling_draws_each_class_half_of_the_time() {
 }
 
 #[test]
+fn cost_balanced_sampling_gives_each_class_the_same_expected_regret() {
+    let share = |rewards: RewardTable| {
+        let config = FlowEnvConfig {
+            episode_length: 30_000,
+            sampling: Sampling::CostBalanced,
+            rewards,
+            ..Default::default()
+        };
+        // 1 benign row in 20.
+        let labels: Vec<u8> = (0..2000).map(|i| u8::from(i % 20 != 0)).collect();
+        let mut env = FlowDetectionEnv::new(Array2::zeros((2000, 2)), labels, config).unwrap();
+        env.reset(Some(9));
+        let mut benign_rows = HashSet::new();
+        let attacks = (0..30_000)
+            .filter(|_| {
+                let info = env.step(0).unwrap().info;
+                if info.label == 0 {
+                    benign_rows.insert(info.row);
+                }
+                info.label == 1
+            })
+            .count();
+        // Every one of the 100 benign rows was used.
+        assert_eq!(benign_rows.len(), 100);
+        attacks as f64 / 30_000.0
+    };
+    // The default table: a missed attack costs 6, a false alarm 3, so
+    // attacks are a third of the draws (binomial sd 0.0027).
+    let s = share(RewardTable::default());
+    assert!((s - 1.0 / 3.0).abs() < 0.015, "attack share {s}");
+    // Equal regrets: half; an alarm costing 9 against a miss of 3: 3/4.
+    let equal = RewardTable {
+        fp: -4.0,
+        ..RewardTable::default()
+    };
+    assert!((share(equal) - 0.5).abs() < 0.015);
+    let alarms = RewardTable {
+        tp: 1.0,
+        tn: 1.0,
+        fn_: -2.0,
+        fp: -8.0,
+    };
+    assert!((alarms.regret_balanced_attack_share() - 0.75).abs() < 1e-12);
+    assert!((share(alarms) - 0.75).abs() < 0.015);
+    // Regrets that are not both positive: a fair coin.
+    let free = RewardTable {
+        fp: 2.0,
+        ..RewardTable::default()
+    };
+    assert_eq!(free.regret_balanced_attack_share(), 0.5);
+}
+
+#[test]
 fn auto_sampling_balances_only_a_sample_where_benign_flows_are_the_minority() {
     let attack_share = |labels: Vec<u8>| {
         let rows = labels.len();
@@ -257,11 +310,11 @@ fn auto_sampling_balances_only_a_sample_where_benign_flows_are_the_minority() {
             .count();
         attacks as f64 / 20_000.0
     };
-    // 95 % attacks: balanced, half of the draws are attacks.
+    // 95 % attacks: cost-balanced, a third of the draws are attacks.
     let heavy: Vec<u8> = (0..2000).map(|i| u8::from(i % 20 != 0)).collect();
-    assert_eq!(Sampling::Auto.resolve(&heavy), Sampling::Balanced);
+    assert_eq!(Sampling::Auto.resolve(&heavy), Sampling::CostBalanced);
     let share = attack_share(heavy);
-    assert!((share - 0.5).abs() < 0.02, "attack share {share}");
+    assert!((share - 1.0 / 3.0).abs() < 0.02, "attack share {share}");
     // 5 % attacks: shuffled, attacks at their own share.
     let light: Vec<u8> = (0..2000).map(|i| u8::from(i % 20 == 0)).collect();
     assert_eq!(Sampling::Auto.resolve(&light), Sampling::Shuffled);
