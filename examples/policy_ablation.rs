@@ -14,8 +14,9 @@
 //! A variant is `NAME[:key=value,...]` over the default (tuned) settings;
 //! keys: `preset` (reference|tuned, applied first), `gamma`, `ent`, `lr`,
 //! `anneal` (0|1), `n_steps`, `batch`, `epochs`, `vf`, `clip`, `steps`,
-//! `n_envs`, `input` (latent|latent+error|latent+features), `balanced`
-//! (0|1), `ae` (ff|conv|deep), `model` (ppo|ceiling: the cost-sensitive
+//! `n_envs`, `input` (latent|latent+error|latent+features), `sampling`
+//! (auto|cost-balanced|balanced|shuffled|sequential), `balanced` (0|1:
+//! balanced or shuffled), `ae` (ff|conv|deep), `model` (ppo|ceiling: the cost-sensitive
 //! supervised classifier of the policy's shape on the same inputs instead
 //! of PPO, to tell what the inputs allow from what PPO learns).
 
@@ -115,6 +116,7 @@ fn parse_variant(text: &str) -> Result<Variant, String> {
             "steps" => c.timesteps = nids::Timesteps::Fixed(u()? as u64),
             "n_envs" => c.n_envs = u()?,
             "input" => v.input = val.parse().map_err(|e| bad(&e))?,
+            "sampling" => c.sampling = val.parse().map_err(|e| bad(&e))?,
             "balanced" => {
                 c.sampling = if u()? == 1 {
                     rlenv::Sampling::Balanced

@@ -133,8 +133,9 @@ pub struct TrainArgs {
     /// split, else shuffled), `cost-balanced` (each class as often as
     /// makes its expected regret under the reward table equal: with the
     /// default table, benign flows two times in three), `balanced` (benign
-    /// and attack flows equally often) or `shuffled` (at their shares in
-    /// the training split; the reference preset's).
+    /// and attack flows equally often), `shuffled` (at their shares in the
+    /// training split; the reference preset's) or `sequential` (in file
+    /// order).
     #[arg(long)]
     sampling: Option<String>,
     /// Shorthand for `--sampling balanced`.
@@ -305,17 +306,10 @@ pub fn build(args: TrainArgs) -> Result<PipelineConfig, String> {
     c.ppo.fpr_budgets = args.fpr_budgets;
     c.ppo.recall_target = args.recall_target;
     c.ppo.benign_prior = args.benign_prior;
-    match args.sampling.as_deref().map(str::trim) {
-        None => {}
-        Some("auto") => c.ppo.sampling = rlenv::Sampling::Auto,
-        Some("balanced") => c.ppo.sampling = rlenv::Sampling::Balanced,
-        Some("cost-balanced") => c.ppo.sampling = rlenv::Sampling::CostBalanced,
-        Some("shuffled") => c.ppo.sampling = rlenv::Sampling::Shuffled,
-        Some(other) => {
-            return Err(format!(
-                "--sampling {other:?}: expected auto, cost-balanced, balanced or shuffled"
-            ));
-        }
+    if let Some(name) = args.sampling.as_deref() {
+        c.ppo.sampling = name
+            .parse()
+            .map_err(|e: rlenv::RlEnvError| format!("--sampling: {e}"))?;
     }
     if args.balanced {
         c.ppo.sampling = rlenv::Sampling::Balanced;

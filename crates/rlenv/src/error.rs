@@ -73,6 +73,11 @@ pub enum RlEnvError {
     /// A malformed space.
     #[error("invalid space: {0}")]
     InvalidSpace(String),
+    /// A sampling name that is not one of [`crate::Sampling`]'s.
+    #[error(
+        "unknown sampling {0:?}: expected shuffled, sequential, balanced, cost-balanced or auto"
+    )]
+    UnknownSampling(String),
     /// An action outside the action space.
     #[error("action {action} is outside the action space Discrete({n})")]
     InvalidAction {

@@ -138,6 +138,27 @@ pub enum Sampling {
 }
 
 impl Sampling {
+    /// Every sampling, in declaration order.
+    pub const ALL: [Sampling; 5] = [
+        Sampling::Shuffled,
+        Sampling::Sequential,
+        Sampling::Balanced,
+        Sampling::CostBalanced,
+        Sampling::Auto,
+    ];
+
+    /// The name in flags: `shuffled`, `sequential`, `balanced`,
+    /// `cost-balanced` or `auto`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Sampling::Shuffled => "shuffled",
+            Sampling::Sequential => "sequential",
+            Sampling::Balanced => "balanced",
+            Sampling::CostBalanced => "cost-balanced",
+            Sampling::Auto => "auto",
+        }
+    }
+
     /// The sampling used for binary `labels` (1 = attack): [`Sampling::Auto`]
     /// resolved, the others as they are.
     pub fn resolve(self, labels: &[u8]) -> Sampling {
@@ -152,6 +173,27 @@ impl Sampling {
             }
             other => other,
         }
+    }
+}
+
+impl std::str::FromStr for Sampling {
+    type Err = RlEnvError;
+
+    /// A sampling by its name ([`Sampling::as_str`]), in any case.
+    ///
+    /// ```
+    /// use rlenv::Sampling;
+    ///
+    /// assert_eq!("Cost-Balanced".parse::<Sampling>()?, Sampling::CostBalanced);
+    /// assert!("random".parse::<Sampling>().is_err());
+    /// # Ok::<(), rlenv::RlEnvError>(())
+    /// ```
+    fn from_str(s: &str) -> Result<Self, RlEnvError> {
+        let name = s.trim().to_ascii_lowercase();
+        Sampling::ALL
+            .into_iter()
+            .find(|x| x.as_str() == name)
+            .ok_or_else(|| RlEnvError::UnknownSampling(s.to_string()))
     }
 }
 

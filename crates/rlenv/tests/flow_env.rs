@@ -295,6 +295,17 @@ fn cost_balanced_sampling_gives_each_class_the_same_expected_regret() {
 }
 
 #[test]
+fn samplings_parse_by_name() {
+    for s in Sampling::ALL {
+        assert_eq!(s.as_str().parse::<Sampling>().unwrap(), s);
+        assert_eq!(s.as_str().to_uppercase().parse::<Sampling>().unwrap(), s);
+    }
+    let err = "random".parse::<Sampling>().unwrap_err();
+    assert_eq!(err, RlEnvError::UnknownSampling("random".into()));
+    assert!(err.to_string().contains("cost-balanced"), "{err}");
+}
+
+#[test]
 fn auto_sampling_balances_only_a_sample_where_benign_flows_are_the_minority() {
     let attack_share = |labels: Vec<u8>| {
         let rows = labels.len();
