@@ -31,11 +31,17 @@ pub fn batch_size_for(requested: usize, rows: usize) -> usize {
     requested.min(rows).max(1)
 }
 
-pub(crate) fn rows_where(frame: &FlowFrame, attack: bool) -> Array2<f32> {
-    let rows: Vec<usize> = (0..frame.n_rows())
+/// The indices of `frame`'s attack rows (`attack`) or benign rows.
+fn row_indices(frame: &FlowFrame, attack: bool) -> Vec<usize> {
+    (0..frame.n_rows())
         .filter(|&r| frame.is_attack(r) == attack)
-        .collect();
-    frame.features().select(Axis(0), &rows)
+        .collect()
+}
+
+pub(crate) fn rows_where(frame: &FlowFrame, attack: bool) -> Array2<f32> {
+    frame
+        .features()
+        .select(Axis(0), &row_indices(frame, attack))
 }
 
 /// At most this many benign training rows set a detector's error scale: a
@@ -45,9 +51,7 @@ const SCALE_ROWS: usize = 65_536;
 /// The benign training rows that set a detector's error scale: all of
 /// them, or [`SCALE_ROWS`] evenly spaced over the split.
 fn scale_rows(train: &FlowFrame) -> Array2<f32> {
-    let benign: Vec<usize> = (0..train.n_rows())
-        .filter(|&r| !train.is_attack(r))
-        .collect();
+    let benign = row_indices(train, false);
     let step = benign.len().div_ceil(SCALE_ROWS).max(1);
     let picked: Vec<usize> = benign.into_iter().step_by(step).collect();
     train.features().select(Axis(0), &picked)
@@ -153,9 +157,7 @@ pub fn calibrate_detector<M: Reconstructor>(
     data: &Ingested,
     config: &AutoencoderStageConfig,
 ) -> Result<(ReconstructionDetector<M>, NoveltyScores, DetectorEvaluation)> {
-    let benign: Vec<usize> = (0..data.validation.n_rows())
-        .filter(|&r| !data.validation.is_attack(r))
-        .collect();
+    let benign = row_indices(&data.validation, false);
     if benign.is_empty() {
         return Err(PipelineError::Unsupported(
             "the validation split holds no benign row to calibrate the detector on".into(),

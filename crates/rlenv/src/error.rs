@@ -74,9 +74,7 @@ pub enum RlEnvError {
     #[error("invalid space: {0}")]
     InvalidSpace(String),
     /// A sampling name that is not one of [`crate::Sampling`]'s.
-    #[error(
-        "unknown sampling {0:?}: expected shuffled, sequential, balanced, cost-balanced or auto"
-    )]
+    #[error("unknown sampling {0:?}: expected one of {names}", names = crate::Sampling::names())]
     UnknownSampling(String),
     /// An action outside the action space.
     #[error("action {action} is outside the action space Discrete({n})")]

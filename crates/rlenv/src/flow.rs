@@ -147,6 +147,11 @@ impl Sampling {
         Sampling::Auto,
     ];
 
+    /// Every name ([`Sampling::as_str`]), comma-separated.
+    pub fn names() -> String {
+        Sampling::ALL.map(Sampling::as_str).join(", ")
+    }
+
     /// The name in flags: `shuffled`, `sequential`, `balanced`,
     /// `cost-balanced` or `auto`.
     pub fn as_str(self) -> &'static str {
