@@ -72,6 +72,8 @@ pub struct RangeSummary {
     pub source: String,
     /// Rows scaled.
     pub rows: usize,
+    /// Scaled features per row: the values that could lie out of range.
+    pub scaled_features: usize,
     /// Values beyond the training range (clamped to it; the sentinel `-1`
     /// of CIC-IDS2017's window fields is not counted).
     pub clamped_values: usize,
@@ -107,6 +109,7 @@ impl RangeSummary {
         RangeSummary {
             source: source.into(),
             rows: range.rows,
+            scaled_features: range.scaled_features,
             clamped_values: beyond.iter().sum(),
             share: range.share(),
             top_features: by_count
@@ -134,11 +137,12 @@ impl RangeSummary {
                 .map(|f| format!("{} ({:.1} % of rows)", f.feature, 100.0 * f.share_of_rows))
                 .collect();
             format!(
-                "{}: {:.1} % of the scaled values ({} of {} rows x features) lie outside the training range and were clamped, most often {}; a capture from another extractor or network needs --finetune-fraction (or a model trained on it) before its scores mean anything",
+                "{}: {:.1} % of the scaled values ({} of {} rows x {} features) lie outside the training range and were clamped, most often {}; a capture from another extractor or network needs --finetune-fraction (or a model trained on it) before its scores mean anything",
                 self.source,
                 100.0 * self.share,
                 self.clamped_values,
                 self.rows,
+                self.scaled_features,
                 top.join(", ")
             )
         })
@@ -633,6 +637,7 @@ mod tests {
         assert!(
             w.contains("other extractor")
                 && w.contains("21.5 %")
+                && w.contains("(43 of 100 rows x 2 features)")
                 && w.contains("Total Fwd Packets (40.0 % of rows)")
                 && w.contains("--finetune-fraction"),
             "{w}"

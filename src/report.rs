@@ -407,7 +407,7 @@ impl Report {
         );
         let _ = writeln!(
             o,
-            "Score: each feature's squared reconstruction error over its mean on benign validation flows, averaged over the features ({}), taken against the unclamped scaled value where a flow lies outside the training range. Threshold: a percentile of the benign validation scores. Partial ROC AUC: up to FPR {}, standardised (0.5 chance, 1 perfect).\n\n| model | best val loss (epoch / run) | dead latent units | ROC AUC | partial AUC | AP | threshold | precision | recall | F1 | FPR |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+            "Score: each feature's squared reconstruction error over its mean on the benign training flows, averaged over the features ({}), taken against the unclamped scaled value where a flow lies outside the training range. Threshold: a percentile of the benign validation scores. Partial ROC AUC: up to FPR {}, standardised (0.5 chance, 1 perfect).\n\n| model | best val loss (epoch / run) | dead latent units | ROC AUC | partial AUC | AP | threshold | precision | recall | F1 | FPR |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
             self.autoencoders
                 .first()
                 .map_or("standardised", |a| scoring_name(a.detection.scoring)),
