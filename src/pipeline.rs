@@ -227,26 +227,24 @@ pub fn run(config: &PipelineConfig) -> Result<Report> {
             evaluate_policy(latent, splits, &data.test, margins, seconds, config.seed)?.scores
         },
     };
-    let verdict = evaluate_verdict(
-        rule,
-        VerdictInputs {
-            val_labels: &val_labels,
-            test_labels: &test_labels,
-            test_families: &test_families,
-            val_margin: &selected.val_margin,
-            test_margin: &test_margin,
-            val_novelty: &novelty.scores.validation,
-            test_novelty: &test_scores.novelty,
-            test_flags: &test_scores.malicious,
-        },
-    )?;
+    let verdict_inputs = VerdictInputs {
+        val_labels: &val_labels,
+        test_labels: &test_labels,
+        test_families: &test_families,
+        val_margin: &selected.val_margin,
+        test_margin: &test_margin,
+        val_novelty: &novelty.scores.validation,
+        test_novelty: &test_scores.novelty,
+        test_flags: &test_scores.malicious,
+    };
+    let verdict = evaluate_verdict(rule, verdict_inputs)?;
     let unseen: Vec<flowdata::Family> = data
         .summary
         .unseen_families
         .iter()
         .filter_map(|n| flowdata::Family::from_name(n))
         .collect();
-    let unseen_families = verdict.unseen(&unseen);
+    let unseen_families = verdict.unseen(&unseen, &verdict_inputs)?;
     detector.rewrite_manifest(manifest(
         config,
         selected,

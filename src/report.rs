@@ -15,7 +15,7 @@ use crate::generalization::GeneralizationResult;
 use crate::ingest::DataSummary;
 use crate::policy::{CandidateSummary, PolicyEvaluation, PolicyInput};
 use crate::stages::{AutoencoderResult, BaselineDetectorResult, DetectorEvaluation};
-use crate::verdict::{DecisionRow, UnseenFamilyReport, VerdictReport};
+use crate::verdict::{DecisionRow, Separation, UnseenFamilyReport, VerdictReport};
 
 /// How candidates are compared, as the report says it.
 pub const SELECTION: &str = "Selection: the highest recall on validation at the headline false-alarm budget (ties: validation ROC AUC). An analyst fixes how many false alarms are bearable; argmax F1 on a sample that is mostly attacks would reward flagging benign traffic.";
@@ -279,20 +279,28 @@ fn verdict_section(o: &mut String, v: &VerdictReport, unseen: &[UnseenFamilyRepo
         );
     }
     if !unseen.is_empty() {
+        let budget = 100.0 * r.budget;
         let _ = writeln!(
             o,
-            "\n### Families never shown in training or validation\n\n| family | test flows | verdict recall | policy alone | novelty alone | verdict FPR |\n|---|---:|---:|---:|---:|---:|"
+            "\n### Families never shown in training or validation\n\nThe last two columns measure each part's scores of the family against the benign test flows, whatever the threshold: ROC AUC, and the recall at the threshold that flags {budget} % of the benign test flows. They are the limit of the scores, not an operating point: a part that falls short there cannot be mended by a better-placed threshold, only by better scores.\n\n| family | test flows | verdict recall | policy alone | novelty alone | verdict FPR | policy: ROC AUC / recall at {budget} % test FPR | novelty: the same |\n|---|---:|---:|---:|---:|---:|---:|---:|"
         );
+        let separation = |s: &Option<Separation>| {
+            s.map_or("-".to_string(), |s| {
+                format!("{:.4} / {:.4}", s.roc_auc, s.recall_at_test_budget)
+            })
+        };
         for u in unseen {
             let _ = writeln!(
                 o,
-                "| {} | {} | {:.4} | {:.4} | {:.4} | {:.4} |",
+                "| {} | {} | {:.4} | {:.4} | {:.4} | {:.4} | {} | {} |",
                 u.family,
                 u.test_flows,
                 u.verdict_recall,
                 u.policy_recall,
                 u.novelty_recall,
-                u.verdict_fpr
+                u.verdict_fpr,
+                separation(&u.policy_separation),
+                separation(&u.novelty_separation)
             );
         }
     }
@@ -691,11 +699,23 @@ impl Report {
             v.rates.fpr,
             "-"
         );
+        let limit = |s: &Option<Separation>| {
+            s.map_or("-".to_string(), |s| {
+                format!("{:.4}", s.recall_at_test_budget)
+            })
+        };
         for u in &self.unseen_families {
             let _ = writeln!(
                 o,
-                "unseen family {}: verdict recall {:.4} (policy alone {:.4}, novelty alone {:.4}) at FPR {:.4}",
-                u.family, u.verdict_recall, u.policy_recall, u.novelty_recall, u.verdict_fpr
+                "unseen family {}: verdict recall {:.4} (policy alone {:.4}, novelty alone {:.4}) at FPR {:.4}; at {} % test FPR the scores allow policy {}, novelty {}",
+                u.family,
+                u.verdict_recall,
+                u.policy_recall,
+                u.novelty_recall,
+                u.verdict_fpr,
+                100.0 * self.verdict.rule.budget,
+                limit(&u.policy_separation),
+                limit(&u.novelty_separation)
             );
         }
         let r = &self.ppo.evaluation.episode_reward;

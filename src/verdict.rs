@@ -298,25 +298,84 @@ pub struct UnseenFamilyReport {
     /// The verdict's false-positive rate on the test split at the same
     /// operating point.
     pub verdict_fpr: f64,
+    /// How far the policy's margins set the family apart from the benign
+    /// test flows; `None` without a test flow of the family (or a benign
+    /// one).
+    pub policy_separation: Option<Separation>,
+    /// The same for the novelty scores.
+    pub novelty_separation: Option<Separation>,
+}
+
+/// How far one part's scores set a family apart from the benign test flows,
+/// whatever the threshold: the limit of the scores, not an operating point.
+/// If a part's recall here falls short of a target, no threshold reaches
+/// the target at that false-alarm rate; if it reaches it here but misses
+/// at its operating point, the flows were lost to where validation put the
+/// threshold.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Separation {
+    /// ROC AUC of the family's flows against the benign test flows.
+    pub roc_auc: f64,
+    /// The family's recall at the lowest threshold that flags at most the
+    /// headline budget of the benign test flows.
+    pub recall_at_test_budget: f64,
+}
+
+impl Separation {
+    /// The separation of `family` by `scores` (one per test flow) at a
+    /// share `budget` of the benign test flows; `None` when the test split
+    /// holds no flow of the family or no benign flow.
+    fn of(
+        inputs: &VerdictInputs<'_>,
+        family: Family,
+        scores: &[f64],
+        budget: f64,
+    ) -> Result<Option<Self>> {
+        let (labels, scores): (Vec<bool>, Vec<f64>) = inputs
+            .test_labels
+            .iter()
+            .zip(inputs.test_families)
+            .zip(scores)
+            .filter(|((attack, f), _)| !**attack || **f == family)
+            .map(|((&attack, _), &s)| (attack, s))
+            .unzip();
+        if !labels.contains(&true) || !labels.contains(&false) {
+            return Ok(None);
+        }
+        Ok(Some(Self {
+            roc_auc: metrics::roc_auc(&labels, &scores)?,
+            recall_at_test_budget: metrics::recall_at_fpr(&labels, &scores, budget)?.recall,
+        }))
+    }
 }
 
 impl VerdictReport {
-    /// The unseen families' rows.
-    pub fn unseen(&self, families: &[Family]) -> Vec<UnseenFamilyReport> {
+    /// The unseen families' rows, measured on the test scores of `inputs`
+    /// (those the report was measured on).
+    pub fn unseen(
+        &self,
+        families: &[Family],
+        inputs: &VerdictInputs<'_>,
+    ) -> Result<Vec<UnseenFamilyReport>> {
         let recall = |row: &DecisionRow, f: Family| {
             row.per_family_recall
                 .get(f.name())
                 .map_or((0, 0.0), |r| (r.support, r.recall))
         };
+        let budget = self.rule.budget;
         families
             .iter()
-            .map(|&f| UnseenFamilyReport {
-                family: f.name().to_string(),
-                test_flows: recall(&self.test, f).0,
-                verdict_recall: recall(&self.test, f).1,
-                policy_recall: recall(&self.policy_alone, f).1,
-                novelty_recall: recall(&self.novelty_alone, f).1,
-                verdict_fpr: self.test.rates.fpr,
+            .map(|&f| {
+                Ok(UnseenFamilyReport {
+                    family: f.name().to_string(),
+                    test_flows: recall(&self.test, f).0,
+                    verdict_recall: recall(&self.test, f).1,
+                    policy_recall: recall(&self.policy_alone, f).1,
+                    novelty_recall: recall(&self.novelty_alone, f).1,
+                    verdict_fpr: self.test.rates.fpr,
+                    policy_separation: Separation::of(inputs, f, inputs.test_margin, budget)?,
+                    novelty_separation: Separation::of(inputs, f, inputs.test_novelty, budget)?,
+                })
             })
             .collect()
     }
@@ -397,6 +456,43 @@ mod tests {
     }
 
     #[test]
+    fn separation_is_the_limit_of_the_scores() {
+        // 200 benign flows scored 0..199; ten DDoS flows at `at`; ten DoS
+        // flows scored above everything, which the DDoS row leaves out.
+        let case = |at: f64| {
+            let mut labels = vec![false; 200];
+            let mut families = vec![Family::Benign; 200];
+            let mut scores: Vec<f64> = (0..200).map(f64::from).collect();
+            for (family, score) in [(Family::DDoS, at), (Family::DoS, 1e3)] {
+                labels.extend([true; 10]);
+                families.extend([family; 10]);
+                scores.extend([score; 10]);
+            }
+            let inputs = VerdictInputs {
+                val_labels: &labels,
+                test_labels: &labels,
+                test_families: &families,
+                val_margin: &scores,
+                test_margin: &scores,
+                val_novelty: &scores,
+                test_novelty: &scores,
+                test_flags: &[],
+            };
+            Separation::of(&inputs, Family::DDoS, &scores, 0.01)
+                .unwrap()
+                .unwrap()
+        };
+        // 1 % of 200 is two benign flows: at 197.5 the threshold flags
+        // 198 and 199 beside the family, at 196.5 it would flag three.
+        let within = case(197.5);
+        assert_eq!(within.recall_at_test_budget, 1.0);
+        assert_eq!(within.roc_auc, 198.0 / 200.0);
+        let beyond = case(196.5);
+        assert_eq!(beyond.recall_at_test_budget, 0.0);
+        assert_eq!(beyond.roc_auc, 197.0 / 200.0);
+    }
+
+    #[test]
     fn the_report_puts_the_parts_beside_the_union() {
         // Attacks of two families: the policy knows DoS, novelty sees DDoS.
         let mut labels = vec![false; 400];
@@ -436,9 +532,20 @@ mod tests {
         assert_eq!(r.policy_alone.per_family_recall["DDoS"].recall, 0.0);
         assert_eq!(r.novelty_alone.per_family_recall["DoS"].recall, 0.0);
         assert!(r.test.rates.fpr <= 0.01, "{}", r.test.rates.fpr);
-        let unseen = r.unseen(&[Family::DDoS]);
+        let unseen = r.unseen(&[Family::DDoS, Family::Bot], &inputs).unwrap();
         assert_eq!((unseen[0].test_flows, unseen[0].verdict_recall), (50, 1.0));
         assert_eq!(unseen[0].policy_recall, 0.0);
+        // Every DDoS margin (-50) lies below every benign one, every DDoS
+        // novelty score (5) above.
+        let (policy, novelty) = (
+            unseen[0].policy_separation.unwrap(),
+            unseen[0].novelty_separation.unwrap(),
+        );
+        assert_eq!((policy.roc_auc, policy.recall_at_test_budget), (0.0, 0.0));
+        assert_eq!((novelty.roc_auc, novelty.recall_at_test_budget), (1.0, 1.0));
+        // No Bot flow in the test split: nothing to separate.
+        assert_eq!(unseen[1].test_flows, 0);
+        assert!(unseen[1].policy_separation.is_none());
         let json = serde_json::to_value(&r).unwrap();
         for key in [
             "rule",
