@@ -24,7 +24,8 @@ use crate::progress::Bars;
 use crate::report::{LatentInputRow, PpoReport, Report, SELECTION, write_json};
 use crate::stages::{TrainedAutoencoder, pca_detector, train_autoencoder};
 use crate::verdict::{
-    VerdictInputs, VerdictReport, VerdictRule, coarse_budget_note, evaluate_verdict,
+    SupervisedScores, VerdictInputs, VerdictReport, VerdictRule, coarse_budget_note,
+    evaluate_verdict,
 };
 
 /// Run the pipeline, writing everything into `config.out_dir`; returns the
@@ -238,13 +239,6 @@ pub fn run(config: &PipelineConfig) -> Result<Report> {
         test_flags: &test_scores.malicious,
     };
     let verdict = evaluate_verdict(rule, verdict_inputs)?;
-    let unseen: Vec<flowdata::Family> = data
-        .summary
-        .unseen_families
-        .iter()
-        .filter_map(|n| flowdata::Family::from_name(n))
-        .collect();
-    let unseen_families = verdict.unseen(&unseen, &verdict_inputs)?;
     detector.rewrite_manifest(manifest(
         config,
         selected,
@@ -295,6 +289,20 @@ pub fn run(config: &PipelineConfig) -> Result<Report> {
             (None, Vec::new())
         }
     };
+    let unseen: Vec<flowdata::Family> = data
+        .summary
+        .unseen_families
+        .iter()
+        .filter_map(|n| flowdata::Family::from_name(n))
+        .collect();
+    let unseen_families = verdict.unseen(
+        &unseen,
+        &verdict_inputs,
+        SupervisedScores {
+            ceiling: ceiling.as_ref().map(|c| c.test_scores.as_slice()),
+            tree: baselines.first().map(|t| t.test_scores.as_slice()),
+        },
+    )?;
 
     let mut generalization = Vec::new();
     let mut source_warnings = Vec::new();

@@ -72,6 +72,10 @@ pub struct ScorerReport {
     /// Its test rows.
     #[serde(flatten)]
     pub evaluation: ScoreEvaluation,
+    /// Its score of each test flow (what the unseen-family separations
+    /// are measured on; not written to the report).
+    #[serde(skip)]
+    pub test_scores: Vec<f64>,
 }
 
 /// Everything a run measured.
@@ -282,7 +286,7 @@ fn verdict_section(o: &mut String, v: &VerdictReport, unseen: &[UnseenFamilyRepo
         let budget = 100.0 * r.budget;
         let _ = writeln!(
             o,
-            "\n### Families never shown in training or validation\n\nThe last two columns measure each part's scores of the family against the benign test flows, whatever the threshold: ROC AUC, and the recall at the threshold that flags {budget} % of the benign test flows. They are the limit of the scores, not an operating point: a part that falls short there cannot be mended by a better-placed threshold, only by better scores.\n\n| family | test flows | verdict recall | policy alone | novelty alone | verdict FPR | policy: ROC AUC / recall at {budget} % test FPR | novelty: the same |\n|---|---:|---:|---:|---:|---:|---:|---:|"
+            "\n### Families never shown in training or validation\n\nThe last two columns measure each part's scores of the family against the benign test flows, whatever the threshold: ROC AUC, and the recall at the threshold that flags {budget} % of the benign test flows. They are the limit of the scores, not an operating point: a part that falls short there cannot be mended by a better-placed threshold, only by better scores. The ceiling (a supervised classifier of the policy's shape on its inputs) and the tree ensemble on the scaled features were trained without the family too: where they set it apart and the policy does not, what limits the policy is its model or its inputs, not the flows.\n\n| family | test flows | verdict recall | policy alone | novelty alone | verdict FPR | policy: ROC AUC / recall at {budget} % test FPR | novelty: the same | ceiling: the same | trees: the same |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
         );
         let separation = |s: &Option<Separation>| {
             s.map_or("-".to_string(), |s| {
@@ -292,7 +296,7 @@ fn verdict_section(o: &mut String, v: &VerdictReport, unseen: &[UnseenFamilyRepo
         for u in unseen {
             let _ = writeln!(
                 o,
-                "| {} | {} | {:.4} | {:.4} | {:.4} | {:.4} | {} | {} |",
+                "| {} | {} | {:.4} | {:.4} | {:.4} | {:.4} | {} | {} | {} | {} |",
                 u.family,
                 u.test_flows,
                 u.verdict_recall,
@@ -300,7 +304,9 @@ fn verdict_section(o: &mut String, v: &VerdictReport, unseen: &[UnseenFamilyRepo
                 u.novelty_recall,
                 u.verdict_fpr,
                 separation(&u.policy_separation),
-                separation(&u.novelty_separation)
+                separation(&u.novelty_separation),
+                separation(&u.ceiling_separation),
+                separation(&u.tree_separation)
             );
         }
     }
@@ -707,7 +713,7 @@ impl Report {
         for u in &self.unseen_families {
             let _ = writeln!(
                 o,
-                "unseen family {}: verdict recall {:.4} (policy alone {:.4}, novelty alone {:.4}) at FPR {:.4}; at {} % test FPR the scores allow policy {}, novelty {}",
+                "unseen family {}: verdict recall {:.4} (policy alone {:.4}, novelty alone {:.4}) at FPR {:.4}; at {} % test FPR the scores allow policy {}, novelty {} (ceiling {}, trees {})",
                 u.family,
                 u.verdict_recall,
                 u.policy_recall,
@@ -715,7 +721,9 @@ impl Report {
                 u.verdict_fpr,
                 100.0 * self.verdict.rule.budget,
                 limit(&u.policy_separation),
-                limit(&u.novelty_separation)
+                limit(&u.novelty_separation),
+                limit(&u.ceiling_separation),
+                limit(&u.tree_separation)
             );
         }
         let r = &self.ppo.evaluation.episode_reward;

@@ -47,7 +47,7 @@ pub fn ceiling(
     )?;
     let train_seconds = started.elapsed().as_secs_f64();
     let val = model.margins(candidate.val_obs.view())?;
-    let test = model.margins(candidate.test_obs.view())?;
+    let test_scores = model.margins(candidate.test_obs.view())?;
     Ok(ScorerReport {
         description: format!(
             "cost-sensitive MLP {:?} tanh on the inputs of {} ({} epochs, best {})",
@@ -57,7 +57,8 @@ pub fn ceiling(
             model.best_epoch()
         ),
         train_seconds,
-        evaluation: evaluate_scores(splits, ScoreScale::Margin, &val, &test)?,
+        evaluation: evaluate_scores(splits, ScoreScale::Margin, &val, &test_scores)?,
+        test_scores,
     })
 }
 
@@ -92,5 +93,6 @@ pub fn tree_baseline(
         ),
         train_seconds,
         evaluation: evaluate_scores(splits, ScoreScale::Margin, &val, &test_scores)?,
+        test_scores,
     })
 }

@@ -304,6 +304,23 @@ pub struct UnseenFamilyReport {
     pub policy_separation: Option<Separation>,
     /// The same for the novelty scores.
     pub novelty_separation: Option<Separation>,
+    /// The same for the ceiling, a supervised classifier of the policy's
+    /// shape on its inputs, trained without the family; `None` without a
+    /// ceiling.
+    pub ceiling_separation: Option<Separation>,
+    /// The same for the tree-ensemble baseline on the scaled features,
+    /// trained without the family; `None` without one.
+    pub tree_separation: Option<Separation>,
+}
+
+/// The test scores of the supervised scorers beside the policy, each
+/// trained without the unseen families, for their separations of them.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SupervisedScores<'a> {
+    /// The ceiling's margin of each test flow.
+    pub ceiling: Option<&'a [f64]>,
+    /// The tree ensemble's margin of each test flow.
+    pub tree: Option<&'a [f64]>,
 }
 
 /// How far one part's scores set a family apart from the benign test flows,
@@ -331,6 +348,13 @@ impl Separation {
         scores: &[f64],
         budget: f64,
     ) -> Result<Option<Self>> {
+        if scores.len() != inputs.test_labels.len() {
+            return Err(PipelineError::Unsupported(format!(
+                "{} scores for {} test flows",
+                scores.len(),
+                inputs.test_labels.len()
+            )));
+        }
         let (labels, scores): (Vec<bool>, Vec<f64>) = inputs
             .test_labels
             .iter()
@@ -351,11 +375,12 @@ impl Separation {
 
 impl VerdictReport {
     /// The unseen families' rows, measured on the test scores of `inputs`
-    /// (those the report was measured on).
+    /// (those the report was measured on) and of the `supervised` scorers.
     pub fn unseen(
         &self,
         families: &[Family],
         inputs: &VerdictInputs<'_>,
+        supervised: SupervisedScores<'_>,
     ) -> Result<Vec<UnseenFamilyReport>> {
         let recall = |row: &DecisionRow, f: Family| {
             row.per_family_recall
@@ -363,6 +388,12 @@ impl VerdictReport {
                 .map_or((0, 0.0), |r| (r.support, r.recall))
         };
         let budget = self.rule.budget;
+        let separation = |f: Family, scores: Option<&[f64]>| -> Result<Option<Separation>> {
+            Ok(match scores {
+                Some(s) => Separation::of(inputs, f, s, budget)?,
+                None => None,
+            })
+        };
         families
             .iter()
             .map(|&f| {
@@ -373,8 +404,10 @@ impl VerdictReport {
                     policy_recall: recall(&self.policy_alone, f).1,
                     novelty_recall: recall(&self.novelty_alone, f).1,
                     verdict_fpr: self.test.rates.fpr,
-                    policy_separation: Separation::of(inputs, f, inputs.test_margin, budget)?,
-                    novelty_separation: Separation::of(inputs, f, inputs.test_novelty, budget)?,
+                    policy_separation: separation(f, Some(inputs.test_margin))?,
+                    novelty_separation: separation(f, Some(inputs.test_novelty))?,
+                    ceiling_separation: separation(f, supervised.ceiling)?,
+                    tree_separation: separation(f, supervised.tree)?,
                 })
             })
             .collect()
@@ -532,7 +565,14 @@ mod tests {
         assert_eq!(r.policy_alone.per_family_recall["DDoS"].recall, 0.0);
         assert_eq!(r.novelty_alone.per_family_recall["DoS"].recall, 0.0);
         assert!(r.test.rates.fpr <= 0.01, "{}", r.test.rates.fpr);
-        let unseen = r.unseen(&[Family::DDoS, Family::Bot], &inputs).unwrap();
+        // The trees score like novelty; there is no ceiling.
+        let supervised = SupervisedScores {
+            ceiling: None,
+            tree: Some(&novelty),
+        };
+        let unseen = r
+            .unseen(&[Family::DDoS, Family::Bot], &inputs, supervised)
+            .unwrap();
         assert_eq!((unseen[0].test_flows, unseen[0].verdict_recall), (50, 1.0));
         assert_eq!(unseen[0].policy_recall, 0.0);
         // Every DDoS margin (-50) lies below every benign one, every DDoS
@@ -543,6 +583,19 @@ mod tests {
         );
         assert_eq!((policy.roc_auc, policy.recall_at_test_budget), (0.0, 0.0));
         assert_eq!((novelty.roc_auc, novelty.recall_at_test_budget), (1.0, 1.0));
+        assert_eq!(unseen[0].tree_separation, Some(novelty));
+        assert!(unseen[0].ceiling_separation.is_none());
+        // Scores that are not one per test flow are an error, not a
+        // separation of the flows they happen to cover.
+        let short = SupervisedScores {
+            ceiling: Some(&margin[..10]),
+            tree: None,
+        };
+        let err = r.unseen(&[Family::DDoS], &inputs, short).unwrap_err();
+        assert!(
+            err.to_string().contains("10 scores for 500 test flows"),
+            "{err}"
+        );
         // No Bot flow in the test split: nothing to separate.
         assert_eq!(unseen[1].test_flows, 0);
         assert!(unseen[1].policy_separation.is_none());

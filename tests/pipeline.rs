@@ -286,8 +286,14 @@ fn an_unseen_family_is_reported_with_the_verdict() {
         report.verdict.test.per_family_recall["Bot"].recall
     );
     assert_eq!(u[0].verdict_fpr, report.verdict.test.rates.fpr);
-    // Each part's scores of Bot against the benign test flows.
-    for s in [u[0].policy_separation, u[0].novelty_separation] {
+    // Each part's scores of Bot against the benign test flows, and those
+    // of the ceiling and the trees, trained without Bot as well.
+    for s in [
+        u[0].policy_separation,
+        u[0].novelty_separation,
+        u[0].ceiling_separation,
+        u[0].tree_separation,
+    ] {
         let s = s.expect("the test split holds Bot and benign flows");
         assert!((0.0..=1.0).contains(&s.roc_auc), "{s:?}");
         assert!((0.0..=1.0).contains(&s.recall_at_test_budget), "{s:?}");
@@ -298,7 +304,12 @@ fn an_unseen_family_is_reported_with_the_verdict() {
         serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
     assert_eq!(json["data"]["unseen_families"][0], "Bot");
     let row = &json["unseen_families"][0];
-    for part in ["policy_separation", "novelty_separation"] {
+    for part in [
+        "policy_separation",
+        "novelty_separation",
+        "ceiling_separation",
+        "tree_separation",
+    ] {
         for key in ["roc_auc", "recall_at_test_budget"] {
             assert!(row[part][key].is_number(), "{part}.{key}: {row}");
         }
@@ -307,6 +318,10 @@ fn an_unseen_family_is_reported_with_the_verdict() {
     let md = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(md.contains("Families never shown in training or validation"));
     assert!(md.contains("recall at 1 % test FPR"), "{md}");
+    assert!(
+        md.contains("| ceiling: the same | trees: the same |"),
+        "{md}"
+    );
     // An unknown family is an error listing those present.
     config.data.unseen_families = vec!["Worms".into()];
     config.overwrite = true;
