@@ -65,17 +65,7 @@ fn sample_improved_and_original_load_together() {
     assert!(improved.identifier_columns.iter().any(|c| c == "Flow ID"));
     assert!(improved.ignored_columns.iter().any(|c| c == "ICMP Code"));
     let families = frame.family_counts();
-    for f in [
-        Family::Benign,
-        Family::DoS,
-        Family::DDoS,
-        Family::PortScan,
-        Family::BruteForce,
-        Family::WebAttack,
-        Family::Bot,
-        Family::Infiltration,
-        Family::Heartbleed,
-    ] {
+    for f in Family::ALL.into_iter().filter(|&f| f != Family::Other) {
         assert!(families.get(&f).copied().unwrap_or(0) > 0, "{f} present");
     }
     assert!(!families.contains_key(&Family::Other));
