@@ -118,7 +118,7 @@ impl FlowFrame {
     fn write_batches(
         &self,
         path: &Path,
-        write: impl FnOnce(&mut std::io::BufWriter<File>, Arc<ArrowSchema>, &str) -> Result<()>,
+        write: impl FnOnce(&mut atomicfile::AtomicFile, Arc<ArrowSchema>, &str) -> Result<()>,
     ) -> Result<()> {
         let schema = arrow_schema(self.schema())?;
         let ctx = path.display().to_string();

@@ -2,7 +2,6 @@
 //! optimiser, JSON for the configuration and training state.
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::Path;
 
 use rlenv::Space;
@@ -120,20 +119,13 @@ fn write_safetensors(path: &Path, tensors: Vec<(String, Vec<usize>, Vec<u8>)>) -
     write_atomic(path, &bytes)
 }
 
-/// Writes `bytes` to a `tempfile::NamedTempFile` in `path`'s directory,
-/// fsyncs it and renames it onto `path`: a reader (or a kill, or a full
-/// disk) never sees a half-written file.
+/// Writes `bytes` whole or not at all ([`atomicfile::write`]): a reader
+/// (or a kill, or a full disk) never sees a half-written file.
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let io = |source| PpoError::Io {
+    atomicfile::write(path, bytes).map_err(|source| PpoError::Io {
         path: path.into(),
         source,
-    };
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
-    tmp.write_all(bytes).map_err(io)?;
-    tmp.as_file().sync_all().map_err(io)?;
-    tmp.persist(path).map_err(|e| io(e.error))?;
-    Ok(())
+    })
 }
 
 fn read_file(path: &Path) -> Result<Vec<u8>> {
