@@ -77,6 +77,24 @@ impl Rates {
     }
 }
 
+/// Counts of two samples together: what a detector scoring flows batch by
+/// batch keeps.
+///
+/// ```
+/// let mut total = metrics::ConfusionMatrix::default();
+/// total += metrics::ConfusionMatrix::new(3, 1, 5, 1);
+/// total += metrics::ConfusionMatrix::new(1, 0, 2, 0);
+/// assert_eq!(total, metrics::ConfusionMatrix::new(4, 1, 7, 1));
+/// ```
+impl std::ops::AddAssign for ConfusionMatrix {
+    fn add_assign(&mut self, other: ConfusionMatrix) {
+        self.tp += other.tp;
+        self.fp += other.fp;
+        self.tn += other.tn;
+        self.fn_ += other.fn_;
+    }
+}
+
 impl ConfusionMatrix {
     /// A matrix from its four counts.
     ///

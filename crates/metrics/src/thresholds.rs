@@ -202,6 +202,28 @@ pub fn threshold_for_fpr(benign_scores: &[f64], target_fpr: f64) -> Result<f64, 
     check_rate("target_fpr", target_fpr)?;
     check_sample("benign_scores", benign_scores)?;
     let n = benign_scores.len();
+    let k = false_alarm_allowance(n, target_fpr);
+    if k == n {
+        return Ok(benign_scores.iter().copied().fold(f64::INFINITY, f64::min) + 0.0);
+    }
+    let mut keys: Vec<u64> = benign_scores.iter().map(|&s| key(s)).collect();
+    // The (k + 1)-th largest is at ascending position n - 1 - k.
+    let (_, &mut kth, _) = keys.select_nth_unstable(n - 1 - k);
+    Ok(score(kth).next_up())
+}
+
+/// The most false alarms among `n` benign flows within a false-positive
+/// rate of `target_fpr`: the largest `k` with `k / n <= target_fpr` (0 for
+/// no flow or a rate below `1 / n`, `n` for a rate of 1). The count
+/// [`threshold_for_fpr`] allows.
+///
+/// ```
+/// assert_eq!(metrics::false_alarm_allowance(1000, 0.01), 10);
+/// assert_eq!(metrics::false_alarm_allowance(250, 0.01), 2);
+/// assert_eq!(metrics::false_alarm_allowance(100, 0.29), 29);
+/// assert_eq!(metrics::false_alarm_allowance(99, 0.001), 0);
+/// ```
+pub fn false_alarm_allowance(n: usize, target_fpr: f64) -> usize {
     let allowed = |k: usize| k as f64 / n as f64 <= target_fpr;
     let mut k = ((target_fpr * n as f64).floor() as usize).min(n);
     while k < n && allowed(k + 1) {
@@ -210,13 +232,38 @@ pub fn threshold_for_fpr(benign_scores: &[f64], target_fpr: f64) -> Result<f64, 
     while k > 0 && !allowed(k) {
         k -= 1;
     }
-    if k == n {
-        return Ok(benign_scores.iter().copied().fold(f64::INFINITY, f64::min) + 0.0);
-    }
-    let mut keys: Vec<u64> = benign_scores.iter().map(|&s| key(s)).collect();
-    // The (k + 1)-th largest is at ascending position n - 1 - k.
-    let (_, &mut kth, _) = keys.select_nth_unstable(n - 1 - k);
-    Ok(score(kth).next_up())
+    k
+}
+
+/// [`threshold_for_fpr`] of the benign rows' scores (`labels[i]` false)
+/// among labelled `scores`: the lowest threshold that flags at most
+/// `target_fpr` of the benign rows.
+///
+/// Errors: [`MetricsError::LengthMismatch`] for labels and scores of
+/// different lengths, and those of [`threshold_for_fpr`] (an empty
+/// sample when no row is benign).
+///
+/// ```
+/// let labels = [false, true, false, false, true];
+/// let scores = [0.1, 0.9, 0.2, 0.3, 0.8];
+/// let t = metrics::threshold_for_fpr_labelled(&labels, &scores, 0.34)?;
+/// assert_eq!(t, metrics::threshold_for_fpr(&[0.1, 0.2, 0.3], 0.34)?);
+/// assert!(t > 0.2 && t <= 0.3);
+/// # Ok::<(), metrics::MetricsError>(())
+/// ```
+pub fn threshold_for_fpr_labelled(
+    labels: &[bool],
+    scores: &[f64],
+    target_fpr: f64,
+) -> Result<f64, MetricsError> {
+    check_paired("labels", labels.len(), "scores", scores.len())?;
+    let benign: Vec<f64> = labels
+        .iter()
+        .zip(scores)
+        .filter(|(attack, _)| !**attack)
+        .map(|(_, &s)| s)
+        .collect();
+    threshold_for_fpr(&benign, target_fpr)
 }
 
 /// The share of `benign_scores` flagged at `threshold` (`score >=
