@@ -63,6 +63,7 @@ fn bench(c: &mut Criterion) {
                 early_stopping: None,
                 reduce_lr: None,
                 threads,
+                min_epoch_rows: 0,
                 ..TrainerConfig::default()
             })
             .unwrap();

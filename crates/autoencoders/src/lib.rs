@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
 
+#[cfg(feature = "candle")]
 mod candle_backend;
 mod config;
 mod detector;
@@ -20,7 +21,7 @@ pub use detector::{
 pub use error::{AutoencoderError, Result};
 pub use model::{Autoencoder, Backend, Model};
 pub use pca::Pca;
-pub use persist::{CONFIG_FILE, FORMAT_VERSION, ModelMetadata, WEIGHTS_FILE};
+pub use persist::{CONFIG_FILE, FORMAT_VERSION, WEIGHTS_FILE};
 pub use threads::recommended_thread_env;
 pub use trainer::{
     EarlyStopping, EpochRecord, OptimizerKind, Progress, ReduceLrOnPlateau, Trainer, TrainerConfig,

@@ -12,7 +12,6 @@ use serde::{Deserialize, Serialize};
 use crate::config::{ModelConfig, ModelKind};
 use crate::engine::{self, TrainState, Workspace};
 use crate::error::{AutoencoderError, Result, invalid};
-use crate::persist::ModelMetadata;
 use crate::spec::{Masks, Spec};
 
 /// Which implementation runs a model's training and evaluation passes.
@@ -35,8 +34,18 @@ pub enum Backend {
     /// passes over the flat weights (the default, and the faster).
     #[default]
     Dense,
-    /// `candle-nn` layers and candle's autograd: the reference.
+    /// `candle-nn` layers and candle's autograd: the reference (with the
+    /// crate's `candle` feature; without it, running a model on it is an
+    /// error saying so).
     Candle,
+}
+
+/// The error of a model run on the candle backend in a build without it.
+#[cfg(not(feature = "candle"))]
+fn candle_absent() -> AutoencoderError {
+    AutoencoderError::Candle(
+        "not built in: enable the `candle` feature of the autoencoders crate".into(),
+    )
 }
 
 impl Backend {
@@ -61,7 +70,12 @@ impl std::str::FromStr for Backend {
     fn from_str(name: &str) -> Result<Self> {
         match name.trim().to_ascii_lowercase().as_str() {
             "dense" => Ok(Backend::Dense),
-            "candle" => Ok(Backend::Candle),
+            "candle" if cfg!(feature = "candle") => Ok(Backend::Candle),
+            "candle" => Err(invalid(
+                "backend",
+                name,
+                "candle is not built in: enable the `candle` feature of the autoencoders crate",
+            )),
             _ => Err(invalid("backend", name, "expected dense or candle")),
         }
     }
@@ -120,10 +134,10 @@ pub trait Autoencoder: Send + Sync {
     /// reconstructed columns.
     fn reconstruction_errors(&self, x: ArrayView2<'_, f32>) -> Result<Vec<f32>>;
 
-    /// Saves the weights (safetensors) and the configuration with
-    /// `metadata` (JSON) into `dir`, creating it if needed; both files are
-    /// written atomically. Load with [`Model::load`].
-    fn save(&self, dir: &Path, metadata: &ModelMetadata) -> Result<()>;
+    /// Saves the weights (safetensors) and the architecture (JSON) into
+    /// `dir`, creating it if needed; both files are written whole or not at
+    /// all. Load with [`Model::load`].
+    fn save(&self, dir: &Path) -> Result<()>;
 }
 
 /// A feedforward, convolutional or deep autoencoder: its configuration,
@@ -270,6 +284,7 @@ impl Model {
             Backend::Dense => {
                 engine::loss_and_grads(&self.spec, &self.params, x, rows, masks, state, grads)
             }
+            #[cfg(feature = "candle")]
             Backend::Candle => crate::candle_backend::loss_and_grads(
                 &self.spec,
                 &self.params,
@@ -278,6 +293,8 @@ impl Model {
                 masks,
                 grads,
             ),
+            #[cfg(not(feature = "candle"))]
+            Backend::Candle => Err(candle_absent()),
         }
     }
 
@@ -296,9 +313,12 @@ impl Model {
                 out.copy_from_slice(y);
                 Ok(())
             }
+            #[cfg(feature = "candle")]
             Backend::Candle => {
                 crate::candle_backend::eval(&self.spec, &self.params, range, x, rows, out)
             }
+            #[cfg(not(feature = "candle"))]
+            Backend::Candle => Err(candle_absent()),
         }
     }
 
@@ -377,8 +397,8 @@ impl Autoencoder for Model {
         Ok(errors.into_raw_vec_and_offset().0)
     }
 
-    fn save(&self, dir: &Path, metadata: &ModelMetadata) -> Result<()> {
-        crate::persist::save(self, dir, metadata)
+    fn save(&self, dir: &Path) -> Result<()> {
+        crate::persist::save(self, dir)
     }
 }
 

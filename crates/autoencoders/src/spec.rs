@@ -118,15 +118,6 @@ impl ParamInfo {
         }
     }
 
-    /// The shape in files of format 1.
-    pub(crate) fn v1_shape(&self) -> Vec<usize> {
-        match self.kind {
-            ParamKind::DenseWeight { n_in, n_out } => vec![n_in, n_out],
-            ParamKind::ConvWeight { c_out, c_in, k } => vec![k * c_in, c_out],
-            _ => self.shape(),
-        }
-    }
-
     /// The flat range in the parameter buffer.
     pub(crate) fn range(&self) -> std::ops::Range<usize> {
         self.offset..self.offset + self.len
@@ -137,8 +128,8 @@ impl ParamInfo {
         !matches!(self.kind, ParamKind::Bias { .. })
     }
 
-    /// Writes values given in the layout of format 1 into `out` in the
-    /// current layout.
+    /// Writes values drawn in the initialiser's order (dense `[in, out]`,
+    /// convolutions `[k * in, out]`) into `out` in the stored layout.
     pub(crate) fn convert_v1(&self, v1: &[f32], out: &mut [f32]) {
         match self.kind {
             ParamKind::DenseWeight { n_in, n_out } => {
@@ -161,8 +152,8 @@ impl ParamInfo {
     }
 
     /// Draws the initial values: PyTorch's default uniform
-    /// `+-1/sqrt(fan_in)` for weights and biases (drawn in the order of
-    /// format 1, so that a seed gives the weights it always gave), N(0, 1)
+    /// `+-1/sqrt(fan_in)` for weights and biases (drawn input-major, so
+    /// that a seed gives the weights it always gave), N(0, 1)
     /// for an embedding table.
     fn init(&self, rng: &mut StdRng, out: &mut [f32]) {
         let uniform = |rng: &mut StdRng, fan_in: usize| {
@@ -590,7 +581,6 @@ mod tests {
                 for p in &spec.params {
                     assert_eq!(p.offset, offset);
                     assert_eq!(p.len, p.shape().iter().product::<usize>());
-                    assert_eq!(p.len, p.v1_shape().iter().product::<usize>());
                     offset += p.len;
                 }
                 assert_eq!(spec.init(3).len(), offset);
@@ -599,7 +589,7 @@ mod tests {
     }
 
     #[test]
-    fn format_1_layouts_are_transposed_into_pytorch_layouts() {
+    fn initialiser_draws_are_transposed_into_pytorch_layouts() {
         let dense = ParamInfo {
             name: "w".into(),
             kind: ParamKind::DenseWeight { n_in: 2, n_out: 3 },

@@ -41,7 +41,7 @@ pub enum OptimizerKind {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct EarlyStopping {
-    /// Epochs without improvement before stopping (at least 1). Default 5.
+    /// Epochs without improvement before stopping (at least 1). Default 4.
     pub patience: usize,
     /// Smallest absolute decrease of the validation loss that counts as an
     /// improvement (non-negative). Default 0.
@@ -55,7 +55,7 @@ pub struct EarlyStopping {
 impl Default for EarlyStopping {
     fn default() -> Self {
         Self {
-            patience: 5,
+            patience: 4,
             min_delta: 0.0,
             min_rel_delta: 1e-3,
         }
@@ -119,10 +119,12 @@ impl Default for ReduceLrOnPlateau {
     }
 }
 
-/// Training hyper-parameters. The defaults follow the reference system's
-/// callbacks (early stopping patience 5 with the best weights restored,
-/// learning-rate halving after 3 flat epochs) with a higher learning rate
-/// and a smaller batch, which converge in fewer epochs.
+/// Training hyper-parameters. The defaults are the ones the workspace's
+/// pipeline trains flow autoencoders with: the reference system's
+/// callbacks (the best weights restored after early stopping, here after
+/// 4 flat epochs where it waited 5; learning-rate halving after 3 flat
+/// epochs) with a higher learning rate and a smaller batch, which converge
+/// in fewer epochs, and epochs of at least 16,384 and at most 262,144 rows.
 ///
 /// ```
 /// use autoencoders::TrainerConfig;
@@ -142,7 +144,7 @@ pub struct TrainerConfig {
     pub weight_decay: f64,
     /// Rows per minibatch (at least 1). Default 256.
     pub batch_size: usize,
-    /// Maximum number of epochs (at least 1). Default 50.
+    /// Maximum number of epochs (at least 1). Default 30.
     pub epochs: usize,
     /// Seed of the generator behind shuffling, the validation split, dropout
     /// masks and input noise. Default 42.
@@ -151,7 +153,9 @@ pub struct TrainerConfig {
     /// [`Trainer::fit_split`] and [`Trainer::fit_labelled`], in `(0, 1)`.
     /// Default 0.1.
     pub validation_fraction: f64,
-    /// Early stopping; `None` trains for every epoch. Default patience 5.
+    /// Early stopping; `None` trains for every epoch. Default patience 4,
+    /// an epoch counting as an improvement only past 0.1 % of the best
+    /// loss.
     pub early_stopping: Option<EarlyStopping>,
     /// Learning-rate reduction on plateau; `None` keeps the rate. Default
     /// factor 0.5 after 3 epochs, floor 1e-6.
@@ -174,13 +178,14 @@ pub struct TrainerConfig {
     /// on this many rows drawn afresh (the first rows of that epoch's
     /// shuffle), so that millions of benign rows cost a fixed time per
     /// epoch while every row still takes part over the epochs. `None`
-    /// trains on every row each epoch. Default none.
+    /// trains on every row each epoch. Default 262,144.
     pub epoch_rows: Option<usize>,
     /// The fewest rows an epoch trains on: with fewer training rows, each
     /// epoch makes several passes over them (each pass shuffled afresh), so
     /// that a few thousand benign rows still get enough optimiser steps
-    /// per epoch for early stopping to judge. 0 (the default) makes one
-    /// pass.
+    /// per epoch for early stopping to judge (a capture of a few thousand
+    /// benign flows trains long enough); 0 makes one pass. Default 16,384
+    /// (64 minibatches of 256).
     pub min_epoch_rows: usize,
 }
 
@@ -191,7 +196,7 @@ impl Default for TrainerConfig {
             learning_rate: 1e-3,
             weight_decay: 0.0,
             batch_size: 256,
-            epochs: 50,
+            epochs: 30,
             seed: 42,
             validation_fraction: 0.1,
             early_stopping: Some(EarlyStopping::default()),
@@ -200,8 +205,8 @@ impl Default for TrainerConfig {
             restore_best_weights: true,
             benign_only: true,
             threads: 1,
-            epoch_rows: None,
-            min_epoch_rows: 0,
+            epoch_rows: Some(262_144),
+            min_epoch_rows: 16_384,
         }
     }
 }

@@ -2,7 +2,7 @@
 //! the same directory each write through their own temporary file.
 
 use autoencoders::{
-    Autoencoder, CONFIG_FILE, Model, ModelConfig, ModelKind, ModelMetadata, WEIGHTS_FILE,
+    Autoencoder, CONFIG_FILE, Model, ModelConfig, ModelKind, WEIGHTS_FILE,
 };
 
 #[test]
@@ -13,12 +13,12 @@ fn threads_saving_the_same_model_never_collide_or_leave_temporaries() {
         for _ in 0..8 {
             s.spawn(|| {
                 for _ in 0..10 {
-                    model.save(dir.path(), &ModelMetadata::default()).unwrap();
+                    model.save(dir.path()).unwrap();
                 }
             });
         }
     });
-    let (loaded, _) = Model::load(dir.path()).unwrap();
+    let loaded = Model::load(dir.path()).unwrap();
     assert_eq!(loaded.n_features(), 20);
     let mut names: Vec<String> = std::fs::read_dir(dir.path())
         .unwrap()

@@ -6,7 +6,7 @@
 
 use autoencoders::{
     Activation, Autoencoder, Backend, Conv1dConfig, DenseConfig, EmbeddingConfig, Model,
-    ModelConfig, ModelKind, ModelMetadata, Trainer, TrainerConfig,
+    ModelConfig, ModelKind, Trainer, TrainerConfig,
 };
 use ndarray::Array2;
 use rand::{Rng, SeedableRng, rngs::StdRng};
@@ -121,6 +121,7 @@ fn trainer(threads: usize) -> Trainer {
         grad_clip_norm: Some(1.0),
         weight_decay: 1e-3,
         threads,
+        min_epoch_rows: 0,
         ..TrainerConfig::default()
     })
     .unwrap()
@@ -200,8 +201,8 @@ fn a_model_saved_on_one_backend_scores_the_same_on_the_other() {
                 .fit_split(&mut model, x.view(), &mut |_| {})
                 .unwrap();
             let path = dir.path().join(format!("{i}-{backend}"));
-            model.save(&path, &ModelMetadata::default()).unwrap();
-            let (loaded, _) = Model::load(&path).unwrap();
+            model.save(&path).unwrap();
+            let loaded = Model::load(&path).unwrap();
             assert_eq!(loaded.backend(), Backend::Dense);
             let other = match backend {
                 Backend::Dense => loaded.with_backend(Backend::Candle),

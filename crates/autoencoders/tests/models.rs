@@ -40,6 +40,7 @@ fn quick_trainer(epochs: usize) -> Trainer {
         batch_size: 64,
         learning_rate: 3e-3,
         early_stopping: None,
+        min_epoch_rows: 0,
         ..TrainerConfig::default()
     })
     .unwrap()
@@ -204,6 +205,7 @@ fn history_for(cfg: &ModelConfig, model_seed: u64, train_seed: u64) -> TrainingH
         epochs: 3,
         batch_size: 32,
         seed: train_seed,
+        min_epoch_rows: 0,
         ..TrainerConfig::default()
     })
     .unwrap();
@@ -260,6 +262,7 @@ fn early_stopping_restores_the_best_weights() {
             min_delta: 1e9,
             ..EarlyStopping::default()
         }),
+        min_epoch_rows: 0,
         ..TrainerConfig::default()
     })
     .unwrap();
@@ -299,6 +302,7 @@ fn early_stopping_with_a_relative_threshold_stops_on_small_gains() {
                 min_rel_delta,
             }),
             reduce_lr: None,
+            min_epoch_rows: 0,
             ..TrainerConfig::default()
         })
         .unwrap();
@@ -332,6 +336,7 @@ fn early_stopping_with_a_relative_threshold_stops_on_small_gains() {
                 min_rel_delta: bad,
                 ..es
             }),
+            min_epoch_rows: 0,
             ..TrainerConfig::default()
         };
         let err = cfg.validate().unwrap_err().to_string();
@@ -350,6 +355,7 @@ fn plateau_learning_rates(reduce: ReduceLrOnPlateau, epochs: usize) -> Vec<f64> 
         learning_rate: 1e-3,
         early_stopping: None,
         reduce_lr: Some(reduce),
+        min_epoch_rows: 0,
         ..TrainerConfig::default()
     })
     .unwrap();
@@ -396,6 +402,7 @@ fn gradient_clipping_limits_the_updates() {
         let trainer = Trainer::new(TrainerConfig {
             epochs: 2,
             grad_clip_norm: clip,
+            min_epoch_rows: 0,
             ..TrainerConfig::default()
         })
         .unwrap();
@@ -433,6 +440,7 @@ fn adamw_and_adam_differ_with_weight_decay_only() {
             epochs: 2,
             optimizer,
             weight_decay,
+            min_epoch_rows: 0,
             ..TrainerConfig::default()
         })
         .unwrap();
@@ -461,6 +469,7 @@ fn progress_reports_every_batch_and_epoch() {
         epochs: 2,
         batch_size: 100,
         early_stopping: None,
+        min_epoch_rows: 0,
         ..TrainerConfig::default()
     })
     .unwrap();
@@ -502,6 +511,7 @@ fn benign_only_training_leaves_attacks_out() {
         Model::new(&ModelConfig::FeedForward(DenseConfig::feedforward()), 6, 1).unwrap();
     let cfg = TrainerConfig {
         epochs: 2,
+        min_epoch_rows: 0,
         ..TrainerConfig::default()
     };
     let h = Trainer::new(cfg.clone())
@@ -623,6 +633,7 @@ fn bad_inputs_are_errors_not_panics() {
     assert!(
         Trainer::new(TrainerConfig {
             learning_rate: -1.0,
+            min_epoch_rows: 0,
             ..Default::default()
         })
         .is_err()
@@ -683,7 +694,6 @@ fn public_types_are_send_and_sync() {
     check::<Trainer>();
     check::<TrainingHistory>();
     check::<autoencoders::ReconstructionDetector<Model>>();
-    check::<autoencoders::ModelMetadata>();
     check::<AutoencoderError>();
 }
 
@@ -698,6 +708,7 @@ fn epoch_rows_caps_the_rows_of_each_epoch() {
             batch_size: 32,
             epoch_rows,
             early_stopping: None,
+            min_epoch_rows: 0,
             ..Default::default()
         })
         .unwrap();
@@ -720,6 +731,7 @@ fn epoch_rows_caps_the_rows_of_each_epoch() {
     assert!(
         Trainer::new(TrainerConfig {
             epoch_rows: Some(0),
+            min_epoch_rows: 0,
             ..Default::default()
         })
         .is_err()
@@ -752,6 +764,7 @@ fn decoding_the_codes_is_the_reconstruction_bit_for_bit() {
         let mut trained = model.clone();
         Trainer::new(TrainerConfig {
             epochs: 1,
+            min_epoch_rows: 0,
             ..TrainerConfig::default()
         })
         .unwrap()

@@ -1,13 +1,11 @@
-//! Saving and loading: bit-identical outputs, metadata round trips, and a
-//! clear error for every kind of bad file.
+//! Saving and loading: bit-identical outputs, and a clear error for every
+//! kind of bad file.
 
 use std::path::Path;
 
 use autoencoders::{
-    Autoencoder, AutoencoderError, Backend, CONFIG_FILE, Conv1dConfig, DenseConfig,
-    EmbeddingConfig, ErrorScale, ErrorScoring, FORMAT_VERSION, Model, ModelConfig, ModelKind,
-    ModelMetadata, ReconstructionDetector, Threshold, ThresholdMethod, Trainer, TrainerConfig,
-    WEIGHTS_FILE,
+    Autoencoder, AutoencoderError, CONFIG_FILE, Conv1dConfig, DenseConfig, EmbeddingConfig,
+    FORMAT_VERSION, Model, ModelConfig, ModelKind, Trainer, TrainerConfig, WEIGHTS_FILE,
 };
 use ndarray::Array2;
 use rand::{Rng, SeedableRng, rngs::StdRng};
@@ -61,28 +59,14 @@ fn save_then_load_gives_bit_identical_outputs() {
         // Train a little so the weights are not the seeded initial ones.
         Trainer::new(TrainerConfig {
             epochs: 2,
+            min_epoch_rows: 0,
             ..Default::default()
         })
         .unwrap()
         .fit_split(&mut model, x.view(), &mut |_| {})
         .unwrap();
-        let names: Vec<String> = (0..n).map(|j| format!("f{j}")).collect();
-        let errors: Vec<f64> = model
-            .reconstruction_errors(x.view())
-            .unwrap()
-            .into_iter()
-            .map(f64::from)
-            .collect();
-        let meta = ModelMetadata {
-            feature_names: names,
-            threshold: Some(
-                Threshold::calibrate(&errors, ThresholdMethod::Contamination(0.05)).unwrap(),
-            ),
-            ..Default::default()
-        };
-        model.save(dir.path(), &meta).unwrap();
-        let (loaded, loaded_meta) = Model::load(dir.path()).unwrap();
-        assert_eq!(loaded_meta, meta);
+        model.save(dir.path()).unwrap();
+        let loaded = Model::load(dir.path()).unwrap();
         assert_eq!(loaded.config(), &cfg);
         assert_eq!(loaded.kind(), cfg.kind());
         assert_eq!(loaded.parameter_shapes(), model.parameter_shapes());
@@ -114,7 +98,7 @@ fn save_then_load_gives_bit_identical_outputs() {
             vec![CONFIG_FILE.to_string(), WEIGHTS_FILE.to_string()]
         );
         // Saving again over an existing model works.
-        loaded.save(dir.path(), &meta).unwrap();
+        loaded.save(dir.path()).unwrap();
         assert!(Model::load(dir.path()).is_ok());
     }
 }
@@ -123,7 +107,7 @@ fn save_then_load_gives_bit_identical_outputs() {
 fn the_json_names_the_format_and_the_tensors() {
     let dir = tempfile::tempdir().unwrap();
     let model = Model::new(&ModelConfig::FeedForward(DenseConfig::feedforward()), 6, 1).unwrap();
-    model.save(dir.path(), &ModelMetadata::default()).unwrap();
+    model.save(dir.path()).unwrap();
     let json: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.path().join(CONFIG_FILE)).unwrap()).unwrap();
     assert_eq!(json["format_version"], FORMAT_VERSION);
@@ -151,7 +135,7 @@ fn saved_ff(dir: &Path, hidden: Vec<usize>) {
     };
     Model::new(&ModelConfig::FeedForward(cfg), 5, 1)
         .unwrap()
-        .save(dir, &ModelMetadata::default())
+        .save(dir)
         .unwrap();
 }
 
@@ -266,7 +250,7 @@ fn mismatched_weights_are_errors_naming_the_tensor() {
 }
 
 #[test]
-fn non_finite_weights_and_bad_thresholds_are_refused() {
+fn non_finite_weights_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     saved_ff(dir.path(), vec![8]);
     rewrite_weights(dir.path(), |t| {
@@ -281,85 +265,6 @@ fn non_finite_weights_and_bad_thresholds_are_refused() {
         err.contains("encoder.0.weight") && err.contains("NaN") && err.contains("index 2"),
         "{err}"
     );
-
-    let meta = |value: f64| ModelMetadata {
-        threshold: Some(Threshold {
-            value,
-            method: ThresholdMethod::Percentile(99.0),
-            calibration_rows: 10,
-            calibration_mean: 0.1,
-            calibration_median: 0.1,
-        }),
-        ..ModelMetadata::default()
-    };
-    let model = Model::new(&ModelConfig::default_for(ModelKind::FeedForward), 5, 1).unwrap();
-    // Saving refuses a bad threshold ...
-    for bad in [f64::NAN, -1.0, f64::INFINITY] {
-        let err = model.save(dir.path(), &meta(bad)).unwrap_err().to_string();
-        assert!(err.contains("threshold"), "{bad}: {err}");
-    }
-    // ... and so does loading one written by hand.
-    model.save(dir.path(), &meta(0.5)).unwrap();
-    let json_path = dir.path().join(CONFIG_FILE);
-    let json = std::fs::read_to_string(&json_path).unwrap();
-    assert!(json.contains("\"value\": 0.5"), "{json}");
-    std::fs::write(
-        &json_path,
-        json.replace("\"value\": 0.5", "\"value\": -0.5"),
-    )
-    .unwrap();
-    let err = Model::load(dir.path()).unwrap_err().to_string();
-    assert!(err.contains("threshold is -0.5"), "{err}");
-}
-
-#[test]
-fn the_error_scale_travels_with_the_model_and_a_bad_one_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let model = Model::new(&ModelConfig::default_for(ModelKind::FeedForward), 5, 1).unwrap();
-    let benign = data(40, 5, 3);
-    let detector =
-        ReconstructionDetector::fit(model, benign.view(), ThresholdMethod::Percentile(90.0))
-            .unwrap();
-    let meta = |scale: ErrorScale| ModelMetadata {
-        threshold: Some(detector.threshold().clone()),
-        error_scale: Some(scale),
-        ..ModelMetadata::default()
-    };
-    detector
-        .model()
-        .save(dir.path(), &meta(detector.error_scale().clone()))
-        .unwrap();
-    let (loaded, loaded_meta) = Model::load(dir.path()).unwrap();
-    let again = ReconstructionDetector::from_parts(
-        loaded,
-        loaded_meta.threshold.unwrap(),
-        loaded_meta.error_scale.unwrap(),
-    )
-    .unwrap();
-    assert_eq!(
-        again.score(benign.view()).unwrap(),
-        detector.score(benign.view()).unwrap()
-    );
-    // Saving refuses a scale of the wrong width or with a bad divisor ...
-    let wrong = ErrorScale {
-        scoring: ErrorScoring::Standardised,
-        per_feature: vec![1.0; 4],
-    };
-    let err = detector
-        .model()
-        .save(dir.path(), &meta(wrong))
-        .unwrap_err()
-        .to_string();
-    assert!(err.contains("4 divisors for 5"), "{err}");
-    // ... and loading one edited by hand.
-    let json_path = dir.path().join(CONFIG_FILE);
-    let json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
-    let mut edited = json.clone();
-    edited["error_scale"]["per_feature"][2] = serde_json::json!(-1.0);
-    std::fs::write(&json_path, serde_json::to_string(&edited).unwrap()).unwrap();
-    let err = Model::load(dir.path()).unwrap_err().to_string();
-    assert!(err.contains("divisor 2 is -1"), "{err}");
 }
 
 #[test]
@@ -421,127 +326,6 @@ fn inconsistent_or_newer_configs_are_errors() {
         Model::load(dir.path()).unwrap_err(),
         AutoencoderError::InvalidConfig { .. }
     ));
-
-    let mut v = original;
-    v["feature_names"] = serde_json::json!(["a", "b"]);
-    write(&v);
-    assert!(matches!(
-        Model::load(dir.path()).unwrap_err(),
-        AutoencoderError::Inconsistent { .. }
-    ));
-
-    // Saving checks the metadata too.
-    let model = Model::new(&ModelConfig::FeedForward(DenseConfig::feedforward()), 5, 1).unwrap();
-    let meta = ModelMetadata {
-        feature_names: vec!["only one".into()],
-        ..Default::default()
-    };
-    let err = model.save(dir.path(), &meta).unwrap_err();
-    assert!(err.to_string().contains("1 feature names"), "{err}");
-}
-
-#[test]
-fn schema_and_bounds_travel_with_the_model() {
-    let schema = flowdata::Schema::cicids2017().retain_features(&[
-        "Flow Duration",
-        "Total Fwd Packets",
-        "Fwd PSH Flags",
-    ]);
-    let names: Vec<String> = schema
-        .feature_names()
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    assert_eq!(names.len(), 3);
-    let raw = data(50, 3, 2).mapv(|v| v * 1000.0);
-    let bounds =
-        flowdata::Bounds::fit(&schema, raw.view(), flowdata::ScalingMethod::MinMax).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let model = Model::new(&ModelConfig::FeedForward(DenseConfig::feedforward()), 3, 1).unwrap();
-    let meta = ModelMetadata {
-        feature_names: names,
-        schema: Some(schema.clone()),
-        bounds: Some(bounds.clone()),
-        threshold: None,
-        error_scale: None,
-    };
-    model.save(dir.path(), &meta).unwrap();
-    let (loaded, loaded_meta) = Model::load(dir.path()).unwrap();
-    assert_eq!(loaded_meta.schema.as_ref(), Some(&schema));
-    assert_eq!(loaded_meta.bounds.as_ref(), Some(&bounds));
-    // The loaded bounds scale new rows exactly as the saved ones.
-    let scaled = loaded_meta
-        .bounds
-        .unwrap()
-        .transform(raw.view())
-        .unwrap()
-        .data;
-    assert_eq!(scaled, bounds.transform(raw.view()).unwrap().data);
-    assert_eq!(
-        loaded.encode_batch(scaled.view()).unwrap(),
-        model.encode_batch(scaled.view()).unwrap()
-    );
-
-    // Bounds of another width are rejected.
-    let other = Model::new(&ModelConfig::FeedForward(DenseConfig::feedforward()), 4, 1).unwrap();
-    let meta = ModelMetadata {
-        bounds: Some(bounds),
-        ..Default::default()
-    };
-    assert!(matches!(
-        other.save(dir.path(), &meta),
-        Err(AutoencoderError::Inconsistent { .. })
-    ));
-}
-
-/// Models saved by the previous release (format 1: dense weights `[in,
-/// out]`, convolution weights `[k * in, out]`), kept in
-/// `tests/fixtures/v1` with the inputs and the scores and latent codes that
-/// release computed: they load, on either backend, and give the same
-/// numbers.
-#[test]
-fn models_saved_in_format_1_still_load_and_score_the_same() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/v1");
-    let expected: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(root.join("expected.json")).unwrap()).unwrap();
-    let matrix = |v: &serde_json::Value| {
-        let rows: Vec<Vec<f32>> = serde_json::from_value(v.clone()).unwrap();
-        let cols = rows[0].len();
-        Array2::from_shape_vec((rows.len(), cols), rows.concat()).unwrap()
-    };
-    for name in ["ff", "conv", "deep"] {
-        let json: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(root.join(name).join(CONFIG_FILE)).unwrap())
-                .unwrap();
-        assert_eq!(json["format_version"], 1, "{name}");
-        let (model, _) = Model::load(root.join(name)).unwrap();
-        let e = &expected[name];
-        let x = matrix(&e["input"]);
-        let errors: Vec<f32> = serde_json::from_value(e["errors"].clone()).unwrap();
-        let latent = matrix(&e["latent"]);
-        for backend in [Backend::Dense, Backend::Candle] {
-            let model = model.clone().with_backend(backend);
-            let got = model.reconstruction_errors(x.view()).unwrap();
-            for (a, b) in got.iter().zip(&errors) {
-                assert!(
-                    (a - b).abs() <= 1e-5 * (1.0 + b.abs()),
-                    "{name} {backend}: {a} vs {b}"
-                );
-            }
-            let z = model.encode_batch(x.view()).unwrap();
-            for (a, b) in z.iter().zip(&latent) {
-                assert!((a - b).abs() <= 1e-5, "{name} {backend}: {a} vs {b}");
-            }
-        }
-        // Saved again, it is written in the current format and loads the same.
-        let dir = tempfile::tempdir().unwrap();
-        model.save(dir.path(), &ModelMetadata::default()).unwrap();
-        let (again, _) = Model::load(dir.path()).unwrap();
-        assert_eq!(
-            again.reconstruction_errors(x.view()).unwrap(),
-            model.reconstruction_errors(x.view()).unwrap()
-        );
-    }
 }
 
 /// The file format as the crate documentation describes it to a PyTorch
@@ -556,7 +340,7 @@ fn the_documented_format_reproduces_the_encoding() {
         ..DenseConfig::feedforward()
     };
     let model = Model::new(&ModelConfig::FeedForward(cfg), 6, 3).unwrap();
-    model.save(dir.path(), &ModelMetadata::default()).unwrap();
+    model.save(dir.path()).unwrap();
     let bytes = std::fs::read(dir.path().join(WEIGHTS_FILE)).unwrap();
     let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
     let tensor = |name: &str| {

@@ -4,7 +4,7 @@
 //! is absent.
 
 use autoencoders::{
-    Autoencoder, DenseConfig, EmbeddingConfig, Model, ModelConfig, ModelKind, ModelMetadata,
+    Autoencoder, DenseConfig, EmbeddingConfig, Model, ModelConfig, ModelKind,
     ReconstructionDetector, ThresholdMethod, Trainer, TrainerConfig,
 };
 use flowdata::{Bounds, FeatureKind, FlowFrame, ReadOptions, ScalingMethod};
@@ -105,6 +105,7 @@ fn reconstruction_error_separates_attacks_from_benign_flows() {
             epochs: 25,
             batch_size: 128,
             learning_rate: 2e-3,
+            min_epoch_rows: 0,
             ..Default::default()
         })
         .unwrap();
@@ -145,30 +146,14 @@ fn reconstruction_error_separates_attacks_from_benign_flows() {
             cfg.kind()
         );
 
-        // The saved model, with its bounds, scores raw rows exactly alike.
+        // The saved model, with the same bounds and calibration, scores raw
+        // rows exactly alike.
         let (model, threshold, error_scale) = detector.into_parts();
         let saved = tempfile::tempdir().unwrap();
-        let meta = ModelMetadata {
-            feature_names: data.feature_names().iter().map(|s| s.to_string()).collect(),
-            schema: Some(data.schema().clone()),
-            bounds: Some(bounds.clone()),
-            threshold: Some(threshold),
-            error_scale: Some(error_scale),
-        };
-        model.save(saved.path(), &meta).unwrap();
-        let (loaded, meta) = Model::load(saved.path()).unwrap();
-        let rescaled = meta
-            .bounds
-            .unwrap()
-            .transform(pick(&test_rows).view())
-            .unwrap()
-            .data;
-        let detector = ReconstructionDetector::from_parts(
-            loaded,
-            meta.threshold.unwrap(),
-            meta.error_scale.unwrap(),
-        )
-        .unwrap();
+        model.save(saved.path()).unwrap();
+        let loaded = Model::load(saved.path()).unwrap();
+        let rescaled = bounds.transform(pick(&test_rows).view()).unwrap().data;
+        let detector = ReconstructionDetector::from_parts(loaded, threshold, error_scale).unwrap();
         assert_eq!(detector.score(rescaled.view()).unwrap(), scores);
     }
 }

@@ -19,3 +19,5 @@ pub use distribution::{ActionDistribution, Categorical, distribution_for};
 pub use error::{PpoError, Result};
 pub use learner::Ppo;
 pub use persist::{CONFIG_FILE, FORMAT_VERSION, OPTIMIZER_FILE, POLICY_FILE, SavedModel};
+/// The spaces a policy is built for ([`Ppo::with_spaces`]).
+pub use rlenv::Space;
