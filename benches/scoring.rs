@@ -9,20 +9,16 @@ use autoencoders::ModelKind;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use flowdata::FeatureKind;
 use flowdata::synth::{SynthConfig, generate};
-use nids::{Detector, PipelineConfig};
+use detector::Detector;
+use nids::PipelineConfig;
 
 /// A detector trained briefly on generated flows, its policy on `kind`.
 fn detector(kind: ModelKind, dir: &std::path::Path) -> Detector {
-    let mut c = PipelineConfig::new(dir.join(kind.as_str()));
+    let mut c = PipelineConfig::quick(dir.join(kind.as_str()));
     c.data.synthetic.rows = 4_000;
     c.autoencoders.kinds = vec![kind];
-    c.autoencoders.epochs = 1;
-    c.autoencoders.min_epoch_rows = 0;
+    c.autoencoders.trainer.min_epoch_rows = 0;
     c.ppo.timesteps = nids::Timesteps::Fixed(8_192);
-    c.ppo.n_envs = 2;
-    c.ppo.eval_episodes = 1;
-    c.plots = false;
-    c.progress = false;
     nids::run(&c).expect("training run");
     Detector::load(dir.join(kind.as_str()).join("detector")).expect("detector")
 }

@@ -29,9 +29,10 @@ use baselines::{Ceiling, CeilingConfig, ClassWeights};
 use clap::Parser;
 use metrics::ConfusionMatrix;
 use nids::config::{PpoPreset, PpoStageConfig};
-use nids::policy::{PolicyData, PolicyInput, policy_margins, train_ppo};
+use detector::input::{PolicyInput, policy_margins};
+use nids::novelty::{Stage, TrainedAutoencoder, train_autoencoder};
+use nids::policy::{PolicyData, train_ppo};
 use nids::progress::Bars;
-use nids::stages::{TrainedAutoencoder, train_autoencoder};
 
 /// PPO ablations over autoencoders trained once.
 #[derive(Parser)]
@@ -45,15 +46,16 @@ struct Args {
     /// Variants, `NAME[:key=value,...]` (repeatable).
     #[arg(long)]
     variant: Vec<String>,
-    /// Seeds of the policies (comma separated).
-    #[arg(long, value_delimiter = ',', default_value = "42")]
+    /// Seeds of the policies (comma separated; default: the pipeline's).
+    #[arg(long, value_delimiter = ',')]
     seeds: Vec<u64>,
-    /// Seed of the split and the autoencoders.
-    #[arg(long, default_value_t = 42)]
-    data_seed: u64,
-    /// False-alarm budget of the recall column.
-    #[arg(long, default_value_t = 0.01)]
-    budget: f64,
+    /// Seed of the split and the autoencoders (default: the pipeline's).
+    #[arg(long)]
+    data_seed: Option<u64>,
+    /// False-alarm budget of the recall column (default: the pipeline's
+    /// headline budget).
+    #[arg(long)]
+    budget: Option<f64>,
     /// Output directory for the ingest stage's files.
     #[arg(long, default_value = "runs/ablation")]
     out: PathBuf,
@@ -159,9 +161,24 @@ fn run(args: Args) -> Result<(), String> {
     }
     let mut config = nids::PipelineConfig::new(&args.out);
     config.data.paths = args.data.clone();
-    config.data.split.seed = args.data_seed;
+    if let Some(seed) = args.data_seed {
+        config.set_seed(seed);
+    }
+    let seeds = if args.seeds.is_empty() {
+        vec![config.seed]
+    } else {
+        args.seeds.clone()
+    };
+    let budget = args.budget.unwrap_or(config.ppo.fpr_budget);
     let data = nids::ingest::run(&config.data, &args.out, |_, _| {}).map_err(|e| e.to_string())?;
     let bars = Bars::new(false);
+    let models_dir = args.out.join("models");
+    let stage = Stage {
+        seed: config.seed,
+        data: &data,
+        models_dir: &models_dir,
+        bars: &bars,
+    };
     let kinds: Vec<ModelKind> = args
         .ae
         .iter()
@@ -170,16 +187,8 @@ fn run(args: Args) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     let mut trained: Vec<TrainedAutoencoder> = Vec::new();
     for &kind in &kinds {
-        let t = train_autoencoder(
-            kind,
-            &config.autoencoders,
-            args.data_seed,
-            &data,
-            &args.out.join("models"),
-            &bars,
-            2,
-        )
-        .map_err(|e| e.to_string())?;
+        let t = train_autoencoder(kind, &config.autoencoders, &stage, 2)
+            .map_err(|e| e.to_string())?;
         eprintln!(
             "autoencoder {}: ROC AUC {:.4}",
             t.result.kind, t.result.detection.roc_auc
@@ -190,11 +199,11 @@ fn run(args: Args) -> Result<(), String> {
     let test_labels = data.test.attack_mask();
     println!(
         "| variant | ae | input | seed | steps | train s | val F1 | val recall@{b} | test F1 | test FPR (fp/benign) | test recall | ROC AUC | test recall@{b} | test FPR@{b} | dead units |",
-        b = args.budget
+        b = budget
     );
     println!("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for v in &variants {
-        for &seed in &args.seeds {
+        for &seed in &seeds {
             let kind = v.ae.unwrap_or(kinds[0]);
             let ae = trained
                 .iter()
@@ -257,13 +266,7 @@ fn run(args: Args) -> Result<(), String> {
                 ConfusionMatrix::from_predictions(&val_labels, &flags(&val, 0.0)).map_err(m)?;
             let test_cm =
                 ConfusionMatrix::from_predictions(&test_labels, &flags(&test, 0.0)).map_err(m)?;
-            let benign_val: Vec<f64> = val
-                .iter()
-                .zip(&val_labels)
-                .filter(|(_, a)| !**a)
-                .map(|(s, _)| *s)
-                .collect();
-            let t = metrics::threshold_for_fpr(&benign_val, args.budget).map_err(m)?;
+            let t = metrics::threshold_for_fpr_labelled(&val_labels, &val, budget).map_err(m)?;
             let val_at = metrics::threshold_sweep(&val_labels, &val, &[t]).map_err(m)?[0];
             let test_at = metrics::threshold_sweep(&test_labels, &test, &[t]).map_err(m)?[0];
             println!(

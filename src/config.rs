@@ -2,7 +2,8 @@
 
 use std::path::PathBuf;
 
-use autoencoders::{Backend, ErrorScoring, ModelKind};
+use autoencoders::{Backend, ErrorScoring, ModelKind, TrainerConfig};
+use detector::PolicyInput;
 use flowdata::synth::SynthConfig;
 use flowdata::{CleaningPolicy, ScalingMethod, SplitConfig};
 use ppo::{LrSchedule, PpoConfig};
@@ -10,9 +11,6 @@ use rlenv::{RewardTable, Sampling};
 use serde::Serialize;
 
 use crate::error::{PipelineError, Result};
-use crate::output::StopHook;
-use crate::policy::PolicyInput;
-use crate::verdict::VerdictConfig;
 
 /// Where the flows come from and how they are read.
 #[derive(Clone, Debug, PartialEq)]
@@ -21,7 +19,7 @@ pub struct DataConfig {
     /// `flowdata::synth` with [`DataConfig::synthetic`].
     pub paths: Vec<PathBuf>,
     /// The generator's settings for the embedded default. Default 40,000
-    /// rows, seed 42.
+    /// rows, seeded with the run's seed.
     pub synthetic: SynthConfig,
     /// A label column of another schema: the schema is then inferred from
     /// the files (`flowdata::Schema::infer`). Default none (CIC-IDS2017).
@@ -33,7 +31,8 @@ pub struct DataConfig {
     /// A separate capture used as the test split. Default none.
     pub test_paths: Vec<PathBuf>,
     /// Train/validation/test fractions and seed (the test fraction is
-    /// ignored with `test_paths`). Default 0.7/0.1/0.2, seed 42.
+    /// ignored with `test_paths`). Default 0.7/0.1/0.2, seeded with the
+    /// run's seed.
     pub split: SplitConfig,
     /// Scaling fitted on the training split. Default log1p + 0.999 quantile.
     pub scaling: ScalingMethod,
@@ -59,19 +58,30 @@ pub struct DataConfig {
 }
 
 impl Default for DataConfig {
+    /// The defaults, seeded with the run's default seed.
     fn default() -> Self {
+        PipelineConfig::default().data
+    }
+}
+
+impl DataConfig {
+    /// The defaults, the generator and the split seeded with `seed`.
+    pub fn seeded(seed: u64) -> Self {
         DataConfig {
             paths: Vec::new(),
             synthetic: SynthConfig {
                 rows: 40_000,
-                seed: 42,
+                seed,
                 ..SynthConfig::default()
             },
             label_column: None,
             family_column: None,
             categorical: Vec::new(),
             test_paths: Vec::new(),
-            split: SplitConfig::default(),
+            split: SplitConfig {
+                seed,
+                ..SplitConfig::default()
+            },
             scaling: ScalingMethod::default(),
             cleaning: CleaningPolicy::default(),
             fill_missing: None,
@@ -86,32 +96,17 @@ impl Default for DataConfig {
 pub struct AutoencoderStageConfig {
     /// The models to train, in order. Default all three.
     pub kinds: Vec<ModelKind>,
-    /// Maximum epochs (early stopping on validation loss, which counts an
-    /// epoch as an improvement only past 0.1 % of the best loss, ends
-    /// sooner). Default 30.
-    pub epochs: usize,
-    /// Minibatch size. Default 256.
-    pub batch_size: usize,
-    /// Learning rate. Default 1e-3.
-    pub learning_rate: f64,
-    /// Early-stopping patience in epochs. Default 4.
-    pub patience: usize,
-    /// Train on benign rows only (the anomaly-detection setting). Default true.
-    pub benign_only: bool,
+    /// How each model trains (epochs, minibatch, learning rate, early
+    /// stopping, rows per epoch, benign rows only): the trainer's own
+    /// settings and defaults, except its seed and threads, which the run
+    /// sets. Default [`TrainerConfig::default`].
+    pub trainer: TrainerConfig,
     /// Percentile of benign validation errors used as the detector's
     /// threshold, in (0, 100). Default 99.
     pub threshold_percentile: f64,
     /// What runs the models: the `dense` engine (default) or the candle
     /// reference.
     pub backend: Backend,
-    /// Rows per epoch: with more benign training rows than this, each
-    /// epoch trains on a fresh sample of this many. Default 262,144.
-    pub epoch_rows: Option<usize>,
-    /// The fewest rows an epoch trains on: fewer benign training rows are
-    /// passed over several times per epoch. Default 16,384 (64 minibatches
-    /// of 256), so that a capture of a few thousand benign flows trains
-    /// long enough.
-    pub min_epoch_rows: usize,
     /// How the detectors turn per-feature reconstruction errors into a
     /// score. Default [`ErrorScoring::Standardised`].
     pub scoring: ErrorScoring,
@@ -127,16 +122,10 @@ pub struct AutoencoderStageConfig {
 impl Default for AutoencoderStageConfig {
     fn default() -> Self {
         AutoencoderStageConfig {
-            kinds: vec![ModelKind::FeedForward, ModelKind::Conv1d, ModelKind::Deep],
-            epochs: 30,
-            batch_size: 256,
-            learning_rate: 1e-3,
-            patience: 4,
-            benign_only: true,
+            kinds: ModelKind::ALL.to_vec(),
+            trainer: TrainerConfig::default(),
             threshold_percentile: 99.0,
-            backend: Backend::Dense,
-            epoch_rows: Some(262_144),
-            min_epoch_rows: 16_384,
+            backend: Backend::default(),
             scoring: ErrorScoring::default(),
             input_noise_std: 0.1,
         }
@@ -200,7 +189,8 @@ pub struct PpoStageConfig {
     pub ppo: PpoConfig,
     /// Parallel environments. Default 4.
     pub n_envs: usize,
-    /// Steps per training episode. Default 3,000.
+    /// Steps per episode, in training and in the test episodes of the
+    /// mean-reward yardstick. Default 3,000 (the reference system's).
     pub episode_length: usize,
     /// The reward table. Default TP +2, TN +2, FN -4, FP -1.
     pub rewards: RewardTable,
@@ -235,7 +225,7 @@ pub struct PpoStageConfig {
     /// Share of benign flows in deployment, in (0, 1): validation is
     /// reweighted to it for the cost-optimal operating point. Default 0.99.
     pub benign_prior: f64,
-    /// Test episodes of 3,000 steps for the mean-reward yardstick. Default 5.
+    /// Test episodes for the mean-reward yardstick. Default 5.
     pub eval_episodes: usize,
 }
 
@@ -268,6 +258,17 @@ impl Timesteps {
         match self {
             Timesteps::Fixed(n) => n,
             Timesteps::OnePass { min, .. } => min,
+        }
+    }
+}
+
+impl std::fmt::Display for Timesteps {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Timesteps::Fixed(n) => write!(f, "{n}"),
+            Timesteps::OnePass { min, max } => {
+                write!(f, "one per training flow, {min} to {max}")
+            }
         }
     }
 }
@@ -356,9 +357,29 @@ pub struct GeneralizationConfig {
     /// Files or directories of benign flows from another capture (each
     /// entry is one source). Default none.
     pub shift_benign: Vec<PathBuf>,
-    /// Share of each source's benign flows used for fine-tuning, in (0, 1);
-    /// the rest measures the false-positive rate before and after. Default none.
+    /// Share of each source's benign flows the saved detector is adapted
+    /// on ([`detector::Detector::adapt`], as `nids adapt` does), in (0, 1);
+    /// the rest measures the false-positive rates before and after.
+    /// Default none: no adaptation.
     pub finetune_fraction: Option<f64>,
+}
+
+/// The verdict's settings.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct VerdictConfig {
+    /// The share of benign validation flows the novelty detector may flag,
+    /// in `[0, budget]`; the headline false-alarm budget
+    /// ([`PpoStageConfig::fpr_budget`]) bounds the union. Default 0.005:
+    /// half of the default budget of 1 %.
+    pub novelty_budget: f64,
+}
+
+impl Default for VerdictConfig {
+    fn default() -> Self {
+        Self {
+            novelty_budget: 0.005,
+        }
+    }
 }
 
 /// Every setting of the pipeline.
@@ -374,7 +395,8 @@ pub struct PipelineConfig {
     pub generalization: GeneralizationConfig,
     /// The headline verdict: policy OR novelty.
     pub verdict: VerdictConfig,
-    /// Seed of model initialisation and training. Default 42.
+    /// Seed of model initialisation and training (the generator and the
+    /// split take it too: [`PipelineConfig::set_seed`]). Default 42.
     pub seed: u64,
     /// Output directory.
     pub out_dir: PathBuf,
@@ -387,26 +409,68 @@ pub struct PipelineConfig {
     /// temporary sibling of `out_dir` and renamed into place at the end
     /// either way (see [`crate::output`]).
     pub overwrite: bool,
-    /// For tests: stop the run at a fixed point. Default none.
-    pub stop_hook: Option<StopHook>,
+}
+
+impl Default for PipelineConfig {
+    /// The defaults, written to `runs/<unix time>`.
+    fn default() -> Self {
+        let seed = 42;
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        PipelineConfig {
+            data: DataConfig::seeded(seed),
+            autoencoders: AutoencoderStageConfig::default(),
+            ppo: PpoStageConfig::default(),
+            generalization: GeneralizationConfig::default(),
+            verdict: VerdictConfig::default(),
+            seed,
+            out_dir: PathBuf::from(format!("runs/{t}")),
+            plots: true,
+            progress: true,
+            overwrite: false,
+        }
+    }
 }
 
 impl PipelineConfig {
     /// Defaults with the given output directory.
     pub fn new(out_dir: impl Into<PathBuf>) -> Self {
         PipelineConfig {
-            data: DataConfig::default(),
-            autoencoders: AutoencoderStageConfig::default(),
-            ppo: PpoStageConfig::default(),
-            generalization: GeneralizationConfig::default(),
-            verdict: VerdictConfig::default(),
-            seed: 42,
             out_dir: out_dir.into(),
-            plots: true,
-            progress: true,
-            overwrite: false,
-            stop_hook: None,
+            ..PipelineConfig::default()
         }
+    }
+
+    /// A configuration that runs in seconds, for trying the pipeline out,
+    /// tests and benchmarks: 2,000 generated flows, the feedforward
+    /// autoencoder for one epoch, 2,048 PPO steps on two environments, one
+    /// test episode, no plots, no progress bars.
+    ///
+    /// ```
+    /// let c = nids::PipelineConfig::quick("runs/try");
+    /// assert_eq!(c.autoencoders.kinds, [autoencoders::ModelKind::FeedForward]);
+    /// assert!(c.validate().is_ok());
+    /// ```
+    pub fn quick(out_dir: impl Into<PathBuf>) -> Self {
+        let mut c = PipelineConfig::new(out_dir);
+        c.data.synthetic.rows = 2_000;
+        c.autoencoders.kinds = vec![ModelKind::FeedForward];
+        c.autoencoders.trainer.epochs = 1;
+        c.ppo.timesteps = Timesteps::Fixed(2_048);
+        c.ppo.n_envs = 2;
+        c.ppo.eval_episodes = 1;
+        c.plots = false;
+        c.progress = false;
+        c
+    }
+
+    /// Seed everything random: models and training, the generated
+    /// default, the split.
+    pub fn set_seed(&mut self, seed: u64) {
+        self.seed = seed;
+        self.data.synthetic.seed = seed;
+        self.data.split.seed = seed;
     }
 
     /// Check every setting; the error names the first bad one.
@@ -435,27 +499,12 @@ impl PipelineConfig {
                 ),
             ));
         }
-        for (name, v) in [
-            ("epochs", ae.epochs),
-            ("batch_size", ae.batch_size),
-            ("patience", ae.patience),
-        ] {
-            if v == 0 {
-                return Err(PipelineError::config(name, v, "must be at least 1"));
-            }
-        }
+        ae.trainer.validate()?;
         if !(ae.threshold_percentile > 0.0 && ae.threshold_percentile < 100.0) {
             return Err(PipelineError::config(
                 "threshold_percentile",
                 ae.threshold_percentile,
                 "must lie in (0, 100)",
-            ));
-        }
-        if !(ae.learning_rate.is_finite() && ae.learning_rate > 0.0) {
-            return Err(PipelineError::config(
-                "learning_rate",
-                ae.learning_rate,
-                "must be positive",
             ));
         }
         let p = &self.ppo;

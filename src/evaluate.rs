@@ -9,14 +9,15 @@
 
 use std::collections::BTreeMap;
 
+use detector::input::{margin_of, probability};
 use flowdata::Family;
-use metrics::{ConfusionMatrix, ThresholdRow};
-use rlenv::RewardTable;
+use metrics::{ConfusionMatrix, Rates, ThresholdRow};
+use ndarray::Array2;
+use rlenv::{Env, FlowDetectionEnv, FlowEnvConfig, RewardTable, Sampling};
 use serde::Serialize;
 
 use crate::config::PpoStageConfig;
 use crate::error::{PipelineError, Result};
-use crate::policy::{margin_of, probability};
 
 /// The normal quantile of a two-sided 95 % interval.
 pub const Z_95: f64 = 1.959_963_984_540_054;
@@ -211,9 +212,35 @@ fn split_benign(labels: &[bool], scores: &[f64]) -> (Vec<f64>, Vec<f64>) {
     (benign, attack)
 }
 
-fn interval(successes: u64, n: u64) -> [f64; 2] {
-    let (lo, hi) = metrics::wilson_interval(successes, n, Z_95);
+/// The Wilson 95 % interval of a false-positive rate: `fp` false alarms
+/// among `benign` flows.
+pub fn fpr_interval(fp: u64, benign: u64) -> [f64; 2] {
+    let (lo, hi) = metrics::wilson_interval(fp, benign, Z_95);
     [lo, hi]
+}
+
+/// A decision's counts and rates on the test split, with per-family recall.
+#[derive(Clone, Debug, Serialize)]
+pub struct DecisionRow {
+    /// Confusion counts, precision, recall, F1 and false-positive rate.
+    #[serde(flatten)]
+    pub rates: Rates,
+    /// Wilson 95 % interval of the false-positive rate.
+    pub fpr_interval: [f64; 2],
+    /// Recall of each attack family.
+    pub per_family_recall: BTreeMap<String, FamilyRecall>,
+}
+
+impl DecisionRow {
+    /// The row of `flags` against `labels`, families from `families`.
+    pub fn new(labels: &[bool], families: &[Family], flags: &[bool]) -> Result<Self> {
+        let cm = ConfusionMatrix::from_predictions(labels, flags)?;
+        Ok(Self {
+            rates: cm.rates(),
+            fpr_interval: fpr_interval(cm.fp, cm.fp + cm.tn),
+            per_family_recall: family_recall(families, flags),
+        })
+    }
 }
 
 /// The regrets of the reward table: what a missed attack and a false alarm
@@ -229,8 +256,7 @@ pub fn regrets(rewards: &RewardTable) -> (f64, f64) {
 /// Validation recall at the headline false-alarm budget: how candidates are
 /// compared.
 pub fn recall_at_budget(val_labels: &[bool], val_scores: &[f64], budget: f64) -> Result<f64> {
-    let (benign, _) = split_benign(val_labels, val_scores);
-    let t = metrics::threshold_for_fpr(&benign, budget)?;
+    let t = metrics::threshold_for_fpr_labelled(val_labels, val_scores, budget)?;
     Ok(metrics::threshold_sweep(val_labels, val_scores, &[t])?[0].recall)
 }
 
@@ -259,17 +285,18 @@ impl Scored<'_> {
             validation_fpr: val.fpr,
             validation_recall: val.recall,
             test_benign,
-            test_fpr_interval: interval(test.fp, test_benign),
+            test_fpr_interval: fpr_interval(test.fp, test_benign),
             test,
             per_family_recall: family_recall(s.test_families, &flags),
         })
     }
 
     fn budget_point(&self, budget: f64) -> Result<OperatingPoint> {
-        let (benign, _) = split_benign(self.splits.val_labels, self.val);
-        let t = metrics::threshold_for_fpr(&benign, budget)?;
+        let labels = self.splits.val_labels;
+        let t = metrics::threshold_for_fpr_labelled(labels, self.val, budget)?;
         // One false alarm is the smallest rate validation can measure.
-        let supported = budget * benign.len() as f64 >= 1.0;
+        let n_benign = labels.iter().filter(|&&l| !l).count();
+        let supported = budget * n_benign as f64 >= 1.0;
         self.point(format!("fpr<={}%", budget * 100.0), t, supported)
     }
 }
@@ -359,7 +386,7 @@ pub fn evaluate_scores(
         scale,
         argmax,
         test_benign,
-        argmax_fpr_interval: interval(cm.fp, test_benign),
+        argmax_fpr_interval: fpr_interval(cm.fp, test_benign),
         thresholds,
         best_f1: BestF1 {
             threshold: scale.probability_of(best_val.threshold),
@@ -376,6 +403,80 @@ pub fn evaluate_scores(
         roc_auc: metrics::roc_auc(labels, test)?,
         average_precision: metrics::average_precision(labels, test)?,
         per_family_recall: family_recall(splits.test_families, &flags),
+    })
+}
+
+/// Mean reward of fixed-length test episodes: the reference system's yardstick.
+#[derive(Clone, Debug, Serialize)]
+pub struct EpisodeRewards {
+    /// Episodes run.
+    pub episodes: usize,
+    /// Steps per episode.
+    pub episode_length: usize,
+    /// Mean episode reward.
+    pub mean: f64,
+    /// Lowest episode reward.
+    pub min: f64,
+    /// Highest episode reward.
+    pub max: f64,
+    /// The best reward the test episodes allowed, averaged over the
+    /// episodes: for each flow drawn, the larger of the rewards of its two
+    /// actions (for an attack `max(tp, fn)`, for a benign flow
+    /// `max(tn, fp)`), summed over the episode. With the usual table
+    /// (right answers rewarded more than wrong ones) that is every flow
+    /// judged right at its own class's reward, so it follows the episodes'
+    /// class mix when TP and TN differ; whatever the table's signs, no
+    /// policy can average more, so `mean <= possible` always holds.
+    pub possible: f64,
+}
+
+/// Run the argmax policy through the configured test episodes
+/// (`eval_episodes` of `episode_length` steps), flows drawn by a seeded
+/// shuffle of the whole split.
+pub fn episode_rewards(
+    obs: &Array2<f32>,
+    labels: Vec<u8>,
+    actions: &[usize],
+    config: &PpoStageConfig,
+    seed: u64,
+) -> Result<EpisodeRewards> {
+    let episode_length = config.episode_length;
+    let mut env = FlowDetectionEnv::new(
+        obs.clone(),
+        labels,
+        FlowEnvConfig {
+            rewards: config.rewards,
+            episode_length,
+            sampling: Sampling::Shuffled,
+            seed,
+        },
+    )?;
+    let mut totals = Vec::with_capacity(config.eval_episodes);
+    let mut best_total = 0.0f64;
+    let r = config.rewards;
+    env.reset(Some(seed));
+    for _ in 0..config.eval_episodes {
+        let mut total = 0.0f64;
+        loop {
+            let flow = env.current_flow();
+            best_total += f64::from(r.reward(flow.label, 0).max(r.reward(flow.label, 1)));
+            let step = env.step(actions[flow.row])?;
+            total += f64::from(step.reward);
+            if step.terminated || step.truncated {
+                break;
+            }
+        }
+        totals.push(total);
+        env.reset(None);
+    }
+    let n = totals.len() as f64;
+    Ok(EpisodeRewards {
+        episodes: totals.len(),
+        episode_length,
+        mean: totals.iter().sum::<f64>() / n,
+        min: totals.iter().copied().fold(f64::INFINITY, f64::min),
+        max: totals.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+        possible: best_total / n,
     })
 }
 

@@ -1,29 +1,19 @@
 //! The generalization check: benign traffic from another capture, scored by
-//! the detector and the policy at their calibrated thresholds, the feature
-//! drift against the training benign rows, and optional fine-tuning on a
-//! slice of the new traffic.
+//! the saved detector at its operating points, the feature drift against
+//! the training benign rows, and optionally the detector adapted to a
+//! share of the new traffic by the one procedure `nids adapt` ships
+//! ([`detector::Detector::adapt`]), measured on the rest.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
-use autoencoders::{
-    Autoencoder, Model, ReconstructionDetector, ThresholdMethod, Trainer, TrainerConfig,
-};
+use autoencoders::TrainerConfig;
+use detector::{AdaptConfig, Adaptation, Detector, OperatingPoint};
 use flowdata::{FlowFrame, OutOfRange};
-use ndarray::{Array2, Axis, concatenate};
-use ppo::{Control, IterationRecord, Ppo};
-use rand::SeedableRng;
-use rand::rngs::StdRng;
-use rand::seq::SliceRandom;
-use rlenv::{FlowDataset, FlowDetectionEnv, FlowEnvConfig, Sampling, VecEnv};
+use ndarray::Array2;
 use serde::Serialize;
 
-use crate::config::{AutoencoderStageConfig, PpoStageConfig};
-use crate::detector::{Detector, OperatingPoint};
 use crate::error::{PipelineError, Result};
-use crate::ingest::RangeSummary;
-use crate::policy::{PolicyCandidate, policy_input, policy_margins};
-use crate::stages::rows_where;
+use crate::ingest::{RangeSummary, rows_where};
 
 /// Drift of one feature between the training benign rows and the new
 /// capture's benign rows (both scaled by the training bounds).
@@ -35,35 +25,6 @@ pub struct DriftRow {
     pub ks: f64,
     /// Wasserstein-1 distance, in scaled units.
     pub wasserstein: f64,
-}
-
-/// False-positive rates before and after fine-tuning on a slice of the new
-/// benign flows, measured on the rest.
-#[derive(Clone, Debug, Serialize)]
-pub struct FinetuneResult {
-    /// Share of the new benign flows used for fine-tuning.
-    pub fraction: f64,
-    /// Rows fine-tuned on.
-    pub finetune_rows: usize,
-    /// Rows the rates are measured on.
-    pub eval_rows: usize,
-    /// Detector false-positive rate before fine-tuning.
-    pub detector_before: f64,
-    /// Detector false-positive rate after fine-tuning the autoencoder and
-    /// recalibrating its threshold (benign validation + fine-tuning rows).
-    pub detector_after: f64,
-    /// Verdict false-positive rate before fine-tuning.
-    pub verdict_before: f64,
-    /// Verdict false-positive rate after: the fine-tuned policy at the
-    /// verdict's policy threshold OR the fine-tuned novelty detector at a
-    /// threshold recalibrated to the novelty budget on the benign
-    /// validation and fine-tuning rows.
-    pub verdict_after: f64,
-    /// Policy false-positive rate (validation-chosen threshold) before.
-    pub policy_before: f64,
-    /// Policy false-positive rate after further PPO training with the
-    /// fine-tuning rows added to the training flows as benign.
-    pub policy_after: f64,
 }
 
 /// The generalization numbers of one benign source.
@@ -90,8 +51,9 @@ pub struct GeneralizationResult {
     pub fpr_policy: f64,
     /// Share flagged by the argmax policy.
     pub fpr_policy_argmax: f64,
-    /// Fine-tuning, when asked for.
-    pub fpr_after_finetune: Option<FinetuneResult>,
+    /// The detector adapted to a share of the benign rows and measured on
+    /// the rest, when asked for.
+    pub fpr_after_finetune: Option<Adaptation>,
     /// Mean KS statistic over all features.
     pub mean_ks: f64,
     /// Features with a KS statistic above 0.5.
@@ -104,17 +66,15 @@ pub struct GeneralizationResult {
 pub struct Trained<'a> {
     /// The detector the run saves: the new flows are scored through it.
     pub detector: &'a Detector,
-    /// The autoencoder whose latents the selected policy reads.
-    pub encoder: &'a Model,
-    /// The selected policy.
-    pub candidate: &'a PolicyCandidate,
+    /// Where it was saved: an adaptation starts from the saved files.
+    pub detector_dir: &'a Path,
     /// Scaled training rows.
     pub train: &'a FlowFrame,
-    /// Scaled validation rows.
-    pub validation: &'a FlowFrame,
     /// The value that fills features a source lacks (`--fill-missing`);
     /// without it such a source is an error naming them.
     pub fill_missing: Option<f32>,
+    /// Seed of the adaptation.
+    pub seed: u64,
 }
 
 fn share(flags: impl Iterator<Item = bool>, n: usize) -> f64 {
@@ -171,16 +131,12 @@ pub fn drift_table(names: &[&str], a: &Array2<f32>, b: &Array2<f32>) -> Result<V
     Ok(rows)
 }
 
-/// Run the check for one source of benign flows.
-#[allow(clippy::too_many_arguments)]
+/// Run the check for one source of benign flows; with a
+/// `finetune_fraction`, adapt the saved detector to that share of them.
 pub fn check_source(
     paths: &[PathBuf],
     trained: &Trained<'_>,
     finetune_fraction: Option<f64>,
-    ae_config: &AutoencoderStageConfig,
-    ppo_config: &PpoStageConfig,
-    models_dir: &Path,
-    seed: u64,
 ) -> Result<GeneralizationResult> {
     let source = paths
         .iter()
@@ -192,15 +148,16 @@ pub fn check_source(
         crate::ingest::read_aligned(paths, schema, trained.fill_missing, |_, _| {})?;
     let missing_features = crate::ingest::missing_features(&report);
     let rows = frame.n_rows();
-    let mut benign = frame.benign();
+    let benign = frame.benign();
     if benign.n_rows() == 0 {
         return Err(PipelineError::Unsupported(format!(
             "{source} holds no benign flow after cleaning ({rows} rows)"
         )));
     }
-    let range = trained.detector.bounds().transform_frame(&mut benign)?;
+    let mut scaled = benign.clone();
+    let range = trained.detector.bounds().transform_frame(&mut scaled)?;
     let out_of_range = RangeSummary::new(source.clone(), &range, schema);
-    let x = benign.features().to_owned();
+    let x = scaled.features().to_owned();
     let train_benign = rows_where(trained.train, false);
     let names = schema.feature_names();
     let all_drift = drift_table(&names, &train_benign, &x)?;
@@ -211,9 +168,22 @@ pub fn check_source(
 
     let fpr_after_finetune = match finetune_fraction {
         None => None,
-        Some(fraction) => Some(finetune(
-            &x, &range, fraction, trained, ae_config, ppo_config, models_dir, seed,
-        )?),
+        Some(fraction) => {
+            let defaults = AdaptConfig::default();
+            let config = AdaptConfig {
+                fraction,
+                trainer: TrainerConfig {
+                    seed: trained.seed,
+                    ..defaults.trainer
+                },
+            };
+            let (_, adaptation) = Detector::load(trained.detector_dir)?.adapt(
+                benign.features(),
+                vec![source.clone()],
+                &config,
+            )?;
+            Some(adaptation)
+        }
     };
     Ok(GeneralizationResult {
         source,
@@ -229,129 +199,5 @@ pub fn check_source(
         mean_ks,
         features_ks_above_half,
         drift: all_drift.into_iter().take(10).collect(),
-    })
-}
-
-#[allow(clippy::too_many_arguments)]
-fn finetune(
-    x: &Array2<f32>,
-    range: &OutOfRange,
-    fraction: f64,
-    trained: &Trained<'_>,
-    ae_config: &AutoencoderStageConfig,
-    ppo_config: &PpoStageConfig,
-    models_dir: &Path,
-    seed: u64,
-) -> Result<FinetuneResult> {
-    let n = x.nrows();
-    let n_tune = ((n as f64) * fraction).round() as usize;
-    if n_tune < 2 || n_tune >= n {
-        return Err(PipelineError::config(
-            "finetune_fraction",
-            fraction,
-            format!("leaves no rows to fine-tune on or to measure ({n} benign rows)"),
-        ));
-    }
-    let mut order: Vec<usize> = (0..n).collect();
-    order.shuffle(&mut StdRng::seed_from_u64(seed));
-    let tune = x.select(Axis(0), &order[..n_tune]);
-    let rest = x.select(Axis(0), &order[n_tune..]);
-    let tune_range = range.select(&order[..n_tune]);
-    let rest_range = range.select(&order[n_tune..]);
-    let cand = trained.candidate;
-    let kind = cand.kind;
-
-    // The detector: more training on the new rows mixed with as many
-    // original benign training rows, then a threshold recalibrated on the
-    // benign validation rows and the new rows together.
-    let before = rates(trained.detector, &rest, &rest_range)?;
-    let novelty_kind = trained.detector.novelty().model().kind();
-    let (mut model, _) = Model::load(models_dir.join(novelty_kind.as_str()))?;
-    let train_benign = rows_where(trained.train, false);
-    let replay: Vec<usize> = (0..train_benign.nrows().min(n_tune.max(1000))).collect();
-    let mix = concatenate(
-        Axis(0),
-        &[tune.view(), train_benign.select(Axis(0), &replay).view()],
-    )
-    .map_err(|e| PipelineError::Unsupported(format!("fine-tuning rows: {e}")))?;
-    let trainer = Trainer::new(TrainerConfig {
-        learning_rate: ae_config.learning_rate * 0.5,
-        batch_size: crate::stages::batch_size_for(ae_config.batch_size, mix.nrows()),
-        epochs: ae_config.epochs.min(10),
-        seed,
-        ..TrainerConfig::default()
-    })?;
-    trainer.fit_split(&mut model, mix.view(), &mut |_| {})?;
-    let benign_val = rows_where(trained.validation, false);
-    let calibration = concatenate(Axis(0), &[benign_val.view(), tune.view()])
-        .map_err(|e| PipelineError::Unsupported(format!("calibration rows: {e}")))?;
-    let tuned = ReconstructionDetector::fit_with(
-        model,
-        calibration.view(),
-        None,
-        ThresholdMethod::Percentile(ae_config.threshold_percentile),
-        ae_config.scoring,
-    )?;
-    let novelty_after = tuned.score_with(rest.view(), Some(&rest_range))?;
-    let t = tuned.threshold().value;
-    let detector_after = share(novelty_after.iter().map(|&v| v > t), rest.nrows());
-    // The verdict's novelty threshold, recalibrated to its budget on the
-    // same rows.
-    let calibration_scores: Vec<f64> = tuned
-        .score(benign_val.view())?
-        .into_iter()
-        .chain(tuned.score_with(tune.view(), Some(&tune_range))?)
-        .collect();
-    let manifest = trained.detector.manifest();
-    let tuned_verdict = OperatingPoint {
-        novelty: Some(metrics::threshold_for_fpr(
-            &calibration_scores,
-            manifest.novelty_budget,
-        )?),
-        ..manifest.operating_point("verdict")?.clone()
-    };
-
-    // The policy: the same encoder, more PPO steps on the training flows
-    // plus the new rows labelled benign.
-    let encoder = trained.encoder;
-    let mut policy = Ppo::load(models_dir.join(cand.input.model_dir(kind)))?;
-    let train_obs = policy_input(encoder, &cand.scaler, trained.train.features())?;
-    let tune_obs = policy_input(encoder, &cand.scaler, tune.view())?;
-    let obs = concatenate(Axis(0), &[train_obs.view(), tune_obs.view()])
-        .map_err(|e| PipelineError::Unsupported(format!("fine-tuning latents: {e}")))?;
-    let mut labels = trained.train.binary_labels();
-    labels.extend(std::iter::repeat_n(0u8, n_tune));
-    let steps = (ppo_config.timesteps.for_rows(labels.len()) / 4).max(1);
-    let data = Arc::new(FlowDataset::new(obs, labels)?);
-    let envs = (0..ppo_config.n_envs)
-        .map(|i| {
-            FlowDetectionEnv::from_dataset(
-                data.clone(),
-                FlowEnvConfig {
-                    rewards: ppo_config.rewards,
-                    episode_length: ppo_config.episode_length,
-                    sampling: Sampling::Shuffled,
-                    seed: seed.wrapping_add(1000 + i as u64),
-                },
-            )
-        })
-        .collect::<std::result::Result<Vec<_>, _>>()?;
-    let mut venv = VecEnv::new(envs)?;
-    policy.learn(&mut venv, steps, &mut |_: &IterationRecord| {
-        Control::Continue
-    })?;
-    let rest_obs = policy_input(encoder, &cand.scaler, rest.view())?;
-    let margins_after = policy_margins(&policy, rest_obs.view())?;
-    let best_f1 = manifest.operating_point("best-f1")?;
-    Ok(FinetuneResult {
-        verdict_before: before.verdict,
-        verdict_after: point_fpr(&tuned_verdict, &margins_after, &novelty_after),
-        fraction,
-        finetune_rows: n_tune,
-        eval_rows: rest.nrows(),
-        detector_before: before.detector,
-        detector_after,
-        policy_before: before.policy,
-        policy_after: point_fpr(best_f1, &margins_after, &novelty_after),
     })
 }

@@ -9,6 +9,7 @@ use flowdata::{
     Alignment, Bounds, Family, FeatureKind, FlowFrame, InferOptions, OutOfRange, ReadOptions,
     Schema, SplitConfig, read_flows_with_progress,
 };
+use ndarray::{Array2, Axis};
 use serde::Serialize;
 
 use crate::config::DataConfig;
@@ -181,17 +182,75 @@ pub struct Ingested {
     pub summary: DataSummary,
 }
 
-/// The read options for the configured data: the CIC-IDS2017 schema, or one
-/// inferred from the files around `--label-column`.
-pub fn read_options(config: &DataConfig, paths: &[PathBuf]) -> Result<ReadOptions> {
-    match &config.label_column {
-        None => Ok(ReadOptions::default()),
+/// The schema of flow files: CIC-IDS2017's, or one inferred from the
+/// files around another label column (`--label-column`, with its family
+/// and categorical columns).
+pub fn infer_schema(
+    label_column: Option<&str>,
+    family_column: Option<&str>,
+    categorical: &[String],
+    paths: &[PathBuf],
+) -> Result<Schema> {
+    match label_column {
+        None => Ok(Schema::cicids2017()),
         Some(label) => {
-            let mut opts = InferOptions::new(label.clone());
-            opts.family_column = config.family_column.clone();
-            opts.categorical = config.categorical.clone();
-            Ok(ReadOptions::with_schema(Schema::infer(paths, &opts)?))
+            let mut opts = InferOptions::new(label.to_string());
+            opts.family_column = family_column.map(str::to_string);
+            opts.categorical = categorical.to_vec();
+            Ok(Schema::infer(paths, &opts)?)
         }
+    }
+}
+
+/// The read options for the configured data (see [`infer_schema`]).
+pub fn read_options(config: &DataConfig, paths: &[PathBuf]) -> Result<ReadOptions> {
+    Ok(ReadOptions::with_schema(infer_schema(
+        config.label_column.as_deref(),
+        config.family_column.as_deref(),
+        &config.categorical,
+        paths,
+    )?))
+}
+
+/// A reading error, with the way out of one that names features a file
+/// lacks: `--fill-missing`.
+pub fn fill_hint(e: flowdata::FlowDataError) -> PipelineError {
+    match e {
+        e @ flowdata::FlowDataError::MissingColumns { .. } => PipelineError::Unsupported(format!(
+            "{e}: the detector cannot score it (pass --fill-missing VALUE to fill them)"
+        )),
+        other => other.into(),
+    }
+}
+
+/// Refuse a Zeek or Suricata log given where flow features are expected,
+/// saying what is needed instead; anything else passes (the reader judges
+/// it).
+pub fn refuse_logs(path: &Path) -> Result<()> {
+    use std::io::Read;
+    let mut head = [0u8; 512];
+    let n = std::fs::File::open(path)
+        .and_then(|mut f| f.read(&mut head))
+        .map_err(|e| PipelineError::io(path, e))?;
+    let text = String::from_utf8_lossy(&head[..n]);
+    let start = text.trim_start();
+    let what = if start.starts_with("#separator") || start.starts_with("#fields") {
+        Some("a Zeek log (conn.log)")
+    } else if start.starts_with('{') {
+        if text.contains("\"event_type\"") {
+            Some("Suricata EVE JSON")
+        } else {
+            Some("JSON (a Zeek or Suricata log?)")
+        }
+    } else {
+        None
+    };
+    match what {
+        Some(w) => Err(PipelineError::Unsupported(format!(
+            "{} is {w}, not a flow-feature file: the detector reads CICFlowMeter-style flow features (Flow Duration, Total Fwd Packets, ... as CSV with a header); extract them from the capture with CICFlowMeter first",
+            path.display()
+        ))),
+        None => Ok(()),
     }
 }
 
@@ -209,14 +268,7 @@ pub fn read_aligned(
         alignment: Alignment::for_scoring(fill_missing),
         ..ReadOptions::with_schema(schema.clone())
     };
-    let (frame, report) = match read_flows_with_progress(paths, &opts, progress) {
-        Err(e @ flowdata::FlowDataError::MissingColumns { .. }) => {
-            return Err(PipelineError::Unsupported(format!(
-                "{e}: the model cannot score it (pass --fill-missing VALUE to fill them)"
-            )));
-        }
-        other => other?,
-    };
+    let (frame, report) = read_flows_with_progress(paths, &opts, progress).map_err(fill_hint)?;
     let names = schema.feature_names();
     Ok((frame.select_features(&names)?, report))
 }
@@ -528,6 +580,20 @@ pub fn run(
     })
 }
 
+/// The indices of `frame`'s attack rows (`attack`) or benign rows.
+pub fn row_indices(frame: &FlowFrame, attack: bool) -> Vec<usize> {
+    (0..frame.n_rows())
+        .filter(|&r| frame.is_attack(r) == attack)
+        .collect()
+}
+
+/// The feature rows of `frame`'s attack rows (`attack`) or benign rows.
+pub fn rows_where(frame: &FlowFrame, attack: bool) -> Array2<f32> {
+    frame
+        .features()
+        .select(Axis(0), &row_indices(frame, attack))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -652,6 +718,27 @@ mod tests {
             ..DataConfig::default()
         };
         let err = run(&config, dir.path(), |_, _| {}).unwrap_err();
+        assert!(err.to_string().contains("absent.csv"), "{err}");
+    }
+
+    #[test]
+    fn zeek_and_suricata_logs_are_refused_with_what_is_needed() {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, head, says) in [
+            ("conn.log", "#separator \\x09\n#fields ts uid", "a Zeek log"),
+            ("eve.json", "{\"event_type\":\"flow\"}", "Suricata EVE JSON"),
+            ("other.json", "{\"a\":1}", "JSON (a Zeek or Suricata log?)"),
+        ] {
+            let p = dir.path().join(name);
+            std::fs::write(&p, head).unwrap();
+            let err = refuse_logs(&p).unwrap_err().to_string();
+            assert!(err.contains(name) && err.contains(says), "{err}");
+            assert!(err.contains("CICFlowMeter"), "{err}");
+        }
+        let csv = dir.path().join("flows.csv");
+        std::fs::write(&csv, "Flow Duration,Label\n1,BENIGN\n").unwrap();
+        assert!(refuse_logs(&csv).is_ok());
+        let err = refuse_logs(&dir.path().join("absent.csv")).unwrap_err();
         assert!(err.to_string().contains("absent.csv"), "{err}");
     }
 }

@@ -10,16 +10,14 @@
 //! through `/proc`) and reports the ones it cannot tell about or that
 //! belong to a live process, in the report's notes.
 //!
-//! Single files are written the same way: [`write_atomic`] goes through a
-//! `tempfile::NamedTempFile` in the target's directory, fsynced and
-//! persisted (renamed) onto the target.
+//! Single files are written whole or not at all too ([`write_atomic`],
+//! through the `atomicfile` crate).
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::error::{PipelineError, Result};
 
-/// A fixed point of a run, where [`StopHook`] can stop it.
+/// A fixed point of a run ([`crate::pipeline::run_with_checkpoints`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RunPoint {
     /// After the ingest stage (schema, bounds written).
@@ -30,27 +28,6 @@ pub enum RunPoint {
     PoliciesTrained,
     /// After `report.json` and `report.md` are written, before the rename.
     ReportWritten,
-}
-
-/// What a [`StopHook`] does when the run reaches its point.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum HookAction {
-    /// Return [`PipelineError::Stopped`] and leave the temporary directory
-    /// behind, as a kill at that point would.
-    Stop,
-    /// Print `nids: stopped at <point>` on standard error and sleep until
-    /// the process is killed (for tests that kill a child process).
-    Hang,
-}
-
-/// A test hook: stop a run at a fixed point, to check what an interrupted
-/// run leaves behind.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct StopHook {
-    /// Where to stop.
-    pub at: RunPoint,
-    /// How.
-    pub action: HookAction,
 }
 
 /// The temporary directory a run writes into, renamed onto the target by
@@ -122,28 +99,6 @@ impl RunDir {
     /// The directory the run writes into.
     pub fn path(&self) -> &Path {
         &self.staging
-    }
-
-    /// Run the hook if the run has reached its point.
-    pub fn checkpoint(&mut self, hook: Option<StopHook>, point: RunPoint) -> Result<()> {
-        match hook {
-            Some(h) if h.at == point => match h.action {
-                HookAction::Stop => {
-                    self.keep = true;
-                    Err(PipelineError::Stopped {
-                        point: format!("{point:?}"),
-                        staging: self.staging.clone(),
-                    })
-                }
-                HookAction::Hang => {
-                    eprintln!("nids: stopped at {point:?} ({})", self.staging.display());
-                    loop {
-                        std::thread::sleep(std::time::Duration::from_secs(3600));
-                    }
-                }
-            },
-            _ => Ok(()),
-        }
     }
 
     /// Rename the finished run onto the target (moving a previous run aside
@@ -252,73 +207,15 @@ fn clean_stale(parent: &Path, name: &str) -> Result<Vec<String>> {
     Ok(notes)
 }
 
-/// Write a file through a temporary file in its directory: `write` fills
-/// the temporary path (its name ends with `path`'s extension, so that
-/// writers that pick a format from it work), which is then fsynced and
-/// renamed onto `path`. On failure the temporary file is removed and
-/// `path` is untouched.
-pub fn write_through_temp(path: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
-    let dir = parent_of(path);
-    let suffix = path
-        .extension()
-        .map(|e| format!(".{}", e.to_string_lossy()))
-        .unwrap_or_default();
-    let tmp = tempfile::Builder::new()
-        .prefix(".tmp-")
-        .suffix(&suffix)
-        .tempfile_in(dir)
-        .map_err(io(dir))?;
-    write(tmp.path())?;
-    tmp.as_file().sync_all().map_err(io(path))?;
-    tmp.persist(path)
-        .map_err(|e| PipelineError::io(path, e.error))?;
-    Ok(())
+/// Write a value as pretty JSON, whole or not at all.
+pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
+    let text = serde_json::to_string_pretty(value).map_err(|source| PipelineError::json(path, source))?;
+    write_atomic(path, text.as_bytes())
 }
 
-/// Write `bytes` to `path` atomically (see [`write_through_temp`]).
+/// Write `bytes` to `path` whole or not at all ([`atomicfile::write`]).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = parent_of(path);
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io(dir))?;
-    tmp.write_all(bytes).map_err(io(path))?;
-    tmp.as_file().sync_all().map_err(io(path))?;
-    tmp.persist(path)
-        .map_err(|e| PipelineError::io(path, e.error))?;
-    Ok(())
-}
-
-/// The files of an input path (a file, or the CSV, Parquet and Arrow
-/// files of a directory, sorted), each with its size and SHA-256.
-pub fn describe_inputs(path: &Path) -> Result<Vec<crate::detector::InputFile>> {
-    use sha2::{Digest, Sha256};
-    let mut files = Vec::new();
-    if path.is_dir() {
-        for entry in std::fs::read_dir(path).map_err(io(path))? {
-            let p = entry.map_err(io(path))?.path();
-            let known = p.extension().and_then(|e| e.to_str()).is_some_and(|e| {
-                ["csv", "parquet", "arrow", "ipc"].contains(&e.to_ascii_lowercase().as_str())
-            });
-            if p.is_file() && known {
-                files.push(p);
-            }
-        }
-        files.sort();
-    } else {
-        files.push(path.to_path_buf());
-    }
-    files
-        .into_iter()
-        .map(|f| {
-            let mut file = std::fs::File::open(&f).map_err(io(&f))?;
-            let mut hasher = Sha256::new();
-            let bytes = std::io::copy(&mut file, &mut hasher).map_err(io(&f))?;
-            let digest = hasher.finalize();
-            Ok(crate::detector::InputFile {
-                path: f.display().to_string(),
-                bytes,
-                sha256: digest.iter().map(|b| format!("{b:02x}")).collect(),
-            })
-        })
-        .collect()
+    atomicfile::write(path, bytes).map_err(|e| PipelineError::io(path, e))
 }
 
 #[cfg(test)]
@@ -404,21 +301,5 @@ mod tests {
             "another target's temporaries are not touched"
         );
         assert_eq!(run.stale.len(), 2);
-    }
-
-    #[test]
-    fn atomic_writes_replace_whole_files() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("report.md");
-        write_atomic(&p, b"one").unwrap();
-        write_atomic(&p, b"two").unwrap();
-        assert_eq!(std::fs::read(&p).unwrap(), b"two");
-        let err = write_through_temp(&dir.path().join("plot.png"), |tmp| {
-            assert!(tmp.to_string_lossy().ends_with(".png"));
-            std::fs::write(tmp, b"half").unwrap();
-            Err(PipelineError::Unsupported("drawing failed".into()))
-        });
-        assert!(err.is_err());
-        assert_eq!(names(dir.path()), vec!["report.md"]);
     }
 }

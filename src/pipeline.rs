@@ -5,27 +5,28 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
 
-use autoencoders::ModelKind;
+use autoencoders::{ModelKind, ReconstructionDetector};
+use detector::manifest::{FORMAT_VERSION, MANIFEST_FILE, describe_inputs};
+use detector::input::policy_margins;
+use detector::{
+    Detector, DetectorParts, Manifest, OperatingPoint, PolicyInput, Provenance, VerdictRule,
+};
 use metrics::ConfusionMatrix;
 use rayon::prelude::*;
 
 use crate::config::PipelineConfig;
-use crate::detector::{Detector, DetectorParts, Manifest, OperatingPoint, Provenance};
 use crate::error::{PipelineError, Result};
 use crate::evaluate::{EvalSplits, ScoreEvaluation};
 use crate::generalization::{Trained, check_source};
-use crate::output::{RunDir, RunPoint, write_atomic};
+use crate::novelty::{Stage, TrainedAutoencoder, pca_detector, train_autoencoder};
+use crate::output::{RunDir, RunPoint, write_atomic, write_json};
 use crate::plots::{self, LegendPosition, Series};
-use crate::policy::{
-    CandidateSummary, PolicyCandidate, PolicyInput, evaluate_policy, policy_margins, select,
-    train_policy,
-};
+use crate::policy::{CandidateSummary, PolicyCandidate, evaluate_policy, select, train_policy};
 use crate::progress::Bars;
-use crate::report::{LatentInputRow, PpoReport, Report, SELECTION, write_json};
-use crate::stages::{TrainedAutoencoder, pca_detector, train_autoencoder};
+use crate::report::{LatentInputRow, PpoReport, Report, SELECTION};
+use crate::supervised::{ceiling, tree_baseline};
 use crate::verdict::{
-    SupervisedScores, VerdictInputs, VerdictReport, VerdictRule, coarse_budget_note,
-    evaluate_verdict,
+    SupervisedScores, VerdictInputs, VerdictReport, coarse_budget_note, evaluate_verdict,
 };
 
 /// Run the pipeline, writing everything into `config.out_dir`; returns the
@@ -33,26 +34,29 @@ use crate::verdict::{
 ///
 /// ```
 /// let dir = tempfile::tempdir()?;
-/// let mut config = nids::PipelineConfig::new(dir.path());
-/// config.data.synthetic.rows = 2_000;
-/// config.autoencoders.kinds = vec![autoencoders::ModelKind::FeedForward];
-/// config.autoencoders.epochs = 1;
-/// config.ppo.timesteps = nids::Timesteps::Fixed(2_048);
-/// config.ppo.n_envs = 2;
-/// config.plots = false;
-/// config.progress = false;
+/// let config = nids::PipelineConfig::quick(dir.path());
 /// let report = nids::run(&config)?;
 /// assert!(dir.path().join("report.json").is_file());
-/// assert_eq!(report.selected_autoencoder, "ff");
+/// assert_eq!(report.ppo.autoencoder, "ff");
 /// println!("{}", report.summary_table());
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn run(config: &PipelineConfig) -> Result<Report> {
+    run_with_checkpoints(config, &mut |_| Ok(()))
+}
+
+/// [`run`], calling `checkpoint` at each [`RunPoint`] it reaches: a
+/// caller follows the run there, or stops it (an error from `checkpoint`
+/// ends the run as any failure does, the output directory untouched).
+pub fn run_with_checkpoints(
+    config: &PipelineConfig,
+    checkpoint: &mut dyn FnMut(RunPoint) -> Result<()>,
+) -> Result<Report> {
     config.validate()?;
     let started = Instant::now();
     // Everything is written into a temporary sibling of `out_dir`, renamed
     // into place once the report is written.
-    let mut run_dir = RunDir::begin(&config.out_dir, config.overwrite)?;
+    let run_dir = RunDir::begin(&config.out_dir, config.overwrite)?;
     let out = &run_dir.path().to_path_buf();
     let models_dir = out.join("models");
     std::fs::create_dir_all(&models_dir).map_err(|e| PipelineError::io(&models_dir, e))?;
@@ -71,7 +75,13 @@ pub fn run(config: &PipelineConfig) -> Result<Report> {
     })?;
     bar.finish_and_clear();
     tick("ingest", &mut timings);
-    run_dir.checkpoint(config.stop_hook, RunPoint::Ingested)?;
+    checkpoint(RunPoint::Ingested)?;
+    let stage = Stage {
+        seed: config.seed,
+        data: &data,
+        models_dir: &models_dir,
+        bars: &bars,
+    };
 
     // The models train side by side; each has its own seed and data, so the
     // results do not depend on the order. The dense models train fastest on
@@ -87,15 +97,7 @@ pub fn run(config: &PipelineConfig) -> Result<Report> {
             } else {
                 1
             };
-            train_autoencoder(
-                kind,
-                &config.autoencoders,
-                config.seed,
-                &data,
-                &models_dir,
-                &bars,
-                threads,
-            )
+            train_autoencoder(kind, &config.autoencoders, &stage, threads)
         })
         .collect::<Result<_>>()?;
     // The linear baseline: PCA with as many components as the latent code.
@@ -104,7 +106,7 @@ pub fn run(config: &PipelineConfig) -> Result<Report> {
     });
     let (_, _, pca_latent) = pca_detector(latent_dim, &data, &config.autoencoders)?;
     tick("autoencoders", &mut timings);
-    run_dir.checkpoint(config.stop_hook, RunPoint::AutoencodersTrained)?;
+    checkpoint(RunPoint::AutoencodersTrained)?;
 
     // One policy per autoencoder and input; the latent input (the
     // reference design) always, so that its row stands beside the selected.
@@ -115,21 +117,11 @@ pub fn run(config: &PipelineConfig) -> Result<Report> {
     let mut candidates: Vec<PolicyCandidate> = Vec::new();
     for ae in &trained {
         for &input in &inputs {
-            candidates.push(train_policy(
-                ae,
-                input,
-                &config.ppo,
-                config.seed,
-                &data.train,
-                &data.validation,
-                &data.test,
-                &models_dir,
-                &bars,
-            )?);
+            candidates.push(train_policy(ae, input, &config.ppo, &stage)?);
         }
     }
     tick("ppo", &mut timings);
-    run_dir.checkpoint(config.stop_hook, RunPoint::PoliciesTrained)?;
+    checkpoint(RunPoint::PoliciesTrained)?;
     let val_labels = data.validation.attack_mask();
     let test_labels = data.test.attack_mask();
     let test_families = data.test.families();
@@ -169,25 +161,26 @@ pub fn run(config: &PipelineConfig) -> Result<Report> {
     // the one scoring path `nids score` takes; its manifest is completed
     // with the operating points and the numbers measured.
     let detector_dir = out.join("detector");
-    crate::detector::write(
-        &detector_dir,
-        &DetectorParts {
-            schema: &data.schema,
-            bounds: &data.bounds,
-            encoder: &selected_ae.detector,
-            novelty: &novelty.detector,
-            policy: &selected.policy,
-            scaler: &selected.scaler,
-            manifest: manifest(
-                config,
-                selected,
-                &rule.novelty_detector,
-                &data.summary,
-                vec![rule.operating_point()],
-                BTreeMap::new(),
-            )?,
-        },
-    )?;
+    let describe = |operating_points, headline| {
+        manifest(
+            config,
+            selected,
+            &novelty.detector,
+            &data.summary,
+            operating_points,
+            headline,
+        )
+    };
+    DetectorParts {
+        schema: &data.schema,
+        bounds: &data.bounds,
+        encoder: selected_ae.detector.model(),
+        novelty: novelty.detector.model(),
+        policy: &selected.policy,
+        scaler: &selected.scaler,
+        manifest: &describe(vec![rule.operating_point()], BTreeMap::new())?,
+    }
+    .write(&detector_dir)?;
     let mut detector = Detector::load(&detector_dir)?;
     let scoring = Instant::now();
     let test_scores = detector.score_scaled(data.test.features(), data.test_range.clone())?;
@@ -239,14 +232,17 @@ pub fn run(config: &PipelineConfig) -> Result<Report> {
         test_flags: &test_scores.malicious,
     };
     let verdict = evaluate_verdict(rule, verdict_inputs)?;
-    detector.rewrite_manifest(manifest(
-        config,
-        selected,
-        &verdict.rule.novelty_detector,
-        &data.summary,
-        operating_points(&verdict.rule, &evaluation.scores),
-        headline(&verdict, &evaluation.scores),
-    )?)?;
+    detector.replace_manifest(
+        describe(
+            operating_points(&verdict.rule, &evaluation.scores),
+            headline(&verdict, &evaluation.scores),
+        )?,
+        &detector_dir,
+    )?;
+    write_json(
+        &detector_dir.join(MANIFEST_FILE),
+        detector.manifest(),
+    )?;
     bar.finish_and_clear();
     tick("evaluation", &mut timings);
 
@@ -260,13 +256,12 @@ pub fn run(config: &PipelineConfig) -> Result<Report> {
             // The MLP trains on one thread, the trees on the others.
             let (ceiling, tree) = rayon::join(
                 || {
-                    let ceiling =
-                        crate::supervised::ceiling(selected, &data.train, splits, config.seed);
+                    let ceiling = ceiling(selected, &data.train, splits, config.seed);
                     bar.inc(1);
                     ceiling
                 },
                 || {
-                    let tree = crate::supervised::tree_baseline(
+                    let tree = tree_baseline(
                         &data.train,
                         &data.validation,
                         &data.test,
@@ -309,11 +304,10 @@ pub fn run(config: &PipelineConfig) -> Result<Report> {
     if !config.generalization.shift_benign.is_empty() {
         let ctx = Trained {
             detector: &detector,
-            encoder: selected_ae.detector.model(),
-            candidate: selected,
+            detector_dir: &detector_dir,
             train: &data.train,
-            validation: &data.validation,
             fill_missing: config.data.fill_missing,
+            seed: config.seed,
         };
         let bar = bars.bar(
             config.generalization.shift_benign.len() as u64,
@@ -325,10 +319,6 @@ pub fn run(config: &PipelineConfig) -> Result<Report> {
                 std::slice::from_ref(path),
                 &ctx,
                 config.generalization.finetune_fraction,
-                &config.autoencoders,
-                &config.ppo,
-                &models_dir,
-                config.seed,
             )?;
             source_warnings.extend(checked.out_of_range.warning());
             generalization.push(checked);
@@ -374,8 +364,6 @@ pub fn run(config: &PipelineConfig) -> Result<Report> {
         data: data_summary,
         autoencoders: trained.iter().map(|t| t.result.clone()).collect(),
         novelty_baselines: vec![pca_latent],
-        selected_autoencoder: selected.kind.as_str().to_string(),
-        per_family_recall: evaluation.scores.per_family_recall.clone(),
         verdict,
         unseen_families,
         ppo: PpoReport {
@@ -396,7 +384,7 @@ pub fn run(config: &PipelineConfig) -> Result<Report> {
     };
     write_json(&out.join("report.json"), &report)?;
     write_atomic(&out.join("report.md"), report.to_markdown().as_bytes())?;
-    run_dir.checkpoint(config.stop_hook, RunPoint::ReportWritten)?;
+    checkpoint(RunPoint::ReportWritten)?;
     run_dir.commit()?;
     Ok(report)
 }
@@ -455,20 +443,22 @@ fn headline(verdict: &VerdictReport, policy: &ScoreEvaluation) -> BTreeMap<Strin
 fn manifest(
     config: &PipelineConfig,
     selected: &PolicyCandidate,
-    novelty: &str,
+    novelty: &ReconstructionDetector<autoencoders::Model>,
     data: &crate::ingest::DataSummary,
     operating_points: Vec<OperatingPoint>,
     headline: BTreeMap<String, f64>,
 ) -> Result<Manifest> {
     let mut inputs = Vec::new();
     for path in config.data.paths.iter().chain(&config.data.test_paths) {
-        inputs.extend(crate::output::describe_inputs(path)?);
+        inputs.extend(describe_inputs(path)?);
     }
     Ok(Manifest {
-        format_version: crate::detector::FORMAT_VERSION,
+        format_version: FORMAT_VERSION,
         crate_version: env!("CARGO_PKG_VERSION").to_string(),
         encoder: selected.kind.as_str().to_string(),
-        novelty: novelty.to_string(),
+        novelty: autoencoders::Autoencoder::kind(novelty.model()).as_str().to_string(),
+        novelty_threshold: novelty.threshold().clone(),
+        novelty_error_scale: novelty.error_scale().clone(),
         novelty_budget: config.verdict.novelty_budget,
         budget: config.ppo.fpr_budget,
         adaptations: Vec::new(),
@@ -523,10 +513,10 @@ fn run_notes(
         ));
     }
     for t in trained {
-        if t.result.batch_size < config.autoencoders.batch_size {
+        if t.result.batch_size < config.autoencoders.trainer.batch_size {
             notes.push(format!(
                 "autoencoder {}: minibatch size {} clamped to its {} training rows",
-                t.result.kind, config.autoencoders.batch_size, t.result.batch_size
+                t.result.kind, config.autoencoders.trainer.batch_size, t.result.batch_size
             ));
         }
     }
@@ -598,39 +588,37 @@ fn draw_plots(
     }
 
     let sel = candidates[best].name();
+    // One ROC and one precision-recall series per scorer.
     let mut roc = Vec::new();
     let mut pr = Vec::new();
-    for t in trained {
-        let name = format!("detector {}", t.kind.as_str());
+    let mut curves = |name: String, scores: &[f64], auc: f64, ap: f64| -> Result<()> {
+        let roc_points = metrics::roc_curve(&labels, scores)?;
+        let pr_points = metrics::precision_recall_curve(&labels, scores)?;
         roc.push(Series {
-            name: format!("{name} (AUC {:.3})", t.result.detection.roc_auc),
-            points: metrics::roc_curve(&labels, &t.scores.test)?
-                .iter()
-                .map(|p| (p.fpr, p.tpr))
-                .collect(),
+            name: format!("{name} (AUC {auc:.3})"),
+            points: roc_points.iter().map(|p| (p.fpr, p.tpr)).collect(),
         });
         pr.push(Series {
-            name: format!("{name} (AP {:.3})", t.result.detection.average_precision),
-            points: metrics::precision_recall_curve(&labels, &t.scores.test)?
-                .iter()
-                .map(|p| (p.recall, p.precision))
-                .collect(),
+            name: format!("{name} (AP {ap:.3})"),
+            points: pr_points.iter().map(|p| (p.recall, p.precision)).collect(),
         });
+        Ok(())
+    };
+    for t in trained {
+        let d = &t.result.detection;
+        curves(
+            format!("detector {}", t.kind.as_str()),
+            &t.scores.test,
+            d.roc_auc,
+            d.average_precision,
+        )?;
     }
-    roc.push(Series {
-        name: format!("ppo[{sel}] (AUC {:.3})", evaluation.roc_auc),
-        points: metrics::roc_curve(&labels, test_margin)?
-            .iter()
-            .map(|p| (p.fpr, p.tpr))
-            .collect(),
-    });
-    pr.push(Series {
-        name: format!("ppo[{sel}] (AP {:.3})", evaluation.average_precision),
-        points: metrics::precision_recall_curve(&labels, test_margin)?
-            .iter()
-            .map(|p| (p.recall, p.precision))
-            .collect(),
-    });
+    curves(
+        format!("ppo[{sel}]"),
+        test_margin,
+        evaluation.roc_auc,
+        evaluation.average_precision,
+    )?;
     let unit = Some((0.0, 1.0, 0.0, 1.02));
     plots::line_chart(
         &add("roc.png".into()),

@@ -11,7 +11,15 @@ use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 use crate::error::{PipelineError, Result};
-use crate::output::write_through_temp;
+
+/// Draw into a temporary file beside `path` (its name ends with `.png`,
+/// which the bitmap encoder reads the format from) and rename it onto
+/// `path` once drawn: a plot is written whole or not at all.
+fn draw_to(path: &Path, draw: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+    let file = atomicfile::AtomicFile::create(path).map_err(|e| PipelineError::io(path, e))?;
+    draw(file.temp_path())?;
+    file.commit().map_err(|e| PipelineError::io(path, e))
+}
 
 const FONT_PATHS: [&str; 6] = [
     "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
@@ -158,8 +166,8 @@ fn bounds(series: &[Series]) -> (f64, f64, f64, f64) {
 }
 
 /// A line chart. `range` fixes the axes (`(x0, x1, y0, y1)`) or, when
-/// `None`, fits them to the data with a small margin. Written atomically,
-/// as every plot ([`crate::output::write_through_temp`]).
+/// `None`, fits them to the data with a small margin. Written whole or not
+/// at all, as every plot.
 pub fn line_chart(
     path: &Path,
     title: &str,
@@ -168,71 +176,60 @@ pub fn line_chart(
     range: Option<(f64, f64, f64, f64)>,
     legend: LegendPosition,
 ) -> Result<()> {
-    write_through_temp(path, |tmp| {
-        draw_line_chart(tmp, title, axes, series, range, legend)
-    })
-}
-
-fn draw_line_chart(
-    path: &Path,
-    title: &str,
-    axes: (&str, &str),
-    series: &[Series],
-    range: Option<(f64, f64, f64, f64)>,
-    legend: LegendPosition,
-) -> Result<()> {
-    let text = font().is_some();
-    let layout = Layout {
-        bare_area: 8,
-        ..WIDE
-    };
-    let root = canvas(path, &layout)?;
-    let (x0, x1, y0, y1) = range.unwrap_or_else(|| {
-        let (x0, x1, y0, y1) = bounds(series);
-        let pad = (y1 - y0) * 0.05;
-        (x0, x1, y0 - pad, y1 + pad)
-    });
-    let mut chart = cartesian(&root, path, title, &layout, x0..x1, y0..y1)?;
-    let mut mesh = chart.configure_mesh();
-    if text {
-        mesh.x_desc(axes.0)
-            .y_desc(axes.1)
-            .x_label_formatter(&tick)
-            .y_label_formatter(&tick)
-            .label_style(("sans-serif", 15))
-            .axis_desc_style(("sans-serif", 17));
-    } else {
-        mesh.x_labels(0).y_labels(0);
-    }
-    mesh.draw().map_err(|e| plot_err(path, e))?;
-    for (i, s) in series.iter().enumerate() {
-        let color = PALETTE[i % PALETTE.len()];
-        let drawn = chart
-            .draw_series(LineSeries::new(
-                s.points
-                    .iter()
-                    .copied()
-                    .filter(|(x, y)| x.is_finite() && y.is_finite()),
-                color.stroke_width(2),
-            ))
-            .map_err(|e| plot_err(path, e))?;
+    draw_to(path, |path| {
+        let text = font().is_some();
+        let layout = Layout {
+            bare_area: 8,
+            ..WIDE
+        };
+        let root = canvas(path, &layout)?;
+        let (x0, x1, y0, y1) = range.unwrap_or_else(|| {
+            let (x0, x1, y0, y1) = bounds(series);
+            let pad = (y1 - y0) * 0.05;
+            (x0, x1, y0 - pad, y1 + pad)
+        });
+        let mut chart = cartesian(&root, path, title, &layout, x0..x1, y0..y1)?;
+        let mut mesh = chart.configure_mesh();
         if text {
-            drawn.label(s.name.as_str()).legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
-            });
+            mesh.x_desc(axes.0)
+                .y_desc(axes.1)
+                .x_label_formatter(&tick)
+                .y_label_formatter(&tick)
+                .label_style(("sans-serif", 15))
+                .axis_desc_style(("sans-serif", 17));
+        } else {
+            mesh.x_labels(0).y_labels(0);
         }
-    }
-    if text && series.len() > 1 {
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .label_font(("sans-serif", 15))
-            .position(legend)
-            .draw()
-            .map_err(|e| plot_err(path, e))?;
-    }
-    root.present().map_err(|e| plot_err(path, e))
+        mesh.draw().map_err(|e| plot_err(path, e))?;
+        for (i, s) in series.iter().enumerate() {
+            let color = PALETTE[i % PALETTE.len()];
+            let drawn = chart
+                .draw_series(LineSeries::new(
+                    s.points
+                        .iter()
+                        .copied()
+                        .filter(|(x, y)| x.is_finite() && y.is_finite()),
+                    color.stroke_width(2),
+                ))
+                .map_err(|e| plot_err(path, e))?;
+            if text {
+                drawn.label(s.name.as_str()).legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+                });
+            }
+        }
+        if text && series.len() > 1 {
+            chart
+                .configure_series_labels()
+                .background_style(WHITE.mix(0.85))
+                .border_style(BLACK)
+                .label_font(("sans-serif", 15))
+                .position(legend)
+                .draw()
+                .map_err(|e| plot_err(path, e))?;
+        }
+        root.present().map_err(|e| plot_err(path, e))
+    })
 }
 
 /// Overlaid histograms of benign and attack reconstruction errors on a
@@ -245,107 +242,97 @@ pub fn error_histogram(
     attack: &[f64],
     threshold: f64,
 ) -> Result<()> {
-    write_through_temp(path, |tmp| {
-        draw_error_histogram(tmp, title, benign, attack, threshold)
-    })
-}
-
-fn draw_error_histogram(
-    path: &Path,
-    title: &str,
-    benign: &[f64],
-    attack: &[f64],
-    threshold: f64,
-) -> Result<()> {
-    let log = |v: f64| v.max(1e-12).log10();
-    let all: Vec<f64> = benign.iter().chain(attack).map(|&v| log(v)).collect();
-    let lo = all
-        .iter()
-        .copied()
-        .fold(f64::MAX, f64::min)
-        .min(log(threshold));
-    let hi = all
-        .iter()
-        .copied()
-        .fold(f64::MIN, f64::max)
-        .max(log(threshold));
-    let (lo, hi) = if hi - lo < 1e-9 {
-        (lo - 1.0, hi + 1.0)
-    } else {
-        (lo, hi)
-    };
-    let bins = 60usize;
-    let width = (hi - lo) / bins as f64;
-    let hist = |values: &[f64]| {
-        let mut h = vec![0f64; bins];
-        for &v in values {
-            let b = (((log(v) - lo) / width) as usize).min(bins - 1);
-            h[b] += 1.0;
+    draw_to(path, |path| {
+        let log = |v: f64| v.max(1e-12).log10();
+        let all: Vec<f64> = benign.iter().chain(attack).map(|&v| log(v)).collect();
+        let lo = all
+            .iter()
+            .copied()
+            .fold(f64::MAX, f64::min)
+            .min(log(threshold));
+        let hi = all
+            .iter()
+            .copied()
+            .fold(f64::MIN, f64::max)
+            .max(log(threshold));
+        let (lo, hi) = if hi - lo < 1e-9 {
+            (lo - 1.0, hi + 1.0)
+        } else {
+            (lo, hi)
+        };
+        let bins = 60usize;
+        let width = (hi - lo) / bins as f64;
+        let hist = |values: &[f64]| {
+            let mut h = vec![0f64; bins];
+            for &v in values {
+                let b = (((log(v) - lo) / width) as usize).min(bins - 1);
+                h[b] += 1.0;
+            }
+            let n = values.len().max(1) as f64;
+            h.iter_mut().for_each(|c| *c /= n);
+            h
+        };
+        let (hb, ha) = (hist(benign), hist(attack));
+        let top = hb.iter().chain(&ha).copied().fold(0.0, f64::max).max(1e-9) * 1.1;
+        let text = font().is_some();
+        let root = canvas(path, &WIDE)?;
+        let mut chart = cartesian(&root, path, title, &WIDE, lo..hi, 0.0..top)?;
+        let mut mesh = chart.configure_mesh();
+        if text {
+            mesh.x_desc("log10 reconstruction error (MSE)")
+                .x_label_formatter(&tick)
+                .y_label_formatter(&tick)
+                .y_desc("share of the class per bin")
+                .label_style(("sans-serif", 15))
+                .axis_desc_style(("sans-serif", 17));
+        } else {
+            mesh.x_labels(0).y_labels(0);
         }
-        let n = values.len().max(1) as f64;
-        h.iter_mut().for_each(|c| *c /= n);
-        h
-    };
-    let (hb, ha) = (hist(benign), hist(attack));
-    let top = hb.iter().chain(&ha).copied().fold(0.0, f64::max).max(1e-9) * 1.1;
-    let text = font().is_some();
-    let root = canvas(path, &WIDE)?;
-    let mut chart = cartesian(&root, path, title, &WIDE, lo..hi, 0.0..top)?;
-    let mut mesh = chart.configure_mesh();
-    if text {
-        mesh.x_desc("log10 reconstruction error (MSE)")
-            .x_label_formatter(&tick)
-            .y_label_formatter(&tick)
-            .y_desc("share of the class per bin")
-            .label_style(("sans-serif", 15))
-            .axis_desc_style(("sans-serif", 17));
-    } else {
-        mesh.x_labels(0).y_labels(0);
-    }
-    mesh.draw().map_err(|e| plot_err(path, e))?;
-    let classes = [
-        (format!("benign ({})", benign.len()), &hb, PALETTE[0]),
-        (format!("attack ({})", attack.len()), &ha, PALETTE[1]),
-    ];
-    for (name, h, color) in classes {
-        let drawn = chart
-            .draw_series(h.iter().enumerate().map(|(i, &c)| {
-                let x = lo + i as f64 * width;
-                Rectangle::new([(x, 0.0), (x + width, c)], color.mix(0.45).filled())
-            }))
+        mesh.draw().map_err(|e| plot_err(path, e))?;
+        let classes = [
+            (format!("benign ({})", benign.len()), &hb, PALETTE[0]),
+            (format!("attack ({})", attack.len()), &ha, PALETTE[1]),
+        ];
+        for (name, h, color) in classes {
+            let drawn = chart
+                .draw_series(h.iter().enumerate().map(|(i, &c)| {
+                    let x = lo + i as f64 * width;
+                    Rectangle::new([(x, 0.0), (x + width, c)], color.mix(0.45).filled())
+                }))
+                .map_err(|e| plot_err(path, e))?;
+            if text {
+                drawn.label(name).legend(move |(x, y)| {
+                    Rectangle::new([(x, y - 5), (x + 14, y + 5)], color.mix(0.45).filled())
+                });
+            }
+        }
+        let t = log(threshold);
+        let line = chart
+            .draw_series(LineSeries::new(
+                vec![(t, 0.0), (t, top)],
+                BLACK.stroke_width(2),
+            ))
             .map_err(|e| plot_err(path, e))?;
         if text {
-            drawn.label(name).legend(move |(x, y)| {
-                Rectangle::new([(x, y - 5), (x + 14, y + 5)], color.mix(0.45).filled())
-            });
+            line.label(format!("threshold {threshold:.3e}"))
+                .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK.stroke_width(2)));
+            chart
+                .configure_series_labels()
+                .background_style(WHITE.mix(0.85))
+                .border_style(BLACK)
+                .label_font(("sans-serif", 15))
+                .position(SeriesLabelPosition::UpperRight)
+                .draw()
+                .map_err(|e| plot_err(path, e))?;
         }
-    }
-    let t = log(threshold);
-    let line = chart
-        .draw_series(LineSeries::new(
-            vec![(t, 0.0), (t, top)],
-            BLACK.stroke_width(2),
-        ))
-        .map_err(|e| plot_err(path, e))?;
-    if text {
-        line.label(format!("threshold {threshold:.3e}"))
-            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK.stroke_width(2)));
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .label_font(("sans-serif", 15))
-            .position(SeriesLabelPosition::UpperRight)
-            .draw()
-            .map_err(|e| plot_err(path, e))?;
-    }
-    root.present().map_err(|e| plot_err(path, e))
+        root.present().map_err(|e| plot_err(path, e))
+    })
 }
 
 /// A 2 x 2 confusion matrix (rows: true class, columns: predicted), cells
 /// shaded by their share of the true class.
 pub fn confusion_matrix(path: &Path, title: &str, cm: &ConfusionMatrix) -> Result<()> {
-    write_through_temp(path, |tmp| draw_confusion_matrix(tmp, title, cm))
+    draw_to(path, |tmp| draw_confusion_matrix(tmp, title, cm))
 }
 
 fn draw_confusion_matrix(path: &Path, title: &str, cm: &ConfusionMatrix) -> Result<()> {

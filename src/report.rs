@@ -3,31 +3,22 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::Path;
 
+use detector::PolicyInput;
 use metrics::ThresholdRow;
 use serde::Serialize;
 
 use crate::config::PpoPreset;
-use crate::error::{PipelineError, Result};
-use crate::evaluate::{FamilyRecall, ScoreEvaluation};
+use crate::evaluate::{DecisionRow, ScoreEvaluation, fpr_interval};
 use crate::generalization::GeneralizationResult;
 use crate::ingest::DataSummary;
-use crate::policy::{CandidateSummary, PolicyEvaluation, PolicyInput};
-use crate::stages::{AutoencoderResult, BaselineDetectorResult, DetectorEvaluation};
-use crate::verdict::{DecisionRow, Separation, UnseenFamilyReport, VerdictReport};
+use crate::novelty::{AutoencoderResult, BaselineDetectorResult, DetectorEvaluation};
+use crate::policy::{CandidateSummary, PolicyEvaluation};
+use crate::supervised::ScorerReport;
+use crate::verdict::{Separation, UnseenFamilyReport, VerdictReport};
 
 /// How candidates are compared, as the report says it.
 pub const SELECTION: &str = "Selection: the highest recall on validation at the headline false-alarm budget (ties: validation ROC AUC). An analyst fixes how many false alarms are bearable; argmax F1 on a sample that is mostly attacks would reward flagging benign traffic.";
-
-/// Write a value as pretty JSON, atomically (see [`crate::output::write_atomic`]).
-pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
-    let text = serde_json::to_string_pretty(value).map_err(|source| PipelineError::Json {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    crate::output::write_atomic(path, text.as_bytes())
-}
 
 /// The PPO section: the selected policy's test evaluation and the candidates.
 #[derive(Clone, Debug, Serialize)]
@@ -62,22 +53,6 @@ pub struct LatentInputRow {
     pub evaluation: ScoreEvaluation,
 }
 
-/// A supervised scorer beside the policy: the ceiling or a baseline.
-#[derive(Clone, Debug, Serialize)]
-pub struct ScorerReport {
-    /// What it is and what it reads.
-    pub description: String,
-    /// Training wall-clock seconds.
-    pub train_seconds: f64,
-    /// Its test rows.
-    #[serde(flatten)]
-    pub evaluation: ScoreEvaluation,
-    /// Its score of each test flow (what the unseen-family separations
-    /// are measured on; not written to the report).
-    #[serde(skip)]
-    pub test_scores: Vec<f64>,
-}
-
 /// Everything a run measured.
 #[derive(Clone, Debug, Serialize)]
 pub struct Report {
@@ -96,12 +71,8 @@ pub struct Report {
     /// The linear baseline every autoencoder detector must beat (PCA with
     /// as many components as the latent code), scored the same way.
     pub novelty_baselines: Vec<BaselineDetectorResult>,
-    /// The autoencoder whose policy had the best validation F1.
-    pub selected_autoencoder: String,
     /// PPO.
     pub ppo: PpoReport,
-    /// Recall of each attack family on the test split (argmax policy).
-    pub per_family_recall: BTreeMap<String, FamilyRecall>,
     /// The headline verdict (policy OR novelty) on the test split: its
     /// rule and thresholds, counts, rates and per-family recall, beside
     /// each part alone at the same budget.
@@ -123,7 +94,7 @@ pub struct Report {
 }
 
 fn row(out: &mut String, name: &str, r: &ThresholdRow) {
-    let (lo, hi) = metrics::wilson_interval(r.fp, r.fp + r.tn, crate::evaluate::Z_95);
+    let [lo, hi] = fpr_interval(r.fp, r.fp + r.tn);
     let _ = writeln!(
         out,
         "| {name} | {} | {} | {} | {} | {:.4} | {:.4} | {:.4} | {:.4} [{lo:.4}, {hi:.4}] |",
@@ -321,18 +292,15 @@ fn scoring_name(s: autoencoders::ErrorScoring) -> &'static str {
 
 fn detector_row(o: &mut String, name: &str, loss: &str, dead: &str, d: &DetectorEvaluation) {
     let r = &d.at_threshold;
-    let _ = writeln!(
-        o,
-        "| {name} | {loss} | {dead} | {:.4} | {:.4} | {:.4} | {:.4e} | {:.4} | {:.4} | {:.4} | {:.4} |",
-        d.roc_auc,
-        d.partial_roc_auc,
-        d.average_precision,
-        d.threshold,
-        r.precision,
-        r.recall,
-        r.f1,
-        r.fpr
+    let ranking = format!(
+        "{:.4} | {:.4} | {:.4}",
+        d.roc_auc, d.partial_roc_auc, d.average_precision
     );
+    let at_threshold = format!(
+        "{:.4e} | {:.4} | {:.4} | {:.4} | {:.4}",
+        d.threshold, r.precision, r.recall, r.f1, r.fpr
+    );
+    let _ = writeln!(o, "| {name} | {loss} | {dead} | {ranking} | {at_threshold} |");
 }
 
 const ROW_HEAD: &str = "| | TN | FP | FN | TP | precision | recall | F1 | FPR [95% CI] |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n";
@@ -425,7 +393,7 @@ impl Report {
             self.autoencoders
                 .first()
                 .map_or("standardised", |a| scoring_name(a.detection.scoring)),
-            crate::stages::DETECTOR_MAX_FPR
+            crate::novelty::DETECTOR_MAX_FPR
         );
         for a in &self.autoencoders {
             detector_row(
@@ -468,25 +436,25 @@ impl Report {
             100.0 * s.fpr_budget.budget
         );
         for c in &p.candidates {
+            let validation = format!(
+                "{:.4} | {:.4} | {:.4}",
+                c.val_recall_at_budget, c.val_roc_auc, c.val_f1
+            );
+            let training = format!(
+                "{} | {:.0} | {:.1}",
+                c.timesteps, c.steps_per_second, c.train_seconds
+            );
+            let h = &c.latent_health;
             let _ = writeln!(
                 o,
-                "| {}/{} | {:.4} | {:.4} | {:.4} | {} | {:.0} | {:.1} | {}/{} |",
-                c.autoencoder,
-                c.input,
-                c.val_recall_at_budget,
-                c.val_roc_auc,
-                c.val_f1,
-                c.timesteps,
-                c.steps_per_second,
-                c.train_seconds,
-                c.latent_health.constant,
-                c.latent_health.units,
+                "| {}/{} | {validation} | {training} | {}/{} |",
+                c.autoencoder, c.input, h.constant, h.units
             );
         }
         let _ = writeln!(
             o,
             "\nSelected: the policy on **{}** latents reading **{}**, trained on {} flows.\n",
-            self.selected_autoencoder,
+            self.ppo.autoencoder,
             p.policy_input,
             match self.ppo.sampling {
                 rlenv::Sampling::Balanced => "class-balanced",
@@ -499,11 +467,11 @@ impl Report {
         let mut scorers: Vec<(String, &ScoreEvaluation)> = vec![(
             format!(
                 "ppo {}/{} (selected)",
-                self.selected_autoencoder, p.policy_input
+                self.ppo.autoencoder, p.policy_input
             ),
             s,
         )];
-        if p.latent_input.candidate != format!("{}/{}", self.selected_autoencoder, p.policy_input) {
+        if p.latent_input.candidate != format!("{}/{}", self.ppo.autoencoder, p.policy_input) {
             scorers.push((
                 format!("ppo {} (reference input)", p.latent_input.candidate),
                 &p.latent_input.evaluation,
@@ -548,7 +516,7 @@ impl Report {
             "### Recall per attack family\n\n| family | test rows | detected (argmax) | recall (argmax) | recall at {}% FPR |\n|---|---:|---:|---:|---:|",
             100.0 * s.fpr_budget.budget
         );
-        for (f, fr) in &self.per_family_recall {
+        for (f, fr) in &s.per_family_recall {
             let at_budget = s
                 .fpr_budget
                 .point
@@ -603,19 +571,16 @@ impl Report {
                         dr.feature, dr.ks, dr.wasserstein
                     );
                 }
-                if let Some(f) = &g.fpr_after_finetune {
+                if let Some(a) = &g.fpr_after_finetune {
                     let _ = writeln!(
                         o,
-                        "\nFine-tuning on {:.0} % of the new benign flows ({} rows), measured on the other {} rows:\n\n| | FPR before | FPR after |\n|---|---:|---:|\n| verdict | {:.4} | {:.4} |\n| detector | {:.4} | {:.4} |\n| policy | {:.4} | {:.4} |",
-                        100.0 * f.fraction,
-                        f.finetune_rows,
-                        f.eval_rows,
-                        f.verdict_before,
-                        f.verdict_after,
-                        f.detector_before,
-                        f.detector_after,
-                        f.policy_before,
-                        f.policy_after
+                        "\nAdapted as `nids adapt` adapts a detector (the novelty model fine-tuned and recalibrated, the verdict's thresholds refitted within the same budgets, never lowered; the policy unchanged) on {} of the new benign flows, measured on the other {}:\n\n| | FPR before | FPR after |\n|---|---:|---:|\n| verdict | {:.4} | {:.4} |\n| novelty detector | {:.4} | {:.4} |",
+                        a.tune_rows,
+                        a.held_back_rows,
+                        a.fpr_before,
+                        a.fpr_after,
+                        a.novelty_fpr_before,
+                        a.novelty_fpr_after
                     );
                 }
             }
@@ -670,26 +635,26 @@ impl Report {
             );
         };
         line(
-            format!("ppo[{}] argmax", self.selected_autoencoder),
+            format!("ppo[{}] argmax", self.ppo.autoencoder),
             &e.argmax,
         );
         for r in &e.thresholds {
             line(
-                format!("ppo[{}] p >= {}", self.selected_autoencoder, r.threshold),
+                format!("ppo[{}] p >= {}", self.ppo.autoencoder, r.threshold),
                 r,
             );
         }
         line(
             format!(
                 "ppo[{}] p >= {:.4} (val F1)",
-                self.selected_autoencoder, e.best_f1.threshold
+                self.ppo.autoencoder, e.best_f1.threshold
             ),
             &e.best_f1.test,
         );
         line(
             format!(
                 "ppo[{}] fpr <= {}% (val)",
-                self.selected_autoencoder,
+                self.ppo.autoencoder,
                 100.0 * e.fpr_budget.budget
             ),
             &e.fpr_budget.point.test,

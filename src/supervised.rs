@@ -9,11 +9,27 @@ use std::time::Instant;
 
 use baselines::{Ceiling, CeilingConfig, ClassWeights, TreeBaseline, TreeConfig};
 use flowdata::FlowFrame;
+use serde::Serialize;
 
 use crate::error::Result;
-use crate::evaluate::{EvalSplits, ScoreScale, evaluate_scores};
+use crate::evaluate::{EvalSplits, ScoreEvaluation, ScoreScale, evaluate_scores};
 use crate::policy::PolicyCandidate;
-use crate::report::ScorerReport;
+
+/// A supervised scorer beside the policy: the ceiling or a baseline.
+#[derive(Clone, Debug, Serialize)]
+pub struct ScorerReport {
+    /// What it is and what it reads.
+    pub description: String,
+    /// Training wall-clock seconds.
+    pub train_seconds: f64,
+    /// Its test rows.
+    #[serde(flatten)]
+    pub evaluation: ScoreEvaluation,
+    /// Its score of each test flow (what the unseen-family separations
+    /// are measured on; not written to the report).
+    #[serde(skip)]
+    pub test_scores: Vec<f64>,
+}
 
 fn class_weights(splits: &EvalSplits<'_>) -> Result<ClassWeights> {
     let r = &splits.config.rewards;

@@ -1,156 +1,14 @@
-//! The headline verdict: a flow is malicious when the policy flags it OR
-//! the novelty detector does.
-//!
-//! The policy recognises the attacks it was trained on; the novelty
-//! detector, trained on benign traffic alone, flags what does not look
-//! benign, including families the policy has never seen. The rule is fixed
-//! by the false-alarm budget on benign validation flows, not chosen by
-//! validation F1: validation holds no flow of a family the model has never
-//! seen, so a rule chosen on it would always drop the novelty part. The
-//! novelty detector gets at most [`VerdictConfig::novelty_budget`] of the
-//! benign validation flows; the policy's threshold is then the lowest that
-//! keeps the union within the headline budget.
+//! The headline verdict measured: the rule ([`detector::VerdictRule`],
+//! policy OR novelty, fitted on validation within the false-alarm budget)
+//! on the test split, beside each part alone at the whole budget, and how
+//! far each scorer sets apart an attack family it was never shown.
 
-use std::collections::BTreeMap;
-
-use metrics::{ConfusionMatrix, Rates};
-use serde::{Deserialize, Serialize};
-
-use crate::detector::OperatingPoint;
-use crate::error::{PipelineError, Result};
-use crate::evaluate::{FamilyRecall, Z_95, family_recall};
-use crate::policy::probability;
+use detector::VerdictRule;
 use flowdata::Family;
+use serde::Serialize;
 
-/// The verdict's settings.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
-pub struct VerdictConfig {
-    /// The share of benign validation flows the novelty detector may flag,
-    /// in `[0, budget]`; the headline false-alarm budget
-    /// ([`crate::config::PpoStageConfig::fpr_budget`]) bounds the union.
-    /// Default 0.005: half of the default budget of 1 %.
-    pub novelty_budget: f64,
-}
-
-impl Default for VerdictConfig {
-    fn default() -> Self {
-        Self {
-            novelty_budget: 0.005,
-        }
-    }
-}
-
-/// The rule and its two thresholds: what `nids score` applies.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct VerdictRule {
-    /// `policy OR novelty`.
-    pub rule: String,
-    /// The autoencoder whose reconstruction score is the novelty part.
-    pub novelty_detector: String,
-    /// Flag when the novelty score is at least this.
-    pub novelty_threshold: f64,
-    /// Flag when the policy's logit margin `log P(1) - log P(0)` is at
-    /// least this.
-    pub policy_margin_threshold: f64,
-    /// The same policy threshold as P(malicious).
-    pub policy_probability_threshold: f64,
-    /// The novelty part's share of the benign validation flows.
-    pub novelty_budget: f64,
-    /// The union's share of the benign validation flows.
-    pub budget: f64,
-}
-
-/// The name of the rule.
-pub const RULE: &str = "policy OR novelty";
-
-impl VerdictRule {
-    /// Fit the two thresholds on the validation split: `val_labels`
-    /// (attack = true), the policy's margins and the novelty scores.
-    pub fn fit(
-        novelty_detector: &str,
-        val_labels: &[bool],
-        val_margin: &[f64],
-        val_novelty: &[f64],
-        novelty_budget: f64,
-        budget: f64,
-    ) -> Result<Self> {
-        if !(0.0..=budget).contains(&novelty_budget) || !(0.0..1.0).contains(&budget) {
-            return Err(PipelineError::config(
-                "novelty_budget",
-                novelty_budget,
-                format!("must lie in [0, {budget}] (the headline false-alarm budget, below 1)"),
-            ));
-        }
-        if val_margin.len() != val_labels.len() || val_novelty.len() != val_labels.len() {
-            return Err(PipelineError::Unsupported(format!(
-                "verdict: {} labels, {} policy scores and {} novelty scores",
-                val_labels.len(),
-                val_margin.len(),
-                val_novelty.len()
-            )));
-        }
-        let benign: Vec<usize> = (0..val_labels.len()).filter(|&i| !val_labels[i]).collect();
-        if benign.is_empty() {
-            return Err(PipelineError::Unsupported(
-                "the validation split holds no benign flow to fit the verdict on".into(),
-            ));
-        }
-        let novelty: Vec<f64> = benign.iter().map(|&i| val_novelty[i]).collect();
-        let novelty_threshold = metrics::threshold_for_fpr(&novelty, novelty_budget)?;
-        // The false alarms the policy may add: the union's allowance less
-        // the novelty part's own, counted on the flows it leaves.
-        let n = benign.len();
-        let allowed = allowance(n, budget);
-        let novelty_fp = novelty.iter().filter(|&&s| s >= novelty_threshold).count();
-        let rest: Vec<f64> = benign
-            .iter()
-            .filter(|&&i| val_novelty[i] < novelty_threshold)
-            .map(|&i| val_margin[i])
-            .collect();
-        let extra = allowed.saturating_sub(novelty_fp);
-        let policy_margin_threshold = if rest.is_empty() {
-            f64::INFINITY
-        } else {
-            metrics::threshold_for_fpr(&rest, (extra as f64 / rest.len() as f64).min(1.0))?
-        };
-        Ok(Self {
-            rule: RULE.to_string(),
-            novelty_detector: novelty_detector.to_string(),
-            novelty_threshold,
-            policy_margin_threshold,
-            policy_probability_threshold: probability(policy_margin_threshold),
-            novelty_budget,
-            budget,
-        })
-    }
-
-    /// The rule as the detector's operating point `verdict`; an infinite
-    /// threshold is a part that never flags.
-    pub fn operating_point(&self) -> OperatingPoint {
-        let finite = |t: f64| t.is_finite().then_some(t);
-        OperatingPoint {
-            name: "verdict".into(),
-            description: format!(
-                "{}: the policy within the headline budget of {} % of benign validation flows, the novelty detector within {} %",
-                self.rule,
-                100.0 * self.budget,
-                100.0 * self.novelty_budget
-            ),
-            policy_margin: finite(self.policy_margin_threshold),
-            novelty: finite(self.novelty_threshold),
-        }
-    }
-
-    /// The verdict of each flow from its policy margin and novelty score.
-    pub fn flags(&self, margin: &[f64], novelty: &[f64]) -> Vec<bool> {
-        let point = self.operating_point();
-        margin
-            .iter()
-            .zip(novelty)
-            .map(|(&m, &s)| point.flag(m, s))
-            .collect()
-    }
-}
+use crate::error::{PipelineError, Result};
+use crate::evaluate::DecisionRow;
 
 /// Below this many benign validation flows within the headline budget, a
 /// run notes that the verdict's thresholds are coarse.
@@ -163,7 +21,7 @@ const FEW_FLOWS: usize = 10;
 /// flag about `(k + 2) / (n + 1)`, and which flows happen to be in
 /// validation moves the thresholds a long way.
 pub fn coarse_budget_note(n_benign: usize, budget: f64) -> Option<String> {
-    let k = allowance(n_benign, budget);
+    let k = metrics::false_alarm_allowance(n_benign, budget);
     (k < FEW_FLOWS).then(|| {
         format!(
             "the verdict's false-alarm budget of {} % allows {k} of the {n_benign} benign validation flows: thresholds set by so few flows move a long way from one split to another, and on new benign flows the verdict is expected to flag about {:.1} % (({k} + 2) / ({n_benign} + 1): each of its two thresholds sits just above a benign validation score); more benign flows in validation (`--split`) steady them",
@@ -171,40 +29,6 @@ pub fn coarse_budget_note(n_benign: usize, budget: f64) -> Option<String> {
             100.0 * (k + 2) as f64 / (n_benign + 1) as f64
         )
     })
-}
-
-/// The most false alarms among `n` benign flows within `budget`.
-fn allowance(n: usize, budget: f64) -> usize {
-    let mut k = ((budget * n as f64).floor() as usize).min(n);
-    while k > 0 && k as f64 / n as f64 > budget {
-        k -= 1;
-    }
-    k
-}
-
-/// A decision's counts and rates on the test split, with per-family recall.
-#[derive(Clone, Debug, Serialize)]
-pub struct DecisionRow {
-    /// Confusion counts, precision, recall, F1 and false-positive rate.
-    #[serde(flatten)]
-    pub rates: Rates,
-    /// Wilson 95 % interval of the false-positive rate.
-    pub fpr_interval: [f64; 2],
-    /// Recall of each attack family.
-    pub per_family_recall: BTreeMap<String, FamilyRecall>,
-}
-
-impl DecisionRow {
-    /// The row of `flags` against `labels`, families from `families`.
-    pub fn new(labels: &[bool], families: &[Family], flags: &[bool]) -> Result<Self> {
-        let cm = ConfusionMatrix::from_predictions(labels, flags)?;
-        let (lo, hi) = metrics::wilson_interval(cm.fp, cm.fp + cm.tn, Z_95);
-        Ok(Self {
-            rates: cm.rates(),
-            fpr_interval: [lo, hi],
-            per_family_recall: family_recall(families, flags),
-        })
-    }
 }
 
 /// The verdict on the test split, beside its two parts alone at the same
@@ -261,14 +85,7 @@ pub fn evaluate_verdict(rule: VerdictRule, inputs: VerdictInputs<'_>) -> Result<
     )?;
     let test = DecisionRow::new(i.test_labels, i.test_families, i.test_flags)?;
     let alone = |val_scores: &[f64], test_scores: &[f64]| -> Result<DecisionRow> {
-        let benign: Vec<f64> = i
-            .val_labels
-            .iter()
-            .zip(val_scores)
-            .filter(|(l, _)| !**l)
-            .map(|(_, &s)| s)
-            .collect();
-        let t = metrics::threshold_for_fpr(&benign, budget)?;
+        let t = metrics::threshold_for_fpr_labelled(i.val_labels, val_scores, budget)?;
         let flags: Vec<bool> = test_scores.iter().map(|&s| s >= t).collect();
         DecisionRow::new(i.test_labels, i.test_families, &flags)
     };
@@ -429,66 +246,6 @@ mod tests {
     }
 
     #[test]
-    fn the_budget_is_split_between_novelty_and_policy() {
-        // 1,000 benign validation flows: novelty 0.5 % = 5, union 1 % = 10.
-        let mut labels = vec![false; 1000];
-        labels.extend(vec![true; 200]);
-        let margin: Vec<f64> = (0..1200)
-            .map(|i| {
-                if i < 1000 {
-                    -10.0 + i as f64 / 100.0
-                } else {
-                    5.0
-                }
-            })
-            .collect();
-        // Novelty ranks the benign flows the other way round.
-        let novelty: Vec<f64> = (0..1200)
-            .map(|i| if i < 1000 { 1000.0 - i as f64 } else { 0.0 })
-            .collect();
-        let rule = VerdictRule::fit("ff", &labels, &margin, &novelty, 0.005, 0.01).unwrap();
-        let flags = rule.flags(&margin, &novelty);
-        let benign_flagged = flags[..1000].iter().filter(|&&f| f).count();
-        let by_novelty = novelty[..1000]
-            .iter()
-            .filter(|&&s| s >= rule.novelty_threshold)
-            .count();
-        assert_eq!(by_novelty, 5);
-        assert_eq!(benign_flagged, 10, "the union uses the whole budget");
-        assert!(flags[1000..].iter().all(|&f| f), "attacks are flagged");
-        assert!(
-            (rule.policy_probability_threshold - probability(rule.policy_margin_threshold)).abs()
-                < 1e-12
-        );
-        // The novelty part never takes more than its share.
-        let none = VerdictRule::fit("ff", &labels, &margin, &novelty, 0.0, 0.01).unwrap();
-        assert_eq!(
-            novelty[..1000]
-                .iter()
-                .filter(|&&s| s >= none.novelty_threshold)
-                .count(),
-            0
-        );
-        assert!(VerdictRule::fit("ff", &labels, &margin, &novelty, 0.02, 0.01).is_err());
-    }
-
-    #[test]
-    fn overlapping_flags_leave_room_for_the_policy() {
-        // The benign flows novelty flags are the policy's top ones too:
-        // the union then lets the policy flag more of the rest.
-        let mut labels = vec![false; 1000];
-        labels.push(true);
-        let margin: Vec<f64> = (0..1001).map(|i| i as f64).collect();
-        let novelty = margin.clone();
-        let rule = VerdictRule::fit("ff", &labels, &margin, &novelty, 0.005, 0.01).unwrap();
-        let fp = rule.flags(&margin, &novelty)[..1000]
-            .iter()
-            .filter(|&&f| f)
-            .count();
-        assert_eq!(fp, 10);
-    }
-
-    #[test]
     fn separation_is_the_limit_of_the_scores() {
         // 200 benign flows scored 0..199; ten DDoS flows at `at`; ten DoS
         // flows scored above everything, which the DDoS row leaves out.
@@ -544,7 +301,7 @@ mod tests {
             &labels,
             &margin,
             &novelty,
-            VerdictConfig::default().novelty_budget,
+            crate::config::VerdictConfig::default().novelty_budget,
             0.01,
         )
         .unwrap();
@@ -600,20 +357,8 @@ mod tests {
         assert_eq!(unseen[1].test_flows, 0);
         assert!(unseen[1].policy_separation.is_none());
         let json = serde_json::to_value(&r).unwrap();
-        for key in [
-            "rule",
-            "novelty_threshold",
-            "policy_margin_threshold",
-            "tp",
-            "fp",
-            "tn",
-            "fn",
-            "precision",
-            "recall",
-            "f1",
-            "fpr",
-            "per_family_recall",
-        ] {
+        let keys = "rule novelty_threshold policy_margin_threshold tp fp tn fn precision recall f1 fpr per_family_recall";
+        for key in keys.split(' ') {
             assert!(json.get(key).is_some(), "{key}");
         }
     }

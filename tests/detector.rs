@@ -6,20 +6,17 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use autoencoders::ModelKind;
-use nids::{Detector, PipelineConfig, Report};
+use detector::Detector;
+use nids::{PipelineConfig, Report};
 
 fn trained(dir: &Path) -> (Report, PathBuf) {
     let out = dir.join("run");
-    let mut c = PipelineConfig::new(&out);
+    let mut c = PipelineConfig::quick(&out);
     c.data.synthetic.rows = 2_500;
     c.data.save_splits = true;
     c.autoencoders.kinds = vec![ModelKind::FeedForward, ModelKind::Conv1d];
-    c.autoencoders.epochs = 2;
+    c.autoencoders.trainer.epochs = 2;
     c.ppo.timesteps = nids::Timesteps::Fixed(4_096);
-    c.ppo.n_envs = 2;
-    c.ppo.eval_episodes = 1;
-    c.plots = false;
-    c.progress = false;
     let report = nids::run(&c).unwrap();
     (report, out)
 }
@@ -64,7 +61,7 @@ fn a_saved_detector_flags_what_the_report_measured() {
     let detector = Detector::load(out.join("detector")).unwrap();
     let m = detector.manifest();
     assert_eq!(m.default_operating_point, "verdict");
-    assert_eq!(m.encoder, report.selected_autoencoder);
+    assert_eq!(m.encoder, report.ppo.autoencoder);
     assert_eq!(m.novelty, report.verdict.rule.novelty_detector);
     assert_eq!(
         m.provenance.rows,
@@ -118,10 +115,10 @@ fn a_saved_detector_flags_what_the_report_measured() {
     // A batch larger than one block is scored block by block in parallel:
     // each copy of the split scores as the split alone did.
     let n = frame.n_rows();
-    let copies = nids::detector::CHUNK_ROWS.div_ceil(n) + 1;
+    let copies = detector::score::CHUNK_ROWS.div_ceil(n) + 1;
     let stacked = ndarray::concatenate(ndarray::Axis(0), &vec![frame.features(); copies]).unwrap();
     let big = detector.score_batch(stacked.view()).unwrap();
-    assert!(stacked.nrows() > nids::detector::CHUNK_ROWS);
+    assert!(stacked.nrows() > detector::score::CHUNK_ROWS);
     for c in 0..copies {
         for i in 0..n {
             let j = c * n + i;
@@ -478,24 +475,26 @@ fn nids_adapt_lowers_false_alarms_on_benign_flows_of_another_capture() {
     };
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
-    let mut c = PipelineConfig::new(&out);
+    let mut c = PipelineConfig::quick(&out);
     c.data.paths = vec![improved];
-    c.autoencoders.kinds = vec![ModelKind::FeedForward];
-    c.autoencoders.epochs = 4;
+    c.autoencoders.trainer.epochs = 4;
     c.ppo.timesteps = nids::Timesteps::Fixed(65_536);
-    c.plots = false;
-    c.progress = false;
+    c.ppo.n_envs = PipelineConfig::default().ppo.n_envs;
+    c.ppo.eval_episodes = PipelineConfig::default().ppo.eval_episodes;
     nids::run(&c).unwrap();
     let adapted = dir.path().join("adapted");
-    let run = nids()
-        .args(["adapt", "--detector"])
-        .arg(out.join("detector"))
-        .arg("--benign")
-        .arg(&original)
-        .arg("--out")
-        .arg(&adapted)
-        .output()
-        .unwrap();
+    let adapt = || {
+        nids()
+            .args(["adapt", "--detector"])
+            .arg(out.join("detector"))
+            .arg("--benign")
+            .arg(&original)
+            .arg("--out")
+            .arg(&adapted)
+            .output()
+            .unwrap()
+    };
+    let run = adapt();
     let stdout = String::from_utf8_lossy(&run.stdout).to_string();
     assert!(
         run.status.success(),
@@ -522,15 +521,7 @@ fn nids_adapt_lowers_false_alarms_on_benign_flows_of_another_capture() {
         new.policy_margin.unwrap_or(f64::INFINITY) >= old.policy_margin.unwrap_or(f64::INFINITY)
     );
     // Writing over an existing directory is refused.
-    let again = nids()
-        .args(["adapt", "--detector"])
-        .arg(out.join("detector"))
-        .arg("--benign")
-        .arg(&original)
-        .arg("--out")
-        .arg(&adapted)
-        .output()
-        .unwrap();
+    let again = adapt();
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("exists"));
 }
@@ -621,15 +612,8 @@ fn nids_score_passes_identifiers_through_and_numbers_rows_by_input_position() {
     }
     let input = dir.path().join("flows.csv");
     std::fs::write(&input, &csv).unwrap();
-    let names = [
-        "Flow ID",
-        "Src IP",
-        "Src Port",
-        "Dst IP",
-        "Dst Port",
-        "Protocol",
-        "Timestamp",
-    ];
+    // The identifier columns but `id`, which the input lacks.
+    let names = &flowdata::IDENTIFIER_COLUMNS[..7];
     let kept: Vec<usize> = (0..n)
         .filter(|&i| i != bad_value && i != bad_cell)
         .collect();
@@ -750,7 +734,7 @@ fn nids_score_passes_identifiers_through_and_numbers_rows_by_input_position() {
         .iter()
         .map(|f| f.name().clone())
         .collect();
-    assert_eq!(columns[..names.len()], names);
+    assert_eq!(columns[..names.len()], *names);
     assert_eq!(columns[names.len()], "row");
     let row_numbers: Vec<u64> = batch
         .column_by_name("row")

@@ -9,14 +9,12 @@ use nids::PipelineConfig;
 use serde_json::Value;
 
 fn tiny(out: &Path) -> PipelineConfig {
-    let mut c = PipelineConfig::new(out);
+    let mut c = PipelineConfig::quick(out);
     c.data.synthetic.rows = 2_500;
     c.autoencoders.kinds = vec![ModelKind::FeedForward, ModelKind::Conv1d];
-    c.autoencoders.epochs = 2;
-    c.ppo.timesteps = nids::Timesteps::Fixed(2_048);
-    c.ppo.n_envs = 2;
+    c.autoencoders.trainer.epochs = 2;
     c.ppo.eval_episodes = 2;
-    c.progress = false;
+    c.plots = true;
     c
 }
 
@@ -30,17 +28,7 @@ fn num(v: &Value, path: &str) -> f64 {
 }
 
 fn check_row(row: &Value) {
-    for key in [
-        "threshold",
-        "tp",
-        "fp",
-        "tn",
-        "fn",
-        "precision",
-        "recall",
-        "f1",
-        "fpr",
-    ] {
+    for key in "threshold tp fp tn fn precision recall f1 fpr".split(' ') {
         assert!(row[key].is_number(), "missing {key} in {row}");
     }
     for key in ["precision", "recall", "f1", "fpr"] {
@@ -123,7 +111,8 @@ fn tiny_run_writes_report_models_and_plots() {
                 .is_file()
         );
     }
-    let selected = json["selected_autoencoder"].as_str().unwrap();
+    let selected = json["ppo"]["autoencoder"].as_str().unwrap();
+    assert!(json.get("selected_autoencoder").is_none(), "said once, in ppo");
     assert!(["ff", "conv"].contains(&selected));
 
     // PPO.
@@ -162,7 +151,8 @@ fn tiny_run_writes_report_models_and_plots() {
     assert!(er["mean"].as_f64().unwrap() <= er["possible"].as_f64().unwrap());
 
     // Per-family recall covers the test split's attack families.
-    let fams = json["per_family_recall"].as_object().unwrap();
+    assert!(json.get("per_family_recall").is_none(), "said once, in ppo");
+    let fams = p["per_family_recall"].as_object().unwrap();
     let test_fams = d["test_families"].as_object().unwrap();
     assert!(!fams.is_empty());
     for (f, v) in fams {
@@ -220,15 +210,14 @@ fn tiny_run_writes_report_models_and_plots() {
     );
     let ft = &g["fpr_after_finetune"];
     for key in [
-        "detector_before",
-        "detector_after",
-        "verdict_before",
-        "verdict_after",
-        "policy_before",
-        "policy_after",
+        "fpr_before",
+        "fpr_after",
+        "novelty_fpr_before",
+        "novelty_fpr_after",
     ] {
         assert!((0.0..=1.0).contains(&ft[key].as_f64().unwrap()), "{key}");
     }
+    assert!(ft["tune_rows"].as_u64().unwrap() > 0);
     let drift = g["drift"].as_array().unwrap();
     assert_eq!(drift.len(), 10);
     let ks: Vec<f64> = drift.iter().map(|r| r["ks"].as_f64().unwrap()).collect();
@@ -413,7 +402,7 @@ fn real_sample_runs_end_to_end_with_a_shifted_benign_capture() {
     // The sample lacks Destination Port: nothing categorical is left to drop.
     assert!(report.data.categorical_dropped.is_empty());
     assert!(report.data.rows_read > 6_000);
-    assert!(report.per_family_recall.contains_key("WebAttack"));
+    assert!(report.ppo.evaluation.scores.per_family_recall.contains_key("WebAttack"));
     let g = &report.generalization[0];
     assert!(g.benign_rows > 9_000, "{}", g.benign_rows);
     assert!(g.drift.len() == 10 && g.mean_ks > 0.0);
@@ -488,6 +477,6 @@ fn the_candle_backend_runs_the_pipeline_end_to_end() {
         assert!((c.val_loss - d.val_loss).abs() < 1e-3 * d.val_loss.max(1.0));
     }
     // The models it saved load and score on the default backend.
-    let (model, _) = autoencoders::Model::load(dir.path().join("candle/models/deep")).unwrap();
+    let model = autoencoders::Model::load(dir.path().join("candle/models/deep")).unwrap();
     assert_eq!(model.backend(), autoencoders::Backend::Dense);
 }

@@ -11,20 +11,12 @@ use std::time::{Duration, Instant};
 
 use autoencoders::ModelKind;
 use nids::PipelineConfig;
-use nids::output::{HookAction, RunPoint, StopHook};
+use nids::output::RunPoint;
+use nids::pipeline::run_with_checkpoints;
 
 /// A small, fast configuration (one autoencoder, one epoch, 2,048 PPO steps).
 fn quick(out: &Path) -> PipelineConfig {
-    let mut c = PipelineConfig::new(out);
-    c.data.synthetic.rows = 2_000;
-    c.autoencoders.kinds = vec![ModelKind::FeedForward];
-    c.autoencoders.epochs = 1;
-    c.ppo.timesteps = nids::Timesteps::Fixed(2_048);
-    c.ppo.n_envs = 2;
-    c.ppo.eval_episodes = 1;
-    c.plots = false;
-    c.progress = false;
-    c
+    PipelineConfig::quick(out)
 }
 
 /// A labelled CSV of another schema (UNSW-NB15's shape): an identifier, a
@@ -399,7 +391,7 @@ fn absurd_batch_sizes_are_clamped_to_the_training_rows() {
     let dir = tempfile::tempdir().unwrap();
     for (name, batch) in [("a", usize::MAX), ("b", 100_000_000)] {
         let mut c = quick(&dir.path().join(name));
-        c.autoencoders.batch_size = batch;
+        c.autoencoders.trainer.batch_size = batch;
         let report = nids::run(&c).unwrap();
         let ae = &report.autoencoders[0];
         assert_eq!(ae.batch_size, ae.train_rows);
@@ -441,35 +433,32 @@ fn temporaries(parent: &Path) -> Vec<PathBuf> {
     v
 }
 
+/// Stop a run at `at`, as a failure there would.
+fn stop_at(at: RunPoint) -> impl FnMut(RunPoint) -> nids::Result<()> {
+    move |point| {
+        if point == at {
+            Err(nids::PipelineError::Unsupported(format!(
+                "stopped at {point:?}"
+            )))
+        } else {
+            Ok(())
+        }
+    }
+}
+
 #[test]
 fn a_run_stopped_at_any_point_leaves_the_previous_run_whole() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
-    // Stopped before any run completed: the target never appears.
-    let mut c = quick(&out);
-    c.stop_hook = Some(StopHook {
-        at: RunPoint::ReportWritten,
-        action: HookAction::Stop,
-    });
-    let err = nids::run(&c).unwrap_err().to_string();
-    assert!(err.contains("stopped at ReportWritten"), "{err}");
+    // Stopped before any run completed: the target never appears, and the
+    // failed run removes its temporary directory.
+    let c = quick(&out);
+    let err = run_with_checkpoints(&c, &mut stop_at(RunPoint::ReportWritten)).unwrap_err();
+    assert!(err.to_string().contains("stopped at ReportWritten"), "{err}");
     assert!(!out.exists());
-    assert_eq!(
-        temporaries(dir.path()).len(),
-        1,
-        "left behind as a kill would"
-    );
+    assert!(temporaries(dir.path()).is_empty());
 
-    // A complete run: the stale directory (of this live process) is reported.
-    let report = nids::run(&quick(&out)).unwrap();
-    assert!(
-        report
-            .notes
-            .iter()
-            .any(|n| n.contains(".run.partial-") && n.contains("still running")),
-        "{:?}",
-        report.notes
-    );
+    nids::run(&quick(&out)).unwrap();
     let before = snapshot(&out);
     assert!(before.iter().any(|(f, _)| f == "report.json"));
     for point in [
@@ -481,15 +470,11 @@ fn a_run_stopped_at_any_point_leaves_the_previous_run_whole() {
         let mut c = quick(&out);
         c.overwrite = true;
         c.seed = 11;
-        c.stop_hook = Some(StopHook {
-            at: point,
-            action: HookAction::Stop,
-        });
-        let err = nids::run(&c).unwrap_err().to_string();
-        assert!(err.contains(&format!("stopped at {point:?}")), "{err}");
+        let err = run_with_checkpoints(&c, &mut stop_at(point)).unwrap_err();
+        assert!(err.to_string().contains(&format!("stopped at {point:?}")), "{err}");
         assert_eq!(snapshot(&out), before, "stopped at {point:?}");
     }
-    assert_eq!(temporaries(dir.path()).len(), 5);
+    assert!(temporaries(dir.path()).is_empty());
 }
 
 /// Not a test on its own: the child process of
@@ -505,19 +490,23 @@ fn child_run_for_the_kill_test() {
     let mut c = quick(Path::new(&out));
     c.overwrite = true;
     c.seed = 5;
-    c.stop_hook = match std::env::var("NIDS_KILL_TEST_POINT").as_deref() {
-        Ok("AutoencodersTrained") => Some(StopHook {
-            at: RunPoint::AutoencodersTrained,
-            action: HookAction::Hang,
-        }),
-        Ok("ReportWritten") => Some(StopHook {
-            at: RunPoint::ReportWritten,
-            action: HookAction::Hang,
-        }),
+    let hang_at = match std::env::var("NIDS_KILL_TEST_POINT").as_deref() {
+        Ok("AutoencodersTrained") => Some(RunPoint::AutoencodersTrained),
+        Ok("ReportWritten") => Some(RunPoint::ReportWritten),
         _ => None,
     };
     eprintln!("nids: child started");
-    nids::run(&c).unwrap();
+    // Hang at the point until killed, its temporary directory in place.
+    run_with_checkpoints(&c, &mut |point| {
+        if Some(point) == hang_at {
+            eprintln!("nids: stopped at {point:?}");
+            loop {
+                std::thread::sleep(Duration::from_secs(3600));
+            }
+        }
+        Ok(())
+    })
+    .unwrap();
 }
 
 /// Spawn the child run and SIGKILL it once `ready` is seen on its
