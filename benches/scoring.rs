@@ -7,9 +7,9 @@ use std::hint::black_box;
 
 use autoencoders::ModelKind;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use detector::Detector;
 use flowdata::FeatureKind;
 use flowdata::synth::{SynthConfig, generate};
-use detector::Detector;
 use nids::PipelineConfig;
 
 /// A detector trained briefly on generated flows, its policy on `kind`.

@@ -27,9 +27,9 @@ use std::time::Instant;
 use autoencoders::ModelKind;
 use baselines::{Ceiling, CeilingConfig, ClassWeights};
 use clap::Parser;
+use detector::input::{PolicyInput, policy_margins};
 use metrics::ConfusionMatrix;
 use nids::config::{PpoPreset, PpoStageConfig};
-use detector::input::{PolicyInput, policy_margins};
 use nids::novelty::{Stage, TrainedAutoencoder, train_autoencoder};
 use nids::policy::{PolicyData, train_ppo};
 use nids::progress::Bars;
@@ -187,8 +187,8 @@ fn run(args: Args) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     let mut trained: Vec<TrainedAutoencoder> = Vec::new();
     for &kind in &kinds {
-        let t = train_autoencoder(kind, &config.autoencoders, &stage, 2)
-            .map_err(|e| e.to_string())?;
+        let t =
+            train_autoencoder(kind, &config.autoencoders, &stage, 2).map_err(|e| e.to_string())?;
         eprintln!(
             "autoencoder {}: ROC AUC {:.4}",
             t.result.kind, t.result.detection.roc_auc

@@ -11,7 +11,7 @@ use std::fmt::Display;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use autoencoders::{Backend, EarlyStopping, ErrorScoring, ModelKind};
+use autoencoders::{Backend, EarlyStopping, ErrorScoring, ModelKind, ThresholdMethod};
 use clap::Args;
 use detector::PolicyInput;
 use rlenv::{RewardTable, Sampling};
@@ -129,7 +129,7 @@ pub struct TrainArgs {
     /// Train the autoencoders on all training rows, not only benign ones.
     #[arg(long)]
     ae_all_rows: bool,
-    #[arg(long, value_name = "PERCENTILE", help = with_default("Detector threshold: this percentile of benign validation errors", defaults().autoencoders.threshold_percentile))]
+    #[arg(long, value_name = "PERCENTILE", help = with_default("Detector threshold: this percentile of benign validation errors", defaults().autoencoders.threshold.percentile().unwrap_or_default()))]
     threshold_percentile: Option<f64>,
     #[arg(long, value_name = "PRESET", help = with_default("PPO settings: `tuned` (this project's, chosen by ablation) or `reference` (the reference system's); applied first, the flags below override single settings", defaults().ppo.preset.as_str()))]
     ppo_preset: Option<PpoPreset>,
@@ -263,7 +263,9 @@ impl TrainArgs {
         set(&mut ae.input_noise_std, self.ae_noise);
         set(&mut ae.scoring, self.ae_scoring);
         ae.trainer.benign_only &= !self.ae_all_rows;
-        set(&mut ae.threshold_percentile, self.threshold_percentile);
+        if let Some(p) = self.threshold_percentile {
+            ae.threshold = ThresholdMethod::Percentile(p);
+        }
         let p = &mut c.ppo;
         if let Some(steps) = self.ppo_steps {
             p.timesteps = Timesteps::Fixed(steps);
@@ -378,7 +380,10 @@ mod tests {
 
     #[test]
     fn no_flag_leaves_every_default_alone() {
-        assert_eq!(settings(parse(&[]).unwrap()), settings(PipelineConfig::default()));
+        assert_eq!(
+            settings(parse(&[]).unwrap()),
+            settings(PipelineConfig::default())
+        );
         assert!(parse(&[]).unwrap().out_dir.starts_with("runs"));
     }
 
@@ -402,7 +407,15 @@ mod tests {
 
     #[test]
     fn flags_map_onto_the_config() {
-        let c = parse(&["--ae-epoch-rows", "0", "--ae-epochs", "7", "--ae-patience", "2"]).unwrap();
+        let c = parse(&[
+            "--ae-epoch-rows",
+            "0",
+            "--ae-epochs",
+            "7",
+            "--ae-patience",
+            "2",
+        ])
+        .unwrap();
         let t = &c.autoencoders.trainer;
         assert_eq!((t.epoch_rows, t.epochs), (None, 7));
         assert_eq!(t.early_stopping.unwrap().patience, 2);
@@ -502,7 +515,11 @@ mod tests {
                 .unwrap_err()
                 .contains("pixels")
         );
-        assert!(parse(&["--sampling", "random"]).unwrap_err().contains("random"));
+        assert!(
+            parse(&["--sampling", "random"])
+                .unwrap_err()
+                .contains("random")
+        );
         assert!(
             parse(&["--reward", "1,2"])
                 .unwrap_err()
@@ -523,7 +540,10 @@ mod tests {
             (&["--recall-target", "0"][..], "recall_target"),
             (&["--benign-prior", "1"][..], "benign_prior"),
             (&["--fpr-budget", "1"][..], "fpr_budget"),
-            (&["--finetune-fraction", "1.5", "--shift-benign", "x"][..], "1.5"),
+            (
+                &["--finetune-fraction", "1.5", "--shift-benign", "x"][..],
+                "1.5",
+            ),
             (&["--ae", "ff,ff"][..], "ff appears twice"),
             (&["--categorical", "proto"][..], "needs --label-column"),
             // One rollout of the tuned preset: 1,000 envs x 1,024 steps.

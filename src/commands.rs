@@ -34,7 +34,8 @@ pub fn summary(
     };
     let s = flowdata::FlowSummary::read(paths, &options)?;
     if json {
-        let text = serde_json::to_string(&s).map_err(|source| PipelineError::json("<summary>", source))?;
+        let text =
+            serde_json::to_string(&s).map_err(|source| PipelineError::json("<summary>", source))?;
         Ok(format!("{text}\n"))
     } else {
         Ok(s.to_text())
@@ -99,7 +100,10 @@ mod tests {
         let d = dir.path().join("detector");
         detector::fixture::untrained(&d, 1).unwrap();
         let text = inspect(&d).unwrap();
-        assert!(text.contains("operating points (default: verdict)"), "{text}");
+        assert!(
+            text.contains("operating points (default: verdict)"),
+            "{text}"
+        );
         let benign = dir.path().join("benign.csv");
         let flows = flowdata::synth::generate(&flowdata::synth::SynthConfig {
             rows: 600,
@@ -118,10 +122,19 @@ mod tests {
         };
         let a = adapt(&request).unwrap();
         assert!(a.tune_rows > 0 && a.held_back_rows > 0);
-        assert_eq!(Detector::load(&request.out).unwrap().manifest().adaptations, [a]);
+        assert_eq!(
+            Detector::load(&request.out).unwrap().manifest().adaptations,
+            [a]
+        );
         let err = adapt(&request).unwrap_err().to_string();
         assert!(err.contains("exists"), "{err}");
-        let text = summary(&[benign], &SchemaArgs::default(), Alignment::Intersect, false).unwrap();
+        let text = summary(
+            &[benign],
+            &SchemaArgs::default(),
+            Alignment::Intersect,
+            false,
+        )
+        .unwrap();
         assert!(!text.is_empty());
     }
 }

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use autoencoders::{Backend, ErrorScoring, ModelKind, TrainerConfig};
+use autoencoders::{Backend, ErrorScoring, ModelKind, ThresholdMethod, TrainerConfig};
 use detector::PolicyInput;
 use flowdata::synth::SynthConfig;
 use flowdata::{CleaningPolicy, ScalingMethod, SplitConfig};
@@ -101,9 +101,9 @@ pub struct AutoencoderStageConfig {
     /// settings and defaults, except its seed and threads, which the run
     /// sets. Default [`TrainerConfig::default`].
     pub trainer: TrainerConfig,
-    /// Percentile of benign validation errors used as the detector's
-    /// threshold, in (0, 100). Default 99.
-    pub threshold_percentile: f64,
+    /// How the detectors' threshold is set on the benign validation
+    /// errors. Default [`ThresholdMethod::default`] (the 99th percentile).
+    pub threshold: ThresholdMethod,
     /// What runs the models: the `dense` engine (default) or the candle
     /// reference.
     pub backend: Backend,
@@ -124,7 +124,7 @@ impl Default for AutoencoderStageConfig {
         AutoencoderStageConfig {
             kinds: ModelKind::ALL.to_vec(),
             trainer: TrainerConfig::default(),
-            threshold_percentile: 99.0,
+            threshold: ThresholdMethod::default(),
             backend: Backend::default(),
             scoring: ErrorScoring::default(),
             input_noise_std: 0.1,
@@ -500,13 +500,7 @@ impl PipelineConfig {
             ));
         }
         ae.trainer.validate()?;
-        if !(ae.threshold_percentile > 0.0 && ae.threshold_percentile < 100.0) {
-            return Err(PipelineError::config(
-                "threshold_percentile",
-                ae.threshold_percentile,
-                "must lie in (0, 100)",
-            ));
-        }
+        ae.threshold.percentile()?;
         let p = &self.ppo;
         let nb = self.verdict.novelty_budget;
         if !(nb >= 0.0 && nb <= p.fpr_budget) {

@@ -111,11 +111,12 @@ pub struct BestF1 {
     pub test: ThresholdRow,
 }
 
-/// One operating point: a rule chosen on the validation split (a
+/// One operating point measured: a rule chosen on the validation split (a
 /// false-alarm budget or a recall target) and what it gives on the test
-/// split.
+/// split. The rule itself, as a saved detector applies it, is
+/// [`detector::OperatingPoint`].
 #[derive(Clone, Debug, Serialize)]
-pub struct OperatingPoint {
+pub struct MeasuredPoint {
     /// `fpr<=1%`, `recall>=99%`, ...
     pub name: String,
     /// The threshold as P(malicious).
@@ -149,7 +150,7 @@ pub struct FprBudget {
     pub budget: f64,
     /// The operating point.
     #[serde(flatten)]
-    pub point: OperatingPoint,
+    pub point: MeasuredPoint,
 }
 
 /// The cost-optimal operating point at a deployment prior.
@@ -192,7 +193,7 @@ pub struct ScoreEvaluation {
     /// The operating point within the headline false-alarm budget.
     pub fpr_budget: FprBudget,
     /// Every configured false-alarm budget and the recall target.
-    pub operating_points: Vec<OperatingPoint>,
+    pub operating_points: Vec<MeasuredPoint>,
     /// The cost-optimal point at the deployment prior.
     pub deployment: DeploymentPoint,
     /// ROC AUC of the scores on the test split.
@@ -268,7 +269,7 @@ struct Scored<'a> {
 }
 
 impl Scored<'_> {
-    fn point(&self, name: String, score_threshold: f64, supported: bool) -> Result<OperatingPoint> {
+    fn point(&self, name: String, score_threshold: f64, supported: bool) -> Result<MeasuredPoint> {
         let s = &self.splits;
         let val = metrics::threshold_sweep(s.val_labels, self.val, &[score_threshold])?[0];
         let mut test = metrics::threshold_sweep(s.test_labels, self.test, &[score_threshold])?[0];
@@ -276,7 +277,7 @@ impl Scored<'_> {
         test.threshold = threshold;
         let flags: Vec<bool> = self.test.iter().map(|&v| v >= score_threshold).collect();
         let test_benign = test.fp + test.tn;
-        Ok(OperatingPoint {
+        Ok(MeasuredPoint {
             name,
             threshold,
             score_threshold,
@@ -291,7 +292,7 @@ impl Scored<'_> {
         })
     }
 
-    fn budget_point(&self, budget: f64) -> Result<OperatingPoint> {
+    fn budget_point(&self, budget: f64) -> Result<MeasuredPoint> {
         let labels = self.splits.val_labels;
         let t = metrics::threshold_for_fpr_labelled(labels, self.val, budget)?;
         // One false alarm is the smallest rate validation can measure.

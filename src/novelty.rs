@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use autoencoders::{
     Autoencoder, ErrorScoring, Model, ModelConfig, ModelKind, Pca, ReconstructionDetector,
-    Reconstructor, ThresholdMethod, Trainer, TrainerConfig, TrainingHistory,
+    Reconstructor, Trainer, TrainerConfig, TrainingHistory,
 };
 use flowdata::FlowFrame;
 use metrics::{ConfusionMatrix, ThresholdRow};
@@ -154,7 +154,7 @@ pub fn calibrate_detector<M: Reconstructor>(
         (scale.nrows() > 0).then(|| scale.view()),
         data.validation.features().select(Axis(0), &benign).view(),
         Some(&data.validation_range.select(&benign)),
-        ThresholdMethod::Percentile(config.threshold_percentile),
+        config.threshold,
         config.scoring,
     )?;
     let scores = NoveltyScores {
@@ -316,7 +316,9 @@ pub fn train_autoencoder(
         dead_latent_units,
         detection,
     };
-    detector.model().save(&stage.models_dir.join(kind.as_str()))?;
+    detector
+        .model()
+        .save(&stage.models_dir.join(kind.as_str()))?;
     Ok(TrainedAutoencoder {
         kind,
         detector,

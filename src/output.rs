@@ -209,7 +209,8 @@ fn clean_stale(parent: &Path, name: &str) -> Result<Vec<String>> {
 
 /// Write a value as pretty JSON, whole or not at all.
 pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
-    let text = serde_json::to_string_pretty(value).map_err(|source| PipelineError::json(path, source))?;
+    let text =
+        serde_json::to_string_pretty(value).map_err(|source| PipelineError::json(path, source))?;
     write_atomic(path, text.as_bytes())
 }
 

@@ -6,8 +6,8 @@ use std::path::Path;
 use std::time::Instant;
 
 use autoencoders::{ModelKind, ReconstructionDetector};
-use detector::manifest::{FORMAT_VERSION, MANIFEST_FILE, describe_inputs};
 use detector::input::policy_margins;
+use detector::manifest::{FORMAT_VERSION, MANIFEST_FILE, describe_inputs};
 use detector::{
     Detector, DetectorParts, Manifest, OperatingPoint, PolicyInput, Provenance, VerdictRule,
 };
@@ -239,10 +239,7 @@ pub fn run_with_checkpoints(
         )?,
         &detector_dir,
     )?;
-    write_json(
-        &detector_dir.join(MANIFEST_FILE),
-        detector.manifest(),
-    )?;
+    write_json(&detector_dir.join(MANIFEST_FILE), detector.manifest())?;
     bar.finish_and_clear();
     tick("evaluation", &mut timings);
 
@@ -456,7 +453,9 @@ fn manifest(
         format_version: FORMAT_VERSION,
         crate_version: env!("CARGO_PKG_VERSION").to_string(),
         encoder: selected.kind.as_str().to_string(),
-        novelty: autoencoders::Autoencoder::kind(novelty.model()).as_str().to_string(),
+        novelty: autoencoders::Autoencoder::kind(novelty.model())
+            .as_str()
+            .to_string(),
         novelty_threshold: novelty.threshold().clone(),
         novelty_error_scale: novelty.error_scale().clone(),
         novelty_budget: config.verdict.novelty_budget,

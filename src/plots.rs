@@ -315,7 +315,9 @@ pub fn error_histogram(
             .map_err(|e| plot_err(path, e))?;
         if text {
             line.label(format!("threshold {threshold:.3e}"))
-                .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK.stroke_width(2)));
+                .legend(|(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], BLACK.stroke_width(2))
+                });
             chart
                 .configure_series_labels()
                 .background_style(WHITE.mix(0.85))

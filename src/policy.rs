@@ -9,9 +9,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use autoencoders::{Autoencoder, Model, ModelKind};
-use detector::input::{
-    LatentScaler, PolicyInput, policy_input, policy_margins, raw_policy_input,
-};
+use detector::input::{LatentScaler, PolicyInput, policy_input, policy_margins, raw_policy_input};
 use flowdata::FlowFrame;
 use ndarray::{Array2, ArrayView2};
 use ppo::{Control, IterationRecord, Ppo};

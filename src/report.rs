@@ -300,7 +300,10 @@ fn detector_row(o: &mut String, name: &str, loss: &str, dead: &str, d: &Detector
         "{:.4e} | {:.4} | {:.4} | {:.4} | {:.4}",
         d.threshold, r.precision, r.recall, r.f1, r.fpr
     );
-    let _ = writeln!(o, "| {name} | {loss} | {dead} | {ranking} | {at_threshold} |");
+    let _ = writeln!(
+        o,
+        "| {name} | {loss} | {dead} | {ranking} | {at_threshold} |"
+    );
 }
 
 const ROW_HEAD: &str = "| | TN | FP | FN | TP | precision | recall | F1 | FPR [95% CI] |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n";
@@ -465,10 +468,7 @@ impl Report {
             }
         );
         let mut scorers: Vec<(String, &ScoreEvaluation)> = vec![(
-            format!(
-                "ppo {}/{} (selected)",
-                self.ppo.autoencoder, p.policy_input
-            ),
+            format!("ppo {}/{} (selected)", self.ppo.autoencoder, p.policy_input),
             s,
         )];
         if p.latent_input.candidate != format!("{}/{}", self.ppo.autoencoder, p.policy_input) {
@@ -634,10 +634,7 @@ impl Report {
                 name, r.precision, r.recall, r.f1, r.fpr, e.roc_auc
             );
         };
-        line(
-            format!("ppo[{}] argmax", self.ppo.autoencoder),
-            &e.argmax,
-        );
+        line(format!("ppo[{}] argmax", self.ppo.autoencoder), &e.argmax);
         for r in &e.thresholds {
             line(
                 format!("ppo[{}] p >= {}", self.ppo.autoencoder, r.threshold),

@@ -91,7 +91,8 @@ pub fn score(
     };
     let totals = match &request.output {
         Some(path) => {
-            let file = atomicfile::AtomicFile::create(path).map_err(|e| PipelineError::io(path, e))?;
+            let file =
+                atomicfile::AtomicFile::create(path).map_err(|e| PipelineError::io(path, e))?;
             let (file, totals) = feed.run(VerdictWriter::new(format, file), stdin, warn)?;
             file.commit().map_err(|e| PipelineError::io(path, e))?;
             totals
@@ -142,7 +143,11 @@ impl Feed<'_> {
             // Inputs are scored in the order given: each run of CSV inputs
             // read together, each Parquet or Arrow file alone.
             let mut open = true;
-            for run in self.request.inputs.chunk_by(|a, b| columnar(a) == columnar(b)) {
+            for run in self
+                .request
+                .inputs
+                .chunk_by(|a, b| columnar(a) == columnar(b))
+            {
                 if !open {
                     break;
                 }
@@ -398,12 +403,14 @@ mod tests {
     fn setup(dir: &Path, rows: usize) -> (ScoreRequest, PathBuf) {
         let detector = dir.join("detector");
         detector::fixture::untrained(&detector, 3).unwrap();
+        // Clean UTF-8 rows (the generator's raw CSV carries cp1252 labels,
+        // which standard input does not take).
         let csv = dir.join("flows.csv");
         let config = flowdata::synth::SynthConfig {
             rows,
             ..Default::default()
         };
-        flowdata::synth::write_csv(&config, &csv).unwrap();
+        flowdata::synth::generate(&config).write_csv(&csv).unwrap();
         let request = ScoreRequest {
             detector,
             ..ScoreRequest::default()
@@ -423,7 +430,11 @@ mod tests {
     fn rows(jsonl: &str) -> Vec<u64> {
         jsonl
             .lines()
-            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["row"].as_u64().unwrap())
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["row"]
+                    .as_u64()
+                    .unwrap()
+            })
             .collect()
     }
 
@@ -433,12 +444,15 @@ mod tests {
         let (mut request, csv) = setup(dir.path(), 300);
         request.inputs = vec![csv.clone()];
         let (from_file, warnings, summary) = run(&request, "");
-        // The generator writes a few malformed rows, as the raw data has.
+        // Rows with a non-finite value are reported, not scored.
         assert!(
             warnings.iter().all(|w| w.contains("were not scored")),
             "{warnings:?}"
         );
-        assert!(summary.contains("flows, ") && summary.contains("labels: tp"), "{summary}");
+        assert!(
+            summary.contains("flows, ") && summary.contains("labels: tp"),
+            "{summary}"
+        );
         let n = from_file.lines().count();
         assert!(n > 250, "{n} of 300 generated rows scored");
         // The same rows through standard input, in micro-batches.
@@ -458,7 +472,10 @@ mod tests {
         request.output = Some(out.clone());
         let (stdout, _, _) = run(&request, "");
         assert!(stdout.is_empty());
-        assert_eq!(std::fs::read_to_string(&out).unwrap().lines().count(), n + 1);
+        assert_eq!(
+            std::fs::read_to_string(&out).unwrap().lines().count(),
+            n + 1
+        );
     }
 
     #[test]
@@ -476,7 +493,10 @@ mod tests {
         )
         .unwrap_err()
         .to_string();
-        assert!(err.contains("--fill-missing") && err.contains("Total Fwd Packets"), "{err}");
+        assert!(
+            err.contains("--fill-missing") && err.contains("Total Fwd Packets"),
+            "{err}"
+        );
         request.fill_missing = Some(0.0);
         let (out, warnings, _) = run(&request, "");
         assert_eq!(out.lines().count(), 1);

@@ -112,7 +112,10 @@ fn tiny_run_writes_report_models_and_plots() {
         );
     }
     let selected = json["ppo"]["autoencoder"].as_str().unwrap();
-    assert!(json.get("selected_autoencoder").is_none(), "said once, in ppo");
+    assert!(
+        json.get("selected_autoencoder").is_none(),
+        "said once, in ppo"
+    );
     assert!(["ff", "conv"].contains(&selected));
 
     // PPO.
@@ -402,7 +405,14 @@ fn real_sample_runs_end_to_end_with_a_shifted_benign_capture() {
     // The sample lacks Destination Port: nothing categorical is left to drop.
     assert!(report.data.categorical_dropped.is_empty());
     assert!(report.data.rows_read > 6_000);
-    assert!(report.ppo.evaluation.scores.per_family_recall.contains_key("WebAttack"));
+    assert!(
+        report
+            .ppo
+            .evaluation
+            .scores
+            .per_family_recall
+            .contains_key("WebAttack")
+    );
     let g = &report.generalization[0];
     assert!(g.benign_rows > 9_000, "{}", g.benign_rows);
     assert!(g.drift.len() == 10 && g.mean_ks > 0.0);

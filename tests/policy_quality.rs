@@ -8,10 +8,10 @@
 //! must come within 0.005 F1 of each other and of the Bayes rule.
 
 use baselines::{Ceiling, CeilingConfig, ClassWeights};
+use detector::input::policy_margins;
 use metrics::ConfusionMatrix;
 use ndarray::Array2;
 use nids::config::PpoStageConfig;
-use detector::input::policy_margins;
 use nids::policy::train_ppo;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};

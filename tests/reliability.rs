@@ -454,7 +454,10 @@ fn a_run_stopped_at_any_point_leaves_the_previous_run_whole() {
     // failed run removes its temporary directory.
     let c = quick(&out);
     let err = run_with_checkpoints(&c, &mut stop_at(RunPoint::ReportWritten)).unwrap_err();
-    assert!(err.to_string().contains("stopped at ReportWritten"), "{err}");
+    assert!(
+        err.to_string().contains("stopped at ReportWritten"),
+        "{err}"
+    );
     assert!(!out.exists());
     assert!(temporaries(dir.path()).is_empty());
 
@@ -471,7 +474,10 @@ fn a_run_stopped_at_any_point_leaves_the_previous_run_whole() {
         c.overwrite = true;
         c.seed = 11;
         let err = run_with_checkpoints(&c, &mut stop_at(point)).unwrap_err();
-        assert!(err.to_string().contains(&format!("stopped at {point:?}")), "{err}");
+        assert!(
+            err.to_string().contains(&format!("stopped at {point:?}")),
+            "{err}"
+        );
         assert_eq!(snapshot(&out), before, "stopped at {point:?}");
     }
     assert!(temporaries(dir.path()).is_empty());

@@ -82,14 +82,15 @@ impl Layer {
     }
 }
 
-/// What a parameter tensor is, which fixes its shape, its layout in files
-/// of format 1, whether weight decay applies and how it is initialised.
+/// What a parameter tensor is, which fixes its shape, the order its
+/// initial values are drawn in, whether weight decay applies and how it is
+/// initialised.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ParamKind {
-    /// A dense layer's weight, `[out, in]` (format 1: `[in, out]`).
+    /// A dense layer's weight, `[out, in]` (drawn `[in, out]`).
     DenseWeight { n_in: usize, n_out: usize },
-    /// A convolution's weight, `[out, in, k]` (format 1: `[k * in, out]`,
-    /// row `t * in + c`).
+    /// A convolution's weight, `[out, in, k]` (drawn `[k * in, out]`, row
+    /// `t * in + c`).
     ConvWeight { c_out: usize, c_in: usize, k: usize },
     /// A bias of a layer with `fan_in` inputs per output.
     Bias { n_out: usize, fan_in: usize },

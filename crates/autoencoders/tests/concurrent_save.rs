@@ -1,9 +1,7 @@
 //! Saves are atomic and never collide: threads of one process saving into
 //! the same directory each write through their own temporary file.
 
-use autoencoders::{
-    Autoencoder, CONFIG_FILE, Model, ModelConfig, ModelKind, WEIGHTS_FILE,
-};
+use autoencoders::{Autoencoder, CONFIG_FILE, Model, ModelConfig, ModelKind, WEIGHTS_FILE};
 
 #[test]
 fn threads_saving_the_same_model_never_collide_or_leave_temporaries() {

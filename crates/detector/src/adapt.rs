@@ -139,7 +139,8 @@ impl Detector {
         manifest.novelty_threshold = novelty.threshold().clone();
         manifest.novelty_error_scale = novelty.error_scale().clone();
         let novelty_after = novelty.score_with(rest.view(), Some(&rest_range))?;
-        let flagged = |scores: &[f64], t: f64| share_true(&scores.iter().map(|&s| s > t).collect::<Vec<_>>());
+        let flagged =
+            |scores: &[f64], t: f64| share_true(&scores.iter().map(|&s| s > t).collect::<Vec<_>>());
         let novelty_fpr_before = flagged(&novelty_before, self.novelty.threshold().value);
         let novelty_fpr_after = flagged(&novelty_after, novelty.threshold().value);
         let mut adapted = Detector {

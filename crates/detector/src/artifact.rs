@@ -174,7 +174,9 @@ pub fn verify(parts: &DetectorParts<'_>, origin: &Path) -> Result<OperatingPoint
     }
     m.novelty_error_scale
         .check(parts.novelty.output_dim())
-        .map_err(|what| DetectorError::invalid(&manifest_path, format!("novelty_error_scale: {what}")))?;
+        .map_err(|what| {
+            DetectorError::invalid(&manifest_path, format!("novelty_error_scale: {what}"))
+        })?;
     let t = m.novelty_threshold.value;
     if !(t.is_finite() && t >= 0.0) {
         return Err(DetectorError::invalid(
@@ -206,7 +208,12 @@ pub fn verify(parts: &DetectorParts<'_>, origin: &Path) -> Result<OperatingPoint
             ),
         ));
     }
-    if let Some(v) = scaler.mean.iter().chain(&scaler.std).find(|v| !v.is_finite()) {
+    if let Some(v) = scaler
+        .mean
+        .iter()
+        .chain(&scaler.std)
+        .find(|v| !v.is_finite())
+    {
         return Err(DetectorError::invalid(
             policy_dir.join(SCALER_FILE),
             format!("the latent scaler holds {v}: every value must be finite"),
@@ -341,62 +348,62 @@ impl Detector {
     pub fn describe(&self, dir: &Path) -> String {
         use std::fmt::Write as _;
         let m = &self.manifest;
-    let mut o = String::new();
-    let _ = writeln!(
-        o,
-        "detector {} (format {}, nids {})",
-        dir.display(),
-        m.format_version,
-        m.crate_version
-    );
-    let _ = writeln!(
-        o,
-        "policy: PPO on the {} autoencoder's {}; novelty: the {} autoencoder; {} input features",
-        m.encoder,
-        m.policy_input,
-        m.novelty,
-        self.schema.n_features()
-    );
-    let p = &m.provenance;
-    let _ = writeln!(
-        o,
-        "trained on {} (seed {}): {} training, {} validation, {} test rows",
-        p.source, p.seed, p.rows[0], p.rows[1], p.rows[2]
-    );
-    for f in &p.inputs {
-        let _ = writeln!(o, "  {} ({} bytes, sha256 {})", f.path, f.bytes, f.sha256);
-    }
-    let _ = writeln!(
-        o,
-        "operating points (default: {}):",
-        m.default_operating_point
-    );
-    for op in &m.operating_points {
-        let t = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.4}"));
+        let mut o = String::new();
         let _ = writeln!(
             o,
-            "  {:<12} policy margin >= {:<10} novelty >= {:<10} {}",
-            op.name,
-            t(op.policy_margin),
-            t(op.novelty),
-            op.description
+            "detector {} (format {}, nids {})",
+            dir.display(),
+            m.format_version,
+            m.crate_version
         );
-    }
-    for a in &m.adaptations {
         let _ = writeln!(
             o,
-            "adapted on {} benign flows of {}: false-positive rate on {} held back {:.4} -> {:.4}",
-            a.tune_rows,
-            a.benign.join(", "),
-            a.held_back_rows,
-            a.fpr_before,
-            a.fpr_after
+            "policy: PPO on the {} autoencoder's {}; novelty: the {} autoencoder; {} input features",
+            m.encoder,
+            m.policy_input,
+            m.novelty,
+            self.schema.n_features()
         );
-    }
-    let _ = writeln!(o, "headline (test split):");
-    for (k, v) in &p.headline {
-        let _ = writeln!(o, "  {k}: {v:.4}");
-    }
+        let p = &m.provenance;
+        let _ = writeln!(
+            o,
+            "trained on {} (seed {}): {} training, {} validation, {} test rows",
+            p.source, p.seed, p.rows[0], p.rows[1], p.rows[2]
+        );
+        for f in &p.inputs {
+            let _ = writeln!(o, "  {} ({} bytes, sha256 {})", f.path, f.bytes, f.sha256);
+        }
+        let _ = writeln!(
+            o,
+            "operating points (default: {}):",
+            m.default_operating_point
+        );
+        for op in &m.operating_points {
+            let t = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.4}"));
+            let _ = writeln!(
+                o,
+                "  {:<12} policy margin >= {:<10} novelty >= {:<10} {}",
+                op.name,
+                t(op.policy_margin),
+                t(op.novelty),
+                op.description
+            );
+        }
+        for a in &m.adaptations {
+            let _ = writeln!(
+                o,
+                "adapted on {} benign flows of {}: false-positive rate on {} held back {:.4} -> {:.4}",
+                a.tune_rows,
+                a.benign.join(", "),
+                a.held_back_rows,
+                a.fpr_before,
+                a.fpr_after
+            );
+        }
+        let _ = writeln!(o, "headline (test split):");
+        for (k, v) in &p.headline {
+            let _ = writeln!(o, "  {k}: {v:.4}");
+        }
         o
     }
 

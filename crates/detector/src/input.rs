@@ -141,9 +141,8 @@ fn assemble(
         data.extend(er.iter());
         finish(&mut data[start..]);
     }
-    Array2::from_shape_vec((rows, width), data).map_err(|e| {
-        DetectorError::Mismatch(format!("policy input of {rows} rows x {width}: {e}"))
-    })
+    Array2::from_shape_vec((rows, width), data)
+        .map_err(|e| DetectorError::Mismatch(format!("policy input of {rows} rows x {width}: {e}")))
 }
 
 /// Per-column standardisation of the policy's latent inputs (and the log

@@ -131,7 +131,6 @@ pub struct Adaptation {
     pub novelty_fpr_after: f64,
 }
 
-
 /// The files an input path of a training run stands for, as the reader
 /// reads them ([`flowdata::expand_inputs`]: a file, or the CSV files of a
 /// directory, sorted), each with its size and SHA-256.
@@ -142,11 +141,16 @@ pub fn describe_inputs(path: &Path) -> Result<Vec<InputFile>> {
         .map(|f| {
             let mut file = std::fs::File::open(&f).map_err(|e| DetectorError::io(&f, e))?;
             let mut hasher = Sha256::new();
-            let bytes = std::io::copy(&mut file, &mut hasher).map_err(|e| DetectorError::io(&f, e))?;
+            let bytes =
+                std::io::copy(&mut file, &mut hasher).map_err(|e| DetectorError::io(&f, e))?;
             Ok(InputFile {
                 path: f.display().to_string(),
                 bytes,
-                sha256: hasher.finalize().iter().map(|b| format!("{b:02x}")).collect(),
+                sha256: hasher
+                    .finalize()
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect(),
             })
         })
         .collect()

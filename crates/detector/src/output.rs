@@ -452,10 +452,8 @@ impl<W: Write + Send> VerdictWriter<W> {
         let mut sink = match self.encoder.take() {
             None => return Err(output_error("the writer was closed")),
             Some(Encoder::Text(sink)) => sink,
-            Some(Encoder::Parquet(mut w)) => {
-                w.finish().map_err(output_error)?;
-                w.into_inner().map_err(output_error)?
-            }
+            // The footer, then the sink.
+            Some(Encoder::Parquet(w)) => w.into_inner().map_err(output_error)?,
         };
         match sink.flush() {
             Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(output_error(e)),

@@ -25,7 +25,10 @@ fn a_saved_detector_loads_back_and_scores_alike() {
     });
     let scores = d.score_frame(&flows).unwrap();
     assert_eq!(scores.margin.len(), 300);
-    assert_eq!(scores.top_features.dim(), (300, detector::score::TOP_FEATURES));
+    assert_eq!(
+        scores.top_features.dim(),
+        (300, detector::score::TOP_FEATURES)
+    );
     // save_new writes a whole new directory and refuses an existing one.
     let b = root.path().join("b");
     d.save_new(&b).unwrap();
@@ -45,7 +48,10 @@ fn a_saved_detector_loads_back_and_scores_alike() {
     assert!((one.p_malicious - scores.p_malicious(4)).abs() < 1e-6);
     assert!((one.reconstruction_error - scores.novelty[4]).abs() < 1e-6 * scores.novelty[4]);
     assert_eq!(one.top_features.len(), detector::score::TOP_FEATURES);
-    assert!(d.describe(&a).contains("operating points (default: verdict)"));
+    assert!(
+        d.describe(&a)
+            .contains("operating points (default: verdict)")
+    );
 }
 
 #[test]
@@ -62,7 +68,10 @@ fn every_damaged_part_is_an_error_naming_it() {
     let err = case("threshold", &|d| {
         edit_manifest(d, |v| v["novelty_threshold"]["value"] = (-1.0).into())
     });
-    assert!(err.contains("detector.json") && err.contains("threshold is -1"), "{err}");
+    assert!(
+        err.contains("detector.json") && err.contains("threshold is -1"),
+        "{err}"
+    );
     let err = case("scale", &|d| {
         edit_manifest(d, |v| {
             v["novelty_error_scale"]["per_feature"]
@@ -73,10 +82,14 @@ fn every_damaged_part_is_an_error_naming_it() {
     });
     assert!(err.contains("novelty_error_scale"), "{err}");
     let err = case("nan", &|d| {
-        edit_manifest(d, |v| v["operating_points"][0]["policy_margin"] = "NaN".into())
+        edit_manifest(d, |v| {
+            v["operating_points"][0]["policy_margin"] = "NaN".into()
+        })
     });
     assert!(err.contains("detector.json"), "{err}");
-    let err = case("version", &|d| edit_manifest(d, |v| v["format_version"] = 1.into()));
+    let err = case("version", &|d| {
+        edit_manifest(d, |v| v["format_version"] = 1.into())
+    });
     assert!(err.contains("format version 1"), "{err}");
     let err = case("bounds", &|d| {
         let p = d.join("bounds.json");
@@ -89,5 +102,8 @@ fn every_damaged_part_is_an_error_naming_it() {
     let err = case("point", &|d| {
         edit_manifest(d, |v| v["default_operating_point"] = "loud".into())
     });
-    assert!(err.contains("loud") && err.contains("verdict, argmax"), "{err}");
+    assert!(
+        err.contains("loud") && err.contains("verdict, argmax"),
+        "{err}"
+    );
 }

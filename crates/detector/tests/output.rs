@@ -35,20 +35,37 @@ fn each_format_writes_every_flow_with_its_row_and_label() {
     assert_eq!(last["row"], 399, "rows count on past the first batch");
     // The fields in their documented order.
     let at = |key: &str| lines[399].find(&format!("\"{key}\":")).unwrap();
-    let keys = ["row", "p_malicious", "reconstruction_error", "malicious", "top_features", "label"];
-    assert!(keys.windows(2).all(|k| at(k[0]) < at(k[1])), "{}", lines[399]);
-    assert!(summary.starts_with("400 flows") && summary.contains("\nlabels: tp "), "{summary}");
+    let keys = [
+        "row",
+        "p_malicious",
+        "reconstruction_error",
+        "malicious",
+        "top_features",
+        "label",
+    ];
+    assert!(
+        keys.windows(2).all(|k| at(k[0]) < at(k[1])),
+        "{}",
+        lines[399]
+    );
+    assert!(
+        summary.starts_with("400 flows") && summary.contains("\nlabels: tp "),
+        "{summary}"
+    );
 
     let (csv, _) = session_output(&d, OutputFormat::Csv, false);
     let text = String::from_utf8(csv).unwrap();
-    assert!(text.starts_with("row,p_malicious,reconstruction_error,malicious,top_features,label\n"));
+    assert!(
+        text.starts_with("row,p_malicious,reconstruction_error,malicious,top_features,label\n")
+    );
     assert_eq!(text.lines().count(), 401, "one header");
 
     let (parquet, _) = session_output(&d, OutputFormat::Parquet, false);
     let path = dir.path().join("scores.parquet");
     std::fs::write(&path, parquet).unwrap();
-    let reader = parquet::file::reader::SerializedFileReader::new(std::fs::File::open(&path).unwrap())
-        .unwrap();
+    let reader =
+        parquet::file::reader::SerializedFileReader::new(std::fs::File::open(&path).unwrap())
+            .unwrap();
     use parquet::file::reader::FileReader;
     assert_eq!(reader.metadata().file_metadata().num_rows(), 400);
 
@@ -61,7 +78,10 @@ fn each_format_writes_every_flow_with_its_row_and_label() {
 #[test]
 fn formats_are_chosen_by_extension_and_a_closed_sink_ends_quietly() {
     use std::path::Path;
-    assert_eq!(OutputFormat::for_path(None).unwrap(), OutputFormat::JsonLines);
+    assert_eq!(
+        OutputFormat::for_path(None).unwrap(),
+        OutputFormat::JsonLines
+    );
     assert_eq!(
         OutputFormat::for_path(Some(Path::new("a.PARQUET"))).unwrap(),
         OutputFormat::Parquet
@@ -104,7 +124,12 @@ fn adapting_to_benign_flows_is_measured_and_recorded() {
     assert_eq!(a.tune_rows + a.held_back_rows, x.n_rows());
     assert_eq!(adapted.manifest().adaptations, vec![a.clone()]);
     assert_eq!(adapted.operating_point().name, "verdict");
-    for rate in [a.fpr_before, a.fpr_after, a.novelty_fpr_before, a.novelty_fpr_after] {
+    for rate in [
+        a.fpr_before,
+        a.fpr_after,
+        a.novelty_fpr_before,
+        a.novelty_fpr_after,
+    ] {
         assert!((0.0..=1.0).contains(&rate));
     }
     // Too few flows to fine-tune on and to measure: an error naming them.

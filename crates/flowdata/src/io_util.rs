@@ -14,10 +14,7 @@ use crate::error::{FlowDataError, Result};
 /// `path` (buffered, fsynced, renamed onto `path`, its directory fsynced),
 /// so that a failure or a kill never leaves a half-written file behind;
 /// the temporary file is removed on failure.
-pub fn write_atomic(
-    path: &Path,
-    write: impl FnOnce(&mut AtomicFile) -> Result<()>,
-) -> Result<()> {
+pub fn write_atomic(path: &Path, write: impl FnOnce(&mut AtomicFile) -> Result<()>) -> Result<()> {
     let mut file = AtomicFile::create(path).map_err(|e| FlowDataError::io(path, e))?;
     write(&mut file)?;
     file.commit().map_err(|e| FlowDataError::io(path, e))

@@ -23,7 +23,7 @@ pub use multiclass::{
 pub use report::{DetectionReport, FprOperatingPoint, ReportConfig};
 pub use shift::{ks_statistic, wasserstein_distance};
 pub use thresholds::{
-    REFERENCE_THRESHOLDS, ThresholdRow, best_f1_threshold, false_alarm_allowance, false_positive_rate,
-    min_cost_threshold, recall_at_fpr, threshold_for_fpr, threshold_for_fpr_labelled,
-    threshold_for_recall, threshold_sweep, wilson_interval,
+    REFERENCE_THRESHOLDS, ThresholdRow, best_f1_threshold, false_alarm_allowance,
+    false_positive_rate, min_cost_threshold, recall_at_fpr, threshold_for_fpr,
+    threshold_for_fpr_labelled, threshold_for_recall, threshold_sweep, wilson_interval,
 };
