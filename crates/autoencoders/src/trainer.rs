@@ -404,7 +404,7 @@ pub struct Progress<'a> {
 ///
 /// let x = Array2::from_shape_fn((400, 8), |(i, j)| ((i + j) % 5) as f32 / 5.0);
 /// let mut model = Model::new(&ModelConfig::default_for(ModelKind::FeedForward), 8, 1)?;
-/// let trainer = Trainer::new(TrainerConfig { epochs: 3, batch_size: 64, ..Default::default() })?;
+/// let trainer = Trainer::new(TrainerConfig { epochs: 3, batch_size: 64, min_epoch_rows: 0, ..Default::default() })?;
 /// let mut batches = 0;
 /// let history = trainer.fit_split(&mut model, x.view(), &mut |p| batches += usize::from(p.completed.is_none()))?;
 /// assert_eq!(history.epochs.len(), 3);

@@ -247,7 +247,7 @@ impl Detector {
     /// let untrained = detector::fixture::untrained(dir.path(), 1)?;
     /// let loaded = detector::Detector::load(dir.path())?;
     /// assert_eq!(loaded.manifest(), untrained.manifest());
-    /// # Ok::<(), detector::DetectorError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn load(dir: impl AsRef<Path>) -> Result<Self> {
         let dir = dir.as_ref();

@@ -33,7 +33,7 @@ const ROWS: usize = 2_000;
 /// let detector = detector::fixture::untrained(dir.path(), 7)?;
 /// assert_eq!(detector.operating_point().name, "verdict");
 /// assert!(dir.path().join("detector.json").is_file());
-/// # Ok::<(), detector::DetectorError>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn untrained(dir: &Path, seed: u64) -> Result<Detector> {
     let frame = generate(&SynthConfig {
