@@ -165,10 +165,22 @@ impl CaptureReader {
             inner: io::Cursor::new(head).chain(input),
             state: Arc::clone(&state),
         };
-        let reader = create_reader(BUFFER, source).map_err(|e| Error::BadCapture {
-            name: name.to_string(),
-            detail: format!("its header cannot be read ({e}; {head_len} bytes at hand)"),
-        })?;
+        let reader = match create_reader(BUFFER, source) {
+            Ok(reader) => reader,
+            Err(e) => {
+                let io = state.lock().unwrap_or_else(|e| e.into_inner()).error.take();
+                return Err(match io {
+                    Some(source) => Error::Io {
+                        name: name.to_string(),
+                        source,
+                    },
+                    None => Error::BadCapture {
+                        name: name.to_string(),
+                        detail: format!("its header cannot be read ({e}; {head_len} bytes)"),
+                    },
+                });
+            }
+        };
         Ok(CaptureReader {
             name: name.to_string(),
             format,
@@ -396,6 +408,9 @@ impl CaptureReader {
             }
             Err(other) => Failure::Invalid(format!("invalid block ({other})")),
         };
+        if let Some(end) = self.oversized_record() {
+            return Next::End(end);
+        }
         match failure {
             Failure::Incomplete if !self.reader.reader_exhausted() => Next::Refill,
             Failure::Incomplete | Failure::Truncated => Next::End(CaptureEnd::Truncated {
@@ -406,15 +421,27 @@ impl CaptureReader {
         }
     }
 
+    /// A classic record header claiming more than libpcap accepts: corrupt,
+    /// whether or not the input has that many bytes.
+    fn oversized_record(&self) -> Option<CaptureEnd> {
+        let data = self.reader.data();
+        match self.format {
+            CaptureFormat::Pcap { big_endian, .. } if data.len() >= 16 => {
+                let caplen = read_u32(&data[8..12], big_endian);
+                (caplen > MAX_RECORD).then(|| corrupt(self.offset, too_long(caplen)))
+            }
+            _ => None,
+        }
+    }
+
     /// A block larger than the buffer: grow the buffer for a pcapng block of
     /// plausible size; anything else is corrupt.
     fn grow(&mut self) -> Next {
+        if let Some(end) = self.oversized_record() {
+            return Next::End(end);
+        }
         let data = self.reader.data();
         let (wanted, detail) = match self.format {
-            CaptureFormat::Pcap { big_endian, .. } if data.len() >= 16 => {
-                let caplen = read_u32(&data[8..12], big_endian);
-                return Next::End(corrupt(self.offset, too_long(caplen)));
-            }
             CaptureFormat::PcapNg if data.len() >= 8 => {
                 let len = read_u32(&data[4..8], self.ng_big_endian) as usize;
                 (len, format!("block of {len} bytes (more than {MAX_BLOCK})"))

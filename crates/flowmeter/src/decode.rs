@@ -149,6 +149,27 @@ pub struct Packet {
 }
 
 impl Packet {
+    /// Decodes one captured frame of link type `link` with the oracle's
+    /// rules (and the extensions `config` turns on), or says why it cannot
+    /// be metered.
+    ///
+    /// ```
+    /// use flowmeter::{LinkType, MeterConfig, Packet, SkipReason};
+    /// let arp = [0u8; 42];
+    /// let mut frame = arp;
+    /// frame[12..14].copy_from_slice(&[0x08, 0x06]);
+    /// let err = Packet::decode(LinkType::ETHERNET, &frame, 0, &MeterConfig::default());
+    /// assert_eq!(err, Err(SkipReason::NonIp));
+    /// ```
+    pub fn decode(
+        link: LinkType,
+        frame: &[u8],
+        timestamp_us: i64,
+        config: &MeterConfig,
+    ) -> Result<Packet, SkipReason> {
+        decode(link, frame, timestamp_us, config).map(|d| d.packet)
+    }
+
     /// A packet of `protocol` between two addresses with every other field
     /// zero (ports 0, no payload): the starting point of the decoders, and a
     /// convenient way to build packets by hand.
@@ -540,8 +561,8 @@ pub(crate) mod tests {
 
     #[test]
     fn truncated_tcp_options_count_what_was_captured() {
-        let mut frame = tcp_frame([10, 0, 0, 1], [10, 0, 0, 2], 1, 2, 0, 0);
-        frame[14 + 20 + 12] = 0xa0; // 40-byte header
+        let mut frame = tcp_frame([10, 0, 0, 1], [10, 0, 0, 2], 1, 2, 0, 20);
+        frame[14 + 20 + 12] = 0xa0; // a 40-byte header, cut by the snapshot length
         frame.truncate(14 + 20 + 34);
         let p = dec(LinkType::ETHERNET, &frame).unwrap();
         assert_eq!((p.header_len, p.payload_len), (34, 0));
@@ -665,6 +686,29 @@ pub(crate) mod tests {
                 p.header_len
             ),
             (17, 53, 54, 0, 8)
+        );
+    }
+
+    #[test]
+    fn padding_counts_as_payload_behind_a_vlan_tag_only() {
+        let plain = tcp_frame([10, 0, 0, 1], [10, 0, 0, 2], 1, 2, TcpFlags::ACK, 0);
+        let mut padded = plain.clone();
+        padded.extend_from_slice(&[0; 6]);
+        assert_eq!(dec(LinkType::ETHERNET, &padded).unwrap().payload_len, 0);
+        let mut tagged = plain[..12].to_vec();
+        tagged.extend_from_slice(&[0x81, 0x00, 0, 5]);
+        tagged.extend_from_slice(&padded[12..]);
+        assert_eq!(dec(LinkType::ETHERNET, &tagged).unwrap().payload_len, 6);
+        // A zero total length (segmentation offload) leaves the captured length.
+        let mut offload = tcp_frame([10, 0, 0, 1], [10, 0, 0, 2], 1, 2, TcpFlags::ACK, 100);
+        offload[16..18].copy_from_slice(&[0, 0]);
+        assert_eq!(dec(LinkType::ETHERNET, &offload).unwrap().payload_len, 100);
+        // A total length below the headers leaves no room for TCP: protocol 0.
+        let mut short = offload.clone();
+        short[16..18].copy_from_slice(&30u16.to_be_bytes());
+        assert_eq!(
+            dec(LinkType::ETHERNET, &short).unwrap().protocol,
+            protocol::OTHER
         );
     }
 }

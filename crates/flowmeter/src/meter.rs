@@ -255,6 +255,9 @@ pub struct FlowMeter {
     summary: CaptureSummary,
 }
 
+/// Timestamps are clamped to ±2^60 µs (about 36,500 years).
+const MAX_TIMESTAMP_US: i64 = 1 << 60;
+
 /// How long a first fragment's ports are kept for its other fragments.
 const FRAGMENT_LIFETIME_US: i64 = 30_000_000;
 
@@ -369,6 +372,18 @@ impl FlowMeter {
     /// packet older than an earlier one is metered all the same (and
     /// counted), as the oracle does.
     pub fn push_packet(&mut self, p: &Packet, sink: &mut impl FlowSink) -> Result<(), Error> {
+        // Absurd timestamps (tens of thousands of years away) are clamped so
+        // that time arithmetic cannot overflow.
+        let clamped;
+        let p = if (-MAX_TIMESTAMP_US..=MAX_TIMESTAMP_US).contains(&p.timestamp_us) {
+            p
+        } else {
+            clamped = Packet {
+                timestamp_us: p.timestamp_us.clamp(-MAX_TIMESTAMP_US, MAX_TIMESTAMP_US),
+                ..*p
+            };
+            &clamped
+        };
         let ts = p.timestamp_us;
         if ts == 0 {
             self.summary.zero_timestamps += 1;
@@ -461,7 +476,7 @@ impl FlowMeter {
             ..
         } = *live;
         if stats.is_tcp_or_udp() {
-            stats.connection_time += stats.duration();
+            stats.connection_time = stats.connection_time.saturating_add(stats.duration());
         }
         let ended = Ended {
             forward_is_lo: (stats.src, stats.src_port) == (key.lo, key.lo_port),
@@ -516,7 +531,7 @@ impl FlowMeter {
             let (src, src_port, dst, dst_port) = key.oriented(ended.forward_is_lo);
             let mut stats = FlowStats::new(p, src, dst, src_port, dst_port);
             stats.true_min_segment_size = self.config.true_min_segment_size;
-            stats.connection_time = ended.connection_time + (ts - ended.last_seen);
+            stats.connection_time = ended.connection_time.saturating_add(ts - ended.last_seen);
             let retransmissions = std::mem::replace(
                 &mut ended.retransmissions,
                 Retransmissions::Strict([None; 2]),
@@ -733,7 +748,9 @@ mod tests {
         assert_eq!(flows[0].packets(), 7);
         assert_eq!(flows[1].packets(), 1);
         assert_eq!(flows[1].flow_id(), "10.0.0.1-10.0.0.2-40000-80-6");
-        // With emit_closed_after, the RST 10 µs after closing is still in.
+        // With emit_closed_after = 5 µs the closed flow is emitted before the
+        // RST, which starts the connection's next flow (as after a timeout);
+        // that flow is open, so the SYN joins it.
         let config = MeterConfig {
             emit_closed_after: Some(std::time::Duration::from_micros(5)),
             ..MeterConfig::default()
@@ -741,7 +758,7 @@ mod tests {
         let flows = run(&packets, config);
         assert_eq!(
             flows.iter().map(FlowRecord::packets).collect::<Vec<_>>(),
-            [6, 1, 1]
+            [6, 2]
         );
     }
 
@@ -862,5 +879,46 @@ mod tests {
         }
         assert_eq!(flows.len(), 99);
         assert!(meter.table.len() <= 2, "{}", meter.table.len());
+    }
+
+    /// The figures the crate documentation states: bytes per open flow
+    /// (heap block, table slot, wake-up entry), per remembered 5-tuple, and
+    /// per TCP segment remembered for retransmission counting.
+    #[test]
+    fn memory_per_flow() {
+        let mut meter = FlowMeter::new(MeterConfig::default()).unwrap();
+        let mut flows = Vec::new();
+        let n = 20_000u32;
+        for i in 0..n {
+            let mut p = tcp(1, true, S, 1, 0);
+            p.src = IpAddr::from((0x0a00_0000 + i).to_be_bytes());
+            p.protocol = protocol::UDP;
+            meter.push_packet(&p, &mut flows).unwrap();
+        }
+        let per_flow = meter.heap_bytes() as f64 / f64::from(n);
+        println!(
+            "per open flow: {per_flow:.0} bytes (Live {} B)",
+            size_of::<Live>()
+        );
+        assert!(per_flow < 1100.0, "{per_flow}");
+        let mut q = tcp(200_000_000, true, S, 1, 0);
+        q.src_port = 9;
+        meter.push_packet(&q, &mut flows).unwrap();
+        assert_eq!(meter.ended_flows(), n as usize);
+        let per_ended = (meter.heap_bytes() - size_of::<Live>()) as f64 / f64::from(n);
+        println!("per ended 5-tuple: {per_ended:.0} bytes");
+        assert!(per_ended < 400.0, "{per_ended}");
+
+        let mut meter = FlowMeter::new(MeterConfig::default()).unwrap();
+        let before = meter.heap_bytes();
+        let segments = 100_000u32;
+        for i in 0..segments {
+            meter
+                .push_packet(&tcp(i64::from(i), true, A, i * 100, 100), &mut flows)
+                .unwrap();
+        }
+        let per_segment = (meter.heap_bytes() - before) as f64 / f64::from(segments);
+        println!("per TCP segment: {per_segment:.1} bytes");
+        assert!(per_segment < 40.0, "{per_segment}");
     }
 }

@@ -35,7 +35,7 @@ pub(crate) fn push_int(out: &mut Vec<u8>, value: impl itoa::Integer) {
 pub(crate) fn push_float(out: &mut Vec<u8>, value: f64) {
     if value.is_finite() {
         // Integral values (most feature cells) skip the general algorithm.
-        if value == value.trunc() && value.abs() < 1e15 {
+        if value.abs() < 1e15 && (value as i64) as f64 == value {
             push_int(out, value as i64);
             out.extend_from_slice(b".0");
         } else {

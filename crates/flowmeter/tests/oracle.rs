@@ -335,7 +335,7 @@ fn every_capture_agrees_with_the_oracle() {
             failures.extend(failure_lines(&format!("{name} (kept until end)"), &r));
         }
         let mut worst: Vec<(&str, usize)> = r.columns.iter().map(|(c, n)| (*c, *n)).collect();
-        worst.sort_by(|a, b| b.1.cmp(&a.1));
+        worst.sort_by_key(|&(_, n)| std::cmp::Reverse(n));
         let worst: Vec<String> = worst
             .iter()
             .take(3)
