@@ -173,9 +173,14 @@ struct CaptureResult {
     late_packets: u64,
 }
 
+/// Whether an exception covers a disagreement. Captures match by file stem,
+/// so that a copy in another format (`X.pcapng`) inherits `X.pcap`'s.
 fn listed(capture: &str, column: &str, flow_id: &str) -> bool {
+    let stem = |name: &str| Path::new(name).file_stem().map(|s| s.to_owned());
     EXCEPTIONS.iter().any(|e| {
-        e.capture == capture && (e.column == "*" || e.column == column) && flow_id.contains(e.flow)
+        stem(e.capture) == stem(capture)
+            && (e.column == "*" || e.column == column)
+            && flow_id.contains(e.flow)
     })
 }
 
