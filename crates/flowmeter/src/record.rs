@@ -8,6 +8,9 @@ use std::net::IpAddr;
 use crate::flow::{Direction, FlowStats, Stats};
 use crate::text;
 
+/// Which identifier columns are text (the others are integers).
+pub(crate) const IDENTIFIER_IS_TEXT: [bool; 7] = [true, true, false, true, false, false, true];
+
 /// The identifier columns, first in every output.
 pub const IDENTIFIERS: [&str; 7] = [
     "Flow ID",
@@ -378,22 +381,36 @@ impl FlowRecord {
     /// flow of the same 5-tuple keeps that orientation even when its own
     /// first packet came from B.
     pub fn flow_id(&self) -> String {
-        let mut out = Vec::with_capacity(48);
-        self.push_flow_id(&mut out);
-        String::from_utf8(out).expect("flow ids are ASCII")
+        let mut row = text::Row::default();
+        self.write_flow_id(&mut row);
+        row.as_str().to_string()
     }
 
-    pub(crate) fn push_flow_id(&self, out: &mut Vec<u8>) {
+    pub(crate) fn write_flow_id(&self, row: &mut text::Row) {
         let (a, a_port, b, b_port) = &self.id;
-        text::push_ip(out, a);
-        out.push(b'-');
-        text::push_ip(out, b);
-        out.push(b'-');
-        text::push_int(out, *a_port);
-        out.push(b'-');
-        text::push_int(out, *b_port);
-        out.push(b'-');
-        text::push_int(out, self.stats.protocol);
+        row.ip(a);
+        row.byte(b'-');
+        row.ip(b);
+        row.byte(b'-');
+        row.uint(u64::from(*a_port));
+        row.byte(b'-');
+        row.uint(u64::from(*b_port));
+        row.byte(b'-');
+        row.uint(u64::from(self.stats.protocol));
+    }
+
+    /// Writes identifier column `index` of [`IDENTIFIERS`] (unquoted).
+    pub(crate) fn write_identifier(&self, index: usize, row: &mut text::Row) {
+        let s = &self.stats;
+        match index {
+            0 => self.write_flow_id(row),
+            1 => row.ip(&s.src),
+            2 => row.uint(u64::from(s.src_port)),
+            3 => row.ip(&s.dst),
+            4 => row.uint(u64::from(s.dst_port)),
+            5 => row.uint(u64::from(s.protocol)),
+            _ => row.timestamp(s.start),
+        }
     }
 
     /// The `Timestamp` column: the first packet's time in UTC as the oracle

@@ -8,8 +8,10 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
 
 use crate::error::Error;
-use crate::record::{FEATURES, FeatureValue, FlowRecord, IDENTIFIERS, LABEL, ORACLE_LABEL};
-use crate::text;
+use crate::record::{
+    FEATURES, FeatureValue, FlowRecord, IDENTIFIER_IS_TEXT, IDENTIFIERS, LABEL, ORACLE_LABEL,
+};
+use crate::text::Row;
 
 /// Receives finished flows.
 pub trait FlowSink {
@@ -98,6 +100,15 @@ impl LabelColumn {
             LabelColumn::Omit => None,
         }
     }
+
+    /// The label as a writer's cell (quoted, escaped), if there is a column.
+    fn encoded(&self, encode: fn(&mut Vec<u8>, &str)) -> Option<Vec<u8>> {
+        self.value().map(|label| {
+            let mut cell = Vec::new();
+            encode(&mut cell, label);
+            cell
+        })
+    }
 }
 
 /// The column names of a writer's output, identifiers first.
@@ -136,6 +147,7 @@ fn io_error(e: std::io::Error) -> Error {
 pub struct CsvWriter<W: Write> {
     out: W,
     buf: Vec<u8>,
+    row: Row,
     label: Option<Vec<u8>>,
     header_written: bool,
 }
@@ -143,14 +155,11 @@ pub struct CsvWriter<W: Write> {
 impl<W: Write> CsvWriter<W> {
     /// A writer to `out` (buffered internally: pass a plain file).
     pub fn new(out: W, label: LabelColumn) -> CsvWriter<W> {
-        let label = label.value().map(|l| {
-            let mut cell = Vec::new();
-            push_csv_cell(&mut cell, l);
-            cell
-        });
+        let label = label.encoded(push_csv_cell);
         CsvWriter {
             out,
-            buf: Vec::with_capacity(FLUSH_AT + 4096),
+            buf: Vec::with_capacity(FLUSH_AT + 16384),
+            row: Row::default(),
             label,
             header_written: false,
         }
@@ -200,32 +209,27 @@ fn push_csv_cell(out: &mut Vec<u8>, cell: &str) {
 impl<W: Write> FlowSink for CsvWriter<W> {
     fn write_flow(&mut self, flow: FlowRecord) -> Result<(), Error> {
         self.header();
-        let buf = &mut self.buf;
-        flow.push_flow_id(buf);
-        buf.push(b',');
-        text::push_ip(buf, &flow.src());
-        buf.push(b',');
-        text::push_int(buf, flow.src_port());
-        buf.push(b',');
-        text::push_ip(buf, &flow.dst());
-        buf.push(b',');
-        text::push_int(buf, flow.dst_port());
-        buf.push(b',');
-        text::push_int(buf, flow.protocol());
-        buf.push(b',');
-        text::push_timestamp(buf, flow.start_us());
+        let row = &mut self.row;
+        row.clear();
+        for i in 0..IDENTIFIERS.len() {
+            if i > 0 {
+                row.byte(b',');
+            }
+            flow.write_identifier(i, row);
+        }
         for (_, value) in flow.features() {
-            buf.push(b',');
+            row.byte(b',');
             match value {
-                FeatureValue::Int(v) => text::push_int(buf, v),
-                FeatureValue::Float(v) => text::push_float(buf, v),
+                FeatureValue::Int(v) => row.int(v),
+                FeatureValue::Float(v) => row.float(v),
             }
         }
+        self.buf.extend_from_slice(row.as_bytes());
         if let Some(label) = &self.label {
-            buf.push(b',');
-            buf.extend_from_slice(label);
+            self.buf.push(b',');
+            self.buf.extend_from_slice(label);
         }
-        buf.push(b'\n');
+        self.buf.push(b'\n');
         if self.buf.len() >= FLUSH_AT {
             self.flush_buffer()?;
         }
@@ -246,6 +250,7 @@ impl<W: Write> FlowSink for CsvWriter<W> {
 pub struct JsonLinesWriter<W: Write> {
     out: W,
     buf: Vec<u8>,
+    row: Row,
     /// `"Name":` for every column, JSON-escaped once.
     keys: Vec<Vec<u8>>,
     label: Option<Vec<u8>>,
@@ -263,14 +268,11 @@ impl<W: Write> JsonLinesWriter<W> {
                 key
             })
             .collect();
-        let label = label.value().map(|l| {
-            let mut value = Vec::new();
-            push_json_string(&mut value, l);
-            value
-        });
+        let label = label.encoded(push_json_string);
         JsonLinesWriter {
             out,
-            buf: Vec::with_capacity(FLUSH_AT + 8192),
+            buf: Vec::with_capacity(FLUSH_AT + 16384),
+            row: Row::default(),
             keys,
             label,
         }
@@ -300,47 +302,35 @@ fn push_json_string(out: &mut Vec<u8>, s: &str) {
 
 impl<W: Write> FlowSink for JsonLinesWriter<W> {
     fn write_flow(&mut self, flow: FlowRecord) -> Result<(), Error> {
-        let buf = &mut self.buf;
-        let mut keys = self.keys.iter();
-        let mut key = |buf: &mut Vec<u8>, first: bool| {
-            buf.push(if first { b'{' } else { b',' });
-            buf.extend_from_slice(keys.next().map_or(&[][..], |k| k));
-        };
-        key(buf, true);
-        buf.push(b'"');
-        flow.push_flow_id(buf);
-        buf.push(b'"');
-        key(buf, false);
-        buf.push(b'"');
-        text::push_ip(buf, &flow.src());
-        buf.push(b'"');
-        key(buf, false);
-        text::push_int(buf, flow.src_port());
-        key(buf, false);
-        buf.push(b'"');
-        text::push_ip(buf, &flow.dst());
-        buf.push(b'"');
-        key(buf, false);
-        text::push_int(buf, flow.dst_port());
-        key(buf, false);
-        text::push_int(buf, flow.protocol());
-        key(buf, false);
-        buf.push(b'"');
-        text::push_timestamp(buf, flow.start_us());
-        buf.push(b'"');
-        for (_, value) in flow.features() {
-            key(buf, false);
-            match value {
-                FeatureValue::Int(v) => text::push_int(buf, v),
-                FeatureValue::Float(v) if v.is_finite() => text::push_float(buf, v),
-                FeatureValue::Float(_) => buf.extend_from_slice(b"null"),
+        let row = &mut self.row;
+        row.clear();
+        for (i, text) in IDENTIFIER_IS_TEXT.iter().enumerate() {
+            row.byte(if i == 0 { b'{' } else { b',' });
+            row.bytes(&self.keys[i]);
+            if *text {
+                row.byte(b'"');
+            }
+            flow.write_identifier(i, row);
+            if *text {
+                row.byte(b'"');
             }
         }
-        if let Some(label) = &self.label {
-            key(buf, false);
-            buf.extend_from_slice(label);
+        for (key, (_, value)) in self.keys[IDENTIFIERS.len()..].iter().zip(flow.features()) {
+            row.byte(b',');
+            row.bytes(key);
+            match value {
+                FeatureValue::Int(v) => row.int(v),
+                FeatureValue::Float(v) if v.is_finite() => row.float(v),
+                FeatureValue::Float(_) => row.bytes(b"null"),
+            }
         }
-        buf.extend_from_slice(b"}\n");
+        self.buf.extend_from_slice(row.as_bytes());
+        if let Some(label) = &self.label {
+            self.buf.push(b',');
+            self.buf.extend_from_slice(&self.keys[self.keys.len() - 1]);
+            self.buf.extend_from_slice(label);
+        }
+        self.buf.extend_from_slice(b"}\n");
         if self.buf.len() >= FLUSH_AT {
             self.out.write_all(&self.buf).map_err(io_error)?;
             self.buf.clear();

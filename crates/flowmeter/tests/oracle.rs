@@ -13,6 +13,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
+mod common;
+
+use common::data_dir;
 use flowmeter::{FEATURES, FeatureValue, FlowRecord, LabelColumn, MeterConfig, column_names};
 
 /// A known disagreement: the capture (file name), the column (or `flow`
@@ -51,27 +54,6 @@ const EXCEPTIONS: &[Exception] = &[
 const TOLERANCE: f64 = 1e-6;
 /// Share of flows on which every feature must agree, over all captures.
 const MIN_AGREEMENT: f64 = 0.999;
-
-fn data_dir() -> Option<PathBuf> {
-    let dir = match std::env::var_os("NIDS_DATA_DIR") {
-        Some(d) => PathBuf::from(d),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"),
-    };
-    if dir.join("pcaps").is_dir() {
-        return Some(dir);
-    }
-    if std::env::var("NIDS_REQUIRE_DATA").is_ok_and(|v| v == "1") {
-        panic!(
-            "NIDS_REQUIRE_DATA=1 but {} has no pcaps folder (set NIDS_DATA_DIR)",
-            dir.display()
-        );
-    }
-    eprintln!(
-        "skipped: {} has no pcaps folder (set NIDS_DATA_DIR)",
-        dir.display()
-    );
-    None
-}
 
 /// Captures with an oracle CSV beside them, sorted.
 fn captures(dir: &Path) -> Vec<PathBuf> {
@@ -440,5 +422,77 @@ fn every_exception_is_still_needed() {
             "the exception for {} / {} is not needed any more",
             e.capture, e.column
         );
+    }
+}
+
+/// The CSV the crate writes reads back as the oracle's CSV: same header,
+/// same identifiers and label text, numbers equal within the tolerance.
+/// And the JSON lines writer writes one valid object per flow, with the
+/// same keys.
+#[test]
+fn written_csv_and_json_lines_read_back_as_the_oracle_csv() {
+    use flowmeter::{CsvWriter, FlowSink, JsonLinesWriter};
+    let Some(data) = data_dir() else {
+        return;
+    };
+    for name in [
+        "generated/mixed.pcap",
+        "real/zeek_ssh_ssh.pcap",
+        "real/ndpi_1kxun.pcap",
+    ] {
+        let capture = data.join("pcaps").join(name);
+        let (header, oracle_rows) = read_oracle(&oracle_csv(&capture));
+        let mut csv = Vec::new();
+        let mut jsonl = Vec::new();
+        {
+            let mut csv_sink = CsvWriter::new(&mut csv, LabelColumn::Oracle);
+            flowmeter::run_file(&capture, &mut csv_sink, &MeterConfig::default()).unwrap();
+            csv_sink.finish().unwrap();
+            let mut json_sink = JsonLinesWriter::new(&mut jsonl, LabelColumn::Oracle);
+            flowmeter::run_file(&capture, &mut json_sink, &MeterConfig::default()).unwrap();
+            json_sink.finish().unwrap();
+        }
+        let csv = String::from_utf8(csv).unwrap();
+        let mut lines = csv.lines();
+        assert_eq!(
+            lines.next().unwrap().split(',').collect::<Vec<_>>(),
+            header,
+            "{name}"
+        );
+        let mut ours: HashMap<(String, String), Vec<Vec<String>>> = HashMap::new();
+        for line in lines {
+            let cells: Vec<String> = line.split(',').map(String::from).collect();
+            assert_eq!(cells.len(), header.len(), "{name}: {line}");
+            ours.entry((cells[0].clone(), cells[6].clone()))
+                .or_default()
+                .push(cells);
+        }
+        for row in &oracle_rows {
+            let key = (row.cells[0].clone(), row.cells[6].clone());
+            let Some(mine) = ours.get_mut(&key).and_then(|v| v.pop()) else {
+                panic!("{name}: {key:?} missing from our CSV");
+            };
+            for (i, (theirs, ours)) in row.cells.iter().zip(&mine).enumerate() {
+                let same = match (theirs.parse::<f64>(), ours.parse::<f64>()) {
+                    (Ok(a), Ok(b)) if i >= 7 => agrees(a, b),
+                    _ => theirs == ours,
+                };
+                assert!(
+                    same,
+                    "{name}: {} of {key:?}: oracle {theirs}, ours {ours}",
+                    header[i]
+                );
+            }
+        }
+        let jsonl = String::from_utf8(jsonl).unwrap();
+        let mut objects = 0;
+        for line in jsonl.lines() {
+            let value: serde_json::Value = serde_json::from_str(line).unwrap();
+            let object = value.as_object().unwrap();
+            assert_eq!(object.len(), header.len(), "{name}");
+            assert!(object["Flow Duration"].is_i64() && object["Src IP"].is_string());
+            objects += 1;
+        }
+        assert_eq!(objects, oracle_rows.len(), "{name}");
     }
 }
