@@ -89,7 +89,11 @@ impl Row {
 
     #[inline]
     pub fn uint(&mut self, value: u64) {
-        self.padded(value, 1);
+        if value < 10 {
+            self.byte(b'0' + value as u8);
+        } else {
+            self.padded(value, 1);
+        }
     }
 
     #[inline]
@@ -105,7 +109,10 @@ impl Row {
     /// same double, and Java's spellings of the non-finite values.
     #[inline]
     pub fn float(&mut self, value: f64) {
-        if value.abs() < 1e15 && (value as i64) as f64 == value {
+        if value == 0.0 {
+            // Zero, the most common cell.
+            self.bytes(b"0.0");
+        } else if value.abs() < 1e15 && (value as i64) as f64 == value {
             // Integral (most feature cells): no general algorithm needed.
             if value.is_sign_negative() && value != 0.0 {
                 self.byte(b'-');
