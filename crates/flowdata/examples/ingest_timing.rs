@@ -15,14 +15,7 @@ use flowdata::synth::{SynthConfig, write_csv};
 use flowdata::{Bounds, ReadOptions, ScalingMethod, SplitConfig, read_flows, split_indices};
 
 fn peak_rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
-        })
-        .unwrap_or(0)
+    flowdata::testdata::process_memory_kib("VmHWM:").unwrap_or(0)
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

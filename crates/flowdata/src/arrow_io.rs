@@ -1,7 +1,9 @@
 //! `FlowFrame` to and from Arrow record batches, Parquet and Arrow IPC files.
 //!
 //! Layout: one `Float32` column per feature (named as in the schema), then
-//! `label` (Utf8, the raw label), `family` (Utf8) and `attack` (Boolean).
+//! `label` (Utf8, the raw label), `family` (Utf8), `attack` (Boolean) and
+//! `labelled` (Boolean: false for rows the input gave no label; files
+//! without it are read as labelled unless the label names no class).
 //! The flowdata schema is stored as JSON in the Arrow schema's metadata
 //! under `flowdata.schema`, so a round trip restores feature kinds too.
 //! Frames are written without their origins; when a file read has
@@ -26,10 +28,11 @@ use crate::frame::{FlowFrame, intern_class};
 use crate::labels::{ClassInfo, Family};
 use crate::origins::OriginsBuilder;
 use crate::schema::{FeatureKind, FeatureSpec, Schema, identifier_column};
+use crate::sniff::{InputKind, SNIFF_BYTES, first_bytes, sniff};
 
 /// Metadata key holding the flowdata schema as JSON.
 pub const SCHEMA_METADATA_KEY: &str = "flowdata.schema";
-const RESERVED: [&str; 3] = ["label", "family", "attack"];
+const RESERVED: [&str; 4] = ["label", "family", "attack", "labelled"];
 const BATCH_ROWS: usize = 65_536;
 
 fn arrow_schema(schema: &Schema) -> Result<Arc<ArrowSchema>> {
@@ -49,6 +52,7 @@ fn arrow_schema(schema: &Schema) -> Result<Arc<ArrowSchema>> {
     fields.push(Field::new("label", DataType::Utf8, false));
     fields.push(Field::new("family", DataType::Utf8, false));
     fields.push(Field::new("attack", DataType::Boolean, false));
+    fields.push(Field::new("labelled", DataType::Boolean, false));
     let json = serde_json::to_string(schema).map_err(|e| FlowDataError::arrow("schema JSON", e))?;
     let metadata = HashMap::from([(SCHEMA_METADATA_KEY.to_string(), json)]);
     Ok(Arc::new(ArrowSchema::new_with_metadata(fields, metadata)))
@@ -67,10 +71,12 @@ impl FlowFrame {
         }
         let labels: StringArray = rows.clone().map(|r| Some(self.raw_label(r))).collect();
         let families: StringArray = rows.clone().map(|r| Some(self.family(r).name())).collect();
-        let attack: BooleanArray = rows.map(|r| Some(self.is_attack(r))).collect();
+        let attack: BooleanArray = rows.clone().map(|r| Some(self.is_attack(r))).collect();
+        let labelled: BooleanArray = rows.map(|r| Some(self.is_labelled(r))).collect();
         columns.push(Arc::new(labels));
         columns.push(Arc::new(families));
         columns.push(Arc::new(attack));
+        columns.push(Arc::new(labelled));
         RecordBatch::try_new(schema, columns).map_err(|e| FlowDataError::arrow("record batch", e))
     }
 
@@ -138,7 +144,7 @@ impl FlowFrame {
     pub fn read_parquet(path: impl AsRef<Path>) -> Result<FlowFrame> {
         let path = path.as_ref();
         let ctx = path.display().to_string();
-        let file = File::open(path).map_err(|e| FlowDataError::io(path, e))?;
+        let (file, _) = open_expecting(path, "a Parquet file", |k| k == InputKind::Parquet)?;
         let builder = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
             .map_err(|e| FlowDataError::arrow(&ctx, e))?;
         let schema = builder.schema().clone();
@@ -161,11 +167,21 @@ impl FlowFrame {
         })
     }
 
-    /// Read an Arrow IPC file written by [`Self::write_ipc`].
+    /// Read an Arrow IPC file written by [`Self::write_ipc`], or an Arrow
+    /// IPC stream in the same layout.
     pub fn read_ipc(path: impl AsRef<Path>) -> Result<FlowFrame> {
         let path = path.as_ref();
         let ctx = path.display().to_string();
-        let file = File::open(path).map_err(|e| FlowDataError::io(path, e))?;
+        let (file, kind) = open_expecting(path, "an Arrow IPC file or stream", |k| {
+            matches!(k, InputKind::ArrowFile | InputKind::ArrowStream)
+        })?;
+        if kind == InputKind::ArrowStream {
+            let reader =
+                arrow::ipc::reader::StreamReader::try_new(std::io::BufReader::new(file), None)
+                    .map_err(|e| FlowDataError::arrow(&ctx, e))?;
+            let schema = reader.schema();
+            return collect_with_schema(reader, &schema, BATCH_ROWS, &ctx);
+        }
         let reader = arrow::ipc::reader::FileReader::try_new(file, None)
             .map_err(|e| FlowDataError::arrow(&ctx, e))?;
         let schema = reader.schema();
@@ -174,6 +190,33 @@ impl FlowFrame {
         let rows = reader.num_batches() * BATCH_ROWS;
         collect_with_schema(reader, &schema, rows, &ctx)
     }
+}
+
+/// Open a file and check its kind from its first bytes ([`crate::sniff`]),
+/// so that a CSV or a capture given as Parquet is named for what it is.
+fn open_expecting(
+    path: &Path,
+    expected: &'static str,
+    ok: impl Fn(InputKind) -> bool,
+) -> Result<(File, InputKind)> {
+    use std::io::{Read, Seek};
+    let mut file = File::open(path).map_err(|e| FlowDataError::io(path, e))?;
+    let mut head = Vec::with_capacity(SNIFF_BYTES);
+    (&mut file)
+        .take(SNIFF_BYTES as u64)
+        .read_to_end(&mut head)
+        .map_err(|e| FlowDataError::io(path, e))?;
+    let kind = sniff(&head);
+    if !ok(kind) {
+        return Err(FlowDataError::WrongFormat {
+            path: path.to_path_buf(),
+            kind,
+            expected,
+            first_bytes: first_bytes(&head),
+        });
+    }
+    file.rewind().map_err(|e| FlowDataError::io(path, e))?;
+    Ok((file, kind))
 }
 
 /// Builds a frame from record batches one at a time, so that a file is
@@ -304,7 +347,11 @@ impl FrameBuilder {
         let attack = batch
             .column_by_name("attack")
             .and_then(|c| c.as_any().downcast_ref::<BooleanArray>());
-        let mut class_of: HashMap<(&str, Option<&str>, Option<bool>), u32> = HashMap::new();
+        let labelled = batch
+            .column_by_name("labelled")
+            .and_then(|c| c.as_any().downcast_ref::<BooleanArray>());
+        type Key<'a> = (&'a str, Option<&'a str>, Option<bool>, Option<bool>);
+        let mut class_of: HashMap<Key<'_>, u32> = HashMap::new();
         for r in 0..batch.num_rows() {
             let raw = if labels.is_null(r) {
                 ""
@@ -313,7 +360,8 @@ impl FrameBuilder {
             };
             let family = families.filter(|f| !f.is_null(r)).map(|f| f.value(r));
             let is_attack = attack.filter(|a| !a.is_null(r)).map(|a| a.value(r));
-            let key = (raw, family, is_attack);
+            let is_labelled = labelled.filter(|a| !a.is_null(r)).map(|a| a.value(r));
+            let key = (raw, family, is_attack, is_labelled);
             let id = match class_of.get(&key) {
                 Some(&id) => id,
                 None => {
@@ -326,6 +374,9 @@ impl FrameBuilder {
                     }
                     if let Some(a) = is_attack {
                         class.attack = a;
+                    }
+                    if let Some(l) = is_labelled {
+                        class.labelled = l;
                     }
                     let id = intern_class(&mut self.classes, &class);
                     class_of.insert(key, id);

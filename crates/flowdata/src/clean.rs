@@ -176,7 +176,8 @@ pub enum DropReason {
     /// An exact duplicate of an earlier row.
     Duplicate,
     /// A malformed row (wrong number of cells, a cell that is not a
-    /// number, no label), skipped in lenient mode.
+    /// number or not text, no label where labels are needed, an unclosed
+    /// quote, a repeated column that differs), skipped in lenient mode.
     Malformed,
 }
 
@@ -188,7 +189,7 @@ impl std::fmt::Display for DropReason {
             DropReason::Sentinel => "a sentinel value",
             DropReason::Duplicate => "a duplicate of an earlier row",
             DropReason::Malformed => {
-                "malformed (a wrong number of cells, a cell that is not a number, or no label)"
+                "malformed (a wrong number of cells, a cell that is not a number or not text, no label where labels are needed, an unclosed quote, or a repeated column that differs)"
             }
         })
     }
@@ -268,6 +269,31 @@ pub struct FileReport {
     /// [`crate::ReadOptions::origins`] is set (empty otherwise).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub skipped_rows: Vec<SkippedRow>,
+    /// The first [`MALFORMED_LISTED`] malformed rows skipped (lenient
+    /// reading), with their line and what is wrong; all are counted in
+    /// [`DropCounts::malformed`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub malformed_rows: Vec<MalformedRow>,
+    /// Rows kept without a label (labels optional: a file without the
+    /// label column, a blank cell, the `NeedManualLabel` placeholder).
+    #[serde(default)]
+    pub unlabelled_rows: u64,
+}
+
+/// How many malformed rows a [`FileReport`] lists (all are counted).
+pub const MALFORMED_LISTED: usize = 100;
+
+/// A malformed row skipped while reading: where it was and what is wrong.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MalformedRow {
+    /// 1-based line where its record starts (the header is line 1 after
+    /// any blank lines before it).
+    pub line: u64,
+    /// 0-based position among the data rows read.
+    pub row: u64,
+    /// What is wrong, as the error of a strict read says it (input, line,
+    /// column, what was found).
+    pub message: String,
 }
 
 /// The cleaning report: every row read, every row dropped and why, every
@@ -344,6 +370,18 @@ impl CleaningReport {
                 s.push_str(&format!(
                     "  missing features: {}\n",
                     f.missing_features.join(", ")
+                ));
+            }
+            if f.unlabelled_rows > 0 {
+                s.push_str(&format!("  rows without a label: {}\n", f.unlabelled_rows));
+            }
+            for m in &f.malformed_rows {
+                s.push_str(&format!("  skipped: {}\n", m.message));
+            }
+            if f.dropped.malformed > f.malformed_rows.len() as u64 {
+                s.push_str(&format!(
+                    "  ... and {} more malformed rows\n",
+                    f.dropped.malformed - f.malformed_rows.len() as u64
                 ));
             }
         }

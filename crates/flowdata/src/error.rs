@@ -17,11 +17,37 @@ pub enum FlowDataError {
         #[source]
         source: std::io::Error,
     },
-    /// The file holds no header line at all.
-    #[error("{path}: the file is empty (expected a CSV header line)")]
+    /// The file holds no header line at all: no byte, or blank lines only.
+    #[error("{path}: {} (expected a CSV header line)", if *blank_lines == 0 { "the file is empty".to_string() } else { format!("the file holds only {blank_lines} blank line(s)") })]
     EmptyFile {
         /// The file.
         path: PathBuf,
+        /// Blank lines it holds.
+        blank_lines: u64,
+    },
+    /// The input is not flow features as CSV: a capture, a Zeek or
+    /// Suricata log, a columnar file, compressed or binary data (told by
+    /// [`crate::sniff`] from its first bytes).
+    #[error("{path}: {kind}, not a flow-feature CSV file (first bytes: {first_bytes}): {}", kind.advice())]
+    NotFlowCsv {
+        /// The file (`<stdin>` for standard input).
+        path: PathBuf,
+        /// What it is.
+        kind: crate::sniff::InputKind,
+        /// Its first bytes, in hex and as text ([`crate::first_bytes`]).
+        first_bytes: String,
+    },
+    /// A file read as Parquet or Arrow IPC is something else.
+    #[error("{path}: {kind}, not {expected} (first bytes: {first_bytes})")]
+    WrongFormat {
+        /// The file.
+        path: PathBuf,
+        /// What it is.
+        kind: crate::sniff::InputKind,
+        /// What was expected.
+        expected: &'static str,
+        /// Its first bytes, in hex and as text.
+        first_bytes: String,
     },
     /// The file holds a header but no data rows.
     #[error("{path}: the file has a header but no data rows")]
@@ -65,8 +91,12 @@ pub enum FlowDataError {
         /// The cell's text (lossily decoded, shortened).
         found: String,
     },
-    /// The label column was not found in the header.
-    #[error("{path}: no label column '{expected}' in the header (columns: {columns})")]
+    /// The label column was not found in the header, and it is needed
+    /// (reading for training or evaluation; a reader for scoring makes it
+    /// optional with [`crate::ReadOptions::unlabelled`]).
+    #[error(
+        "{path}: no label column '{expected}' in the header (columns: {columns}); labels are needed to train or evaluate"
+    )]
     MissingLabelColumn {
         /// The file.
         path: PathBuf,
@@ -75,8 +105,11 @@ pub enum FlowDataError {
         /// The header's columns, comma-separated and shortened.
         columns: String,
     },
-    /// The family column named by the schema was not found in the header.
-    #[error("{path}: no family column '{expected}' in the header (columns: {columns})")]
+    /// The family column named by the schema was not found in the header,
+    /// and labels are needed.
+    #[error(
+        "{path}: no family column '{expected}' in the header (columns: {columns}); it is needed to train or evaluate"
+    )]
     MissingFamilyColumn {
         /// The file.
         path: PathBuf,
@@ -85,9 +118,10 @@ pub enum FlowDataError {
         /// The header's columns, comma-separated and shortened.
         columns: String,
     },
-    /// A label cell that names no class: empty, or punctuation only (`?`, `-`).
+    /// A label cell that names no class (empty, punctuation only, the
+    /// `NeedManualLabel` placeholder) where labels are needed.
     #[error(
-        "{path}: line {line}, column {column} ('{name}'): expected a label, found '{found}' (a blank or punctuation-only label is a malformed row)"
+        "{path}: line {line}, column {column} ('{name}'): expected a label, found '{found}' (a blank, punctuation-only or placeholder label names no class; labels are needed to train or evaluate)"
     )]
     BadLabel {
         /// The file.
@@ -100,6 +134,49 @@ pub enum FlowDataError {
         name: String,
         /// The cell's text (lossily decoded, shortened).
         found: String,
+    },
+    /// A label or identifier cell that is not text ([`crate::is_text`]):
+    /// bytes that are not UTF-8 nor single Windows-1252 characters, or
+    /// control bytes.
+    #[error("{path}: line {line}, column {column} ('{name}'): expected text, found bytes {found}")]
+    BadText {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line number (where the record starts).
+        line: u64,
+        /// 1-based column number.
+        column: usize,
+        /// Column name as written in the header.
+        name: String,
+        /// The cell's first bytes, in hex and as text.
+        found: String,
+    },
+    /// Two or more columns give the same feature (or label column) after
+    /// header normalisation and aliases.
+    #[error(
+        "{path}: columns {columns} all give {target}; each may appear once (only CICFlowMeter's repeated 'Fwd Header Length', identical by construction, is read once and checked)"
+    )]
+    DuplicateColumns {
+        /// The file.
+        path: PathBuf,
+        /// What they give: `feature 'Flow Duration'`, `the label column 'Label'`.
+        target: String,
+        /// The columns, `2 'Flow Duration', 80 'flow_duration'`.
+        columns: String,
+    },
+    /// A repeated column that must repeat its values does not.
+    #[error(
+        "{path}: line {line}: {repeat} where {first}; a repeated column must repeat its values"
+    )]
+    RepeatDiffers {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: u64,
+        /// The repeat and its value: `column 3 ('Fwd Header Length.1') holds 61`.
+        repeat: String,
+        /// The first column and its value.
+        first: String,
     },
     /// Under the `Intersect` policy, the input files have no feature of the
     /// schema in common.

@@ -189,6 +189,20 @@ impl FlowFrame {
         self.classes[self.class_ids[row] as usize].attack
     }
 
+    /// False for a row whose input gave no label ([`ClassInfo::labelled`]):
+    /// its class is an assumption, and metrics leave it out.
+    pub fn is_labelled(&self, row: usize) -> bool {
+        self.classes[self.class_ids[row] as usize].labelled
+    }
+
+    /// Per row: whether the input labelled it ([`Self::is_labelled`]).
+    pub fn labelled_mask(&self) -> Vec<bool> {
+        self.class_ids
+            .iter()
+            .map(|&c| self.classes[c as usize].labelled)
+            .collect()
+    }
+
     /// Binary labels: 0 benign, 1 attack.
     pub fn binary_labels(&self) -> Vec<u8> {
         self.class_ids
@@ -326,9 +340,13 @@ impl FlowFrame {
     }
 }
 
-/// The index of `class` in `classes` (by raw label), appending it if new.
+/// The index of `class` in `classes` (by raw label and whether it is one),
+/// appending it if new.
 pub(crate) fn intern_class(classes: &mut Vec<ClassInfo>, class: &ClassInfo) -> u32 {
-    match classes.iter().position(|c| c.raw == class.raw) {
+    match classes
+        .iter()
+        .position(|c| c.raw == class.raw && c.labelled == class.labelled)
+    {
         Some(i) => i as u32,
         None => {
             classes.push(class.clone());

@@ -85,6 +85,7 @@ impl Schema {
         let mut header: Vec<String> = Vec::new();
         let mut states: Vec<ColumnState> = Vec::new();
         for path in &files {
+            crate::input::check_csv_file(path)?;
             let mut rdr = csv::ReaderBuilder::new()
                 .has_headers(true)
                 .flexible(true)

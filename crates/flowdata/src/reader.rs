@@ -1,28 +1,118 @@
-//! Streaming, parallel reading of flow CSV files into [`FlowFrame`]s.
+//! Streaming, parallel reading of flow CSV into [`FlowFrame`]s, from files
+//! and from any byte stream (standard input, a pipe) with the same rules.
 //!
-//! Files are read in blocks of whole lines; each block is cut into parts
-//! parsed on all cores, and the parts are merged in order, so that the
-//! result does not depend on the number of threads. Records never span
-//! lines (flow CSVs have no quoted line breaks).
+//! Inputs are read in blocks of whole records; each block is cut into
+//! parts parsed on all cores, and the parts are merged in order, so that
+//! the result does not depend on the number of threads. Records follow
+//! CSV rules: a quoted field may hold line ends (see `records`), and
+//! errors name the line a record starts on. A live stream is read with a
+//! deadline ([`FlowReader::next_chunk_by`]): the complete records that have
+//! arrived by then are returned, with bounded memory on endless input.
 
-use std::fs::File;
 use std::hash::{BuildHasher, Hasher};
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use hashbrown::{HashMap, HashSet};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::clean::{
-    CellCounts, CleaningPolicy, CleaningReport, DropCounts, DropReason, FileReport, NegativePolicy,
-    NonFinitePolicy, SentinelPolicy, SkippedRow,
+    CellCounts, CleaningPolicy, CleaningReport, DropCounts, DropReason, FileReport,
+    MALFORMED_LISTED, MalformedRow, NegativePolicy, NonFinitePolicy, SentinelPolicy, SkippedRow,
 };
 use crate::error::{FlowDataError, Result};
 use crate::frame::FlowFrame;
-use crate::labels::{ClassInfo, Family, decode_label, decode_text};
+use crate::input::{ByteSource, Fill, InputSpec, Opened, STDIN_NAME, open_input};
+use crate::labels::{ClassInfo, Family, LabelCell, decode_label, decode_text, is_text, label_cell};
+use crate::number::{Cell, parse_cell, plain_number, store};
 use crate::origins::OriginsBuilder;
+use crate::records::{MAX_RECORD_BYTES, QuotedParser, cut_records};
 use crate::schema::{Schema, identifier_column, is_identifier, normalize_header};
+use crate::sniff::first_bytes;
+
+/// A value that fills missing features: finite, and finite as `f32` too
+/// (a model computes in `f32`). [`FillValue::new`] and its `FromStr` are
+/// the only ways to make one, so every fill value has been checked.
+///
+/// ```
+/// use flowdata::FillValue;
+/// assert_eq!("0".parse::<FillValue>().unwrap().get(), 0.0);
+/// for bad in ["NaN", "inf", "-inf", "1e39", "x"] {
+///     let err = bad.parse::<FillValue>().unwrap_err().to_string();
+///     assert!(err.contains(bad), "{err}");
+/// }
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "f64", into = "f32")]
+pub struct FillValue(f32);
+
+impl FillValue {
+    /// A fill value: `value` must be finite and within `f32`'s range.
+    pub fn new(value: f64) -> Result<FillValue> {
+        let v = value as f32;
+        if value.is_finite() && v.is_finite() {
+            Ok(FillValue(v))
+        } else {
+            Err(FlowDataError::config(
+                "fill value",
+                format!(
+                    "{value} cannot fill missing features: expected a finite number within ±{:e}",
+                    f32::MAX
+                ),
+            ))
+        }
+    }
+
+    /// The value.
+    pub fn get(self) -> f32 {
+        self.0
+    }
+}
+
+impl TryFrom<f64> for FillValue {
+    type Error = FlowDataError;
+    fn try_from(value: f64) -> Result<FillValue> {
+        FillValue::new(value)
+    }
+}
+
+impl TryFrom<f32> for FillValue {
+    type Error = FlowDataError;
+    fn try_from(value: f32) -> Result<FillValue> {
+        FillValue::new(f64::from(value))
+    }
+}
+
+impl From<FillValue> for f32 {
+    fn from(v: FillValue) -> f32 {
+        v.0
+    }
+}
+
+impl std::str::FromStr for FillValue {
+    type Err = FlowDataError;
+
+    /// A number as text; the error quotes the text as given.
+    fn from_str(s: &str) -> Result<FillValue> {
+        let bad = |why: &str| {
+            FlowDataError::config(
+                "fill value",
+                format!("'{s}' cannot fill missing features: {why}"),
+            )
+        };
+        let v: f64 = s.trim().parse().map_err(|_| bad("expected a number"))?;
+        FillValue::new(v)
+            .map_err(|_| bad(&format!("expected a finite number within ±{:e}", f32::MAX)))
+    }
+}
+
+impl std::fmt::Display for FillValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
 
 /// What to do when a file lacks features of the schema.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, Default)]
@@ -36,10 +126,21 @@ pub enum Alignment {
     Intersect,
     /// Fill the missing features with a constant (right when a trained model
     /// must score a file that lacks some features).
-    Fill(f32),
+    Fill(FillValue),
 }
 
 impl Alignment {
+    /// [`Alignment::Fill`] with a checked value ([`FillValue::new`]).
+    ///
+    /// ```
+    /// use flowdata::Alignment;
+    /// assert!(Alignment::fill(0.0).is_ok());
+    /// assert!(Alignment::fill(f64::NAN).is_err() && Alignment::fill(1e39).is_err());
+    /// ```
+    pub fn fill(value: f64) -> Result<Alignment> {
+        FillValue::new(value).map(Alignment::Fill)
+    }
+
     /// The policy for scoring files with a trained model's schema: a file
     /// that lacks any of the model's features is an error naming them
     /// ([`Alignment::Strict`]), unless a fill value is chosen explicitly
@@ -47,11 +148,12 @@ impl Alignment {
     /// features.
     ///
     /// ```
-    /// use flowdata::Alignment;
+    /// use flowdata::{Alignment, FillValue};
     /// assert_eq!(Alignment::for_scoring(None), Alignment::Strict);
-    /// assert_eq!(Alignment::for_scoring(Some(0.0)), Alignment::Fill(0.0));
+    /// let zero = FillValue::new(0.0).unwrap();
+    /// assert_eq!(Alignment::for_scoring(Some(zero)), Alignment::Fill(zero));
     /// ```
-    pub fn for_scoring(fill_missing: Option<f32>) -> Alignment {
+    pub fn for_scoring(fill_missing: Option<FillValue>) -> Alignment {
         fill_missing.map_or(Alignment::Strict, Alignment::Fill)
     }
 }
@@ -63,23 +165,21 @@ impl std::str::FromStr for Alignment {
     ///
     /// ```
     /// use flowdata::Alignment;
-    /// assert_eq!("fill:0".parse::<Alignment>().unwrap(), Alignment::Fill(0.0));
+    /// assert_eq!("fill:0".parse::<Alignment>().unwrap(), Alignment::fill(0.0).unwrap());
     /// assert!("loose".parse::<Alignment>().is_err());
+    /// assert!("fill:NaN".parse::<Alignment>().is_err());
     /// ```
     fn from_str(s: &str) -> Result<Self> {
         match s {
             "strict" => Ok(Alignment::Strict),
             "intersect" => Ok(Alignment::Intersect),
-            _ => s
-                .strip_prefix("fill:")
-                .and_then(|v| v.parse::<f32>().ok())
-                .map(Alignment::Fill)
-                .ok_or_else(|| {
-                    FlowDataError::config(
-                        "alignment",
-                        format!("expected strict, intersect or fill:VALUE, got '{s}'"),
-                    )
-                }),
+            _ => match s.strip_prefix("fill:") {
+                Some(v) => v.parse().map(Alignment::Fill),
+                None => Err(FlowDataError::config(
+                    "alignment",
+                    format!("expected strict, intersect or fill:VALUE, got '{s}'"),
+                )),
+            },
         }
     }
 }
@@ -101,21 +201,30 @@ pub struct ReadOptions {
     pub schema: Schema,
     /// Missing-feature policy. Default: [`Alignment::Intersect`].
     pub alignment: Alignment,
-    /// Cleaning policy. Default: [`CleaningPolicy::default`].
+    /// Cleaning policy (its `lenient` flag decides whether a malformed
+    /// row is skipped and reported, or an error). Default:
+    /// [`CleaningPolicy::default`].
     pub cleaning: CleaningPolicy,
     /// Bytes of text read and parsed at a time (default 4 MiB; at least 64 KiB).
     pub block_bytes: usize,
-    /// The label every row of a file without the label column gets (a
-    /// scorer reads unlabelled flows with it); `None` (the default): such a
-    /// file is an error naming the column it lacks.
+    /// Whether labels are needed. `None` (the default, for training and
+    /// evaluation): a file without the label column (or the schema's family
+    /// column) is an error naming it, and a row without a label (a blank or
+    /// punctuation-only cell, the `NeedManualLabel` placeholder) is
+    /// malformed. `Some(text)` (for scoring): labels are optional; every
+    /// row without one gets `text` as its label, in a class marked
+    /// unlabelled ([`ClassInfo::labelled`], [`FlowFrame::is_labelled`]),
+    /// never an attack unless `text` names one, and the family column may
+    /// be absent.
     pub unlabelled: Option<String>,
     /// Keep where each kept row came from ([`FlowFrame::origins`]): its
     /// position among the data rows read, and the identifier columns the
     /// files have ([`crate::IDENTIFIER_COLUMNS`], in any extractor's
     /// spelling; a feature such as `Destination Port` is read as a feature
-    /// too), verbatim; and every row not kept, with its line and the reason
-    /// ([`FileReport::skipped_rows`]). Default: false (nothing is kept, and
-    /// reading costs nothing more).
+    /// too), verbatim; identifier cells that are not text
+    /// ([`crate::is_text`]) make the row malformed; and every row not kept,
+    /// with its line and the reason ([`FileReport::skipped_rows`]).
+    /// Default: false (nothing is kept, and reading costs nothing more).
     pub origins: bool,
 }
 
@@ -133,6 +242,29 @@ impl Default for ReadOptions {
 }
 
 impl ReadOptions {
+    /// How a trained model's flows are read for scoring: with its schema,
+    /// every readable flow kept (duplicates and impossible negatives
+    /// included: the model judges them), malformed rows skipped and listed
+    /// ([`CleaningPolicy::lenient`]; a strict reader sets it back), labels
+    /// optional (rows without one are `UNLABELLED`, never an attack),
+    /// origins kept so that each verdict joins back to its row, and missing
+    /// features an error unless a fill value is given
+    /// ([`Alignment::for_scoring`]).
+    pub fn for_scoring(schema: Schema, fill_missing: Option<FillValue>) -> ReadOptions {
+        ReadOptions {
+            alignment: Alignment::for_scoring(fill_missing),
+            cleaning: CleaningPolicy {
+                lenient: true,
+                drop_duplicates: false,
+                negative: NegativePolicy::Keep,
+                ..CleaningPolicy::default()
+            },
+            unlabelled: Some("UNLABELLED".into()),
+            origins: true,
+            ..ReadOptions::with_schema(schema)
+        }
+    }
+
     /// Options for another schema, other settings at their defaults.
     pub fn with_schema(schema: Schema) -> ReadOptions {
         ReadOptions {
@@ -179,9 +311,16 @@ pub fn expand_inputs<P: AsRef<Path>>(paths: &[P]) -> Result<Vec<PathBuf>> {
 #[derive(Clone, Debug, PartialEq)]
 enum Role {
     Feature(usize),
-    OneHot { offset: usize, index: usize },
+    /// CICFlowMeter's repeat of a feature, checked equal to it.
+    Repeat(usize),
+    OneHot {
+        offset: usize,
+        index: usize,
+    },
     Label,
     Family,
+    /// An identifier passed through (with origins): checked to be text.
+    Identifier,
     Ignored,
 }
 
@@ -195,76 +334,15 @@ struct FilePlan {
     one_hot: Vec<HashMap<Vec<u8>, usize>>,
     /// Schema features this file lacks.
     missing: Vec<usize>,
-    /// The label of every row when the file has no label column.
-    default_label: Vec<u8>,
+    /// The label rows without one get, when labels are optional.
+    default_label: Option<Vec<u8>>,
     /// The identifier columns: (column, index in `IDENTIFIER_COLUMNS`),
     /// the first column of each identifier only.
     identifiers: Vec<(usize, usize)>,
     report: FileReport,
 }
 
-/// The longest header line read (a longer one is an error, not an allocation).
-const MAX_HEADER_BYTES: usize = 16 << 20;
-
-/// Read the header line of a file (and check that it looks like CSV text).
-/// The first 64 KiB are read, and more until the first line ends, so that
-/// a header of any width is read whole.
-fn read_header(path: &Path) -> Result<Vec<String>> {
-    let mut file = File::open(path).map_err(|e| FlowDataError::io(path, e))?;
-    let mut head = Vec::with_capacity(64 << 10);
-    loop {
-        let eof = fill(&mut file, &mut head, 64 << 10).map_err(|e| FlowDataError::io(path, e))?;
-        if eof || memchr::memchr(b'\n', &head).is_some() {
-            break;
-        }
-        if head.len() > MAX_HEADER_BYTES {
-            return Err(FlowDataError::NotCsv {
-                path: path.into(),
-                line: 1,
-                reason: format!("no line end in the first {MAX_HEADER_BYTES} bytes"),
-            });
-        }
-    }
-    if head.is_empty() {
-        return Err(FlowDataError::EmptyFile { path: path.into() });
-    }
-    if let Some(pos) = memchr::memchr(0, &head) {
-        let line = 1 + memchr::memchr_iter(b'\n', &head[..pos]).count() as u64;
-        return Err(FlowDataError::NotCsv {
-            path: path.into(),
-            line,
-            reason: format!("NUL byte at offset {pos}"),
-        });
-    }
-    let end = memchr::memchr(b'\n', &head).unwrap_or(head.len());
-    let mut line = &head[..end];
-    if let Some(rest) = line.strip_prefix(b"\xef\xbb\xbf") {
-        line = rest;
-    }
-    let record = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(line)
-        .byte_records()
-        .next()
-        .transpose()
-        .map_err(|e| FlowDataError::Csv {
-            path: path.into(),
-            line: 1,
-            message: e.to_string(),
-        })?
-        .ok_or_else(|| FlowDataError::EmptyFile { path: path.into() })?;
-    let header: Vec<String> = record
-        .iter()
-        .map(|c| String::from_utf8_lossy(c).trim().to_string())
-        .collect();
-    if header.iter().all(|h| h.is_empty()) {
-        return Err(FlowDataError::EmptyFile { path: path.into() });
-    }
-    Ok(header)
-}
-
-/// A header's columns for an error message: comma-separated, shortened to
+/// The header's columns for an error message: comma-separated, shortened to
 /// about 300 bytes.
 pub(crate) fn short_columns(header: &[String]) -> String {
     let mut columns = header.join(", ");
@@ -279,21 +357,46 @@ pub(crate) fn short_columns(header: &[String]) -> String {
     columns
 }
 
+/// What a header column gives, before repeats are resolved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Target {
+    Feature(usize),
+    OneHot(usize),
+    Label,
+    Family,
+}
+
+/// True for CICFlowMeter's repeat of `Fwd Header Length` (feature 62
+/// duplicates 41 in its source): the same name again, or pandas' `.1`.
+fn is_cicflowmeter_repeat(feature: &str, header: &str) -> bool {
+    let key = normalize_header(header);
+    feature == "Fwd Header Length" && (key == "fwdheaderlength" || key == "fwdheaderlength1")
+}
+
+/// The feature a header names, directly or as pandas' `NAME.1` copy.
+fn feature_of<'a>(schema: &'a Schema, h: &str) -> Option<&'a str> {
+    schema.canonical_name(h).or_else(|| {
+        let (base, suffix) = h.rsplit_once('.')?;
+        (!suffix.is_empty() && suffix.chars().all(|c| c.is_ascii_digit()))
+            .then(|| schema.canonical_name(base))
+            .flatten()
+    })
+}
+
 fn plan_file(
     path: &Path,
     header: Vec<String>,
     schema: &Schema,
-    unlabelled: Option<&str>,
+    options: &ReadOptions,
 ) -> Result<FilePlan> {
+    let unlabelled = options.unlabelled.as_deref();
     let label_key = normalize_header(&schema.label_column);
     let family_key = schema.family_column.as_deref().map(normalize_header);
     let mut roles = vec![Role::Ignored; header.len()];
-    let mut assigned = vec![false; schema.n_features()];
     let mut report = FileReport {
         path: path.to_path_buf(),
         ..FileReport::default()
     };
-    let mut have_label = false;
     let mut identifiers: Vec<(usize, usize)> = Vec::new();
     for (i, h) in header.iter().enumerate() {
         if let Some(slot) = identifier_column(h)
@@ -315,71 +418,122 @@ fn plan_file(
         one_hot_maps.push(map);
         one_hot_cols[k] = schema.index_of(&first);
     }
+    // What each column gives, and the columns of each target.
+    let mut targets: Vec<Option<Target>> = vec![None; header.len()];
+    let mut columns_of: HashMap<Target, Vec<usize>> = HashMap::new();
     for (i, h) in header.iter().enumerate() {
         let key = normalize_header(h);
-        if key == label_key && !have_label {
-            roles[i] = Role::Label;
-            have_label = true;
-            continue;
-        }
-        if family_key.as_deref() == Some(key.as_str()) {
-            roles[i] = Role::Family;
-            continue;
-        }
-        if let Some(k) = schema
+        let target = if key == label_key {
+            Some(Target::Label)
+        } else if family_key.as_deref() == Some(key.as_str()) {
+            Some(Target::Family)
+        } else if let Some(k) = schema
             .one_hot
             .iter()
             .position(|oh| normalize_header(&oh.column) == key)
         {
-            if let Some(offset) = one_hot_cols[k] {
-                roles[i] = Role::OneHot { offset, index: k };
-            }
-            continue;
+            Some(Target::OneHot(k))
+        } else {
+            feature_of(schema, h).and_then(|name| schema.index_of(name).map(Target::Feature))
+        };
+        if let Some(t) = target {
+            targets[i] = Some(t);
+            columns_of.entry(t).or_default().push(i);
         }
-        if let Some(name) = schema.canonical_name(h) {
-            let j = schema
-                .index_of(name)
-                .expect("canonical names come from the schema");
-            if assigned[j] {
-                report.duplicate_columns.push(h.clone());
+    }
+    for (i, target) in targets.iter().enumerate() {
+        let h = &header[i];
+        let Some(t) = *target else {
+            if is_identifier(h) {
+                report.identifier_columns.push(h.clone());
+                if options.origins && identifiers.iter().any(|&(c, _)| c == i) {
+                    roles[i] = Role::Identifier;
+                }
             } else {
-                assigned[j] = true;
-                roles[i] = Role::Feature(j);
+                report.ignored_columns.push(h.clone());
             }
             continue;
-        }
-        if let Some((base, suffix)) = h.rsplit_once('.')
-            && suffix.chars().all(|c| c.is_ascii_digit())
-            && schema.canonical_name(base).is_some()
-        {
+        };
+        let cols = &columns_of[&t];
+        if cols[0] != i {
+            // A repeat: the known CICFlowMeter one is checked equal to the
+            // first column; any other refuses the file (below).
+            if let Target::Feature(j) = t {
+                roles[i] = Role::Repeat(j);
+            }
             report.duplicate_columns.push(h.clone());
             continue;
         }
-        if is_identifier(h) {
-            report.identifier_columns.push(h.clone());
-        } else {
-            report.ignored_columns.push(h.clone());
+        roles[i] = match t {
+            Target::Feature(j) => Role::Feature(j),
+            Target::OneHot(k) => match one_hot_cols[k] {
+                Some(offset) => Role::OneHot { offset, index: k },
+                None => Role::Ignored,
+            },
+            Target::Label => Role::Label,
+            Target::Family => Role::Family,
+        };
+    }
+    for (t, cols) in &columns_of {
+        if cols.len() < 2 {
+            continue;
+        }
+        let known = match t {
+            Target::Feature(j) => {
+                cols.len() == 2
+                    && is_cicflowmeter_repeat(&schema.features[*j].name, &header[cols[1]])
+            }
+            _ => false,
+        };
+        if !known {
+            let target = match t {
+                Target::Feature(j) => format!("feature '{}'", schema.features[*j].name),
+                Target::OneHot(k) => {
+                    format!("the categorical column '{}'", schema.one_hot[*k].column)
+                }
+                Target::Label => format!("the label column '{}'", schema.label_column),
+                Target::Family => format!(
+                    "the family column '{}'",
+                    schema.family_column.as_deref().unwrap_or("")
+                ),
+            };
+            let mut cols = cols.clone();
+            cols.sort_unstable();
+            return Err(FlowDataError::DuplicateColumns {
+                path: path.to_path_buf(),
+                target,
+                columns: cols
+                    .iter()
+                    .map(|&c| format!("{} '{}'", c + 1, header[c]))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            });
         }
     }
-    let mut default_label = Vec::new();
-    if !have_label && let Some(l) = unlabelled {
-        default_label = l.as_bytes().to_vec();
-        report.unlabelled = true;
-    } else if !have_label {
+    let have_label = roles.contains(&Role::Label);
+    if !have_label && unlabelled.is_none() {
         return Err(FlowDataError::MissingLabelColumn {
             path: path.to_path_buf(),
             expected: schema.label_column.clone(),
             columns: short_columns(&header),
         });
     }
+    report.unlabelled = !have_label;
     if let Some(family) = &schema.family_column
         && !roles.contains(&Role::Family)
+        && unlabelled.is_none()
     {
         return Err(FlowDataError::MissingFamilyColumn {
             path: path.to_path_buf(),
             expected: family.clone(),
             columns: short_columns(&header),
         });
+    }
+    let mut assigned = vec![false; schema.n_features()];
+    for r in &roles {
+        if let Role::Feature(j) = r {
+            assigned[*j] = true;
+        }
     }
     // One-hot features are present when their source column is.
     for (k, oh) in schema.one_hot.iter().enumerate() {
@@ -405,27 +559,21 @@ fn plan_file(
         roles,
         one_hot: one_hot_maps,
         missing,
-        default_label,
+        default_label: unlabelled.map(|l| l.as_bytes().to_vec()),
         identifiers,
         report,
     })
 }
 
-/// Align every file to the schema under the policy; returns the effective
-/// schema, the plans and the features removed by `Intersect`.
+/// Align every input to the schema under the policy; returns the
+/// effective schema, the plans and the features removed by `Intersect`.
 fn plan_files(
-    files: &[PathBuf],
+    inputs: &[(PathBuf, Vec<String>)],
     options: &ReadOptions,
 ) -> Result<(Schema, Vec<FilePlan>, Vec<String>)> {
-    options.schema.validate()?;
-    let headers = files
+    let full: Vec<FilePlan> = inputs
         .iter()
-        .map(|f| read_header(f))
-        .collect::<Result<Vec<_>>>()?;
-    let full: Vec<FilePlan> = files
-        .iter()
-        .zip(headers.iter().cloned())
-        .map(|(f, h)| plan_file(f, h, &options.schema, options.unlabelled.as_deref()))
+        .map(|(f, h)| plan_file(f, h.clone(), &options.schema, options))
         .collect::<Result<_>>()?;
     match options.alignment {
         Alignment::Strict => {
@@ -462,20 +610,18 @@ fn plan_files(
             if schema.features.is_empty() {
                 return Err(FlowDataError::NoSharedFeature {
                     schema: options.schema.name.clone(),
-                    files: files
+                    files: inputs
                         .iter()
-                        .zip(&headers)
                         .map(|(f, h)| format!("{} (columns: {})", f.display(), short_columns(h)))
                         .collect::<Vec<_>>()
                         .join("; "),
                 });
             }
-            let plans = files
+            let plans = inputs
                 .iter()
-                .zip(headers)
                 .zip(full)
                 .map(|((f, h), old)| {
-                    let mut p = plan_file(f, h, &schema, options.unlabelled.as_deref())?;
+                    let mut p = plan_file(f, h.clone(), &schema, options)?;
                     p.report.missing_features = old.report.missing_features;
                     Ok(p)
                 })
@@ -492,7 +638,7 @@ struct PartOut {
     values: Vec<f32>,
     /// Per kept row: index into `keys`.
     local_class: Vec<u32>,
-    /// The distinct (label, family) keys of the part, and their indices.
+    /// The distinct class keys of the part, and their indices.
     keys: Vec<Vec<u8>>,
     key_index: HashMap<Vec<u8>, u32>,
     fingerprints: Vec<u128>,
@@ -500,6 +646,9 @@ struct PartOut {
     dropped: DropCounts,
     cells: CellCounts,
     error: Option<FlowDataError>,
+    /// The first malformed rows: (index among the part's rows read, line,
+    /// what is wrong).
+    malformed: Vec<(u64, u64, String)>,
     /// With origins, per kept row: (index among the part's rows read, line).
     kept: Vec<(u64, u64)>,
     /// With origins, the identifier cells of the kept rows, row by row:
@@ -509,6 +658,8 @@ struct PartOut {
     /// With origins, the rows not kept: (index among the part's rows read,
     /// line, reason).
     skipped: Vec<(u64, u64, DropReason)>,
+    /// The parser of quoted records, made when first needed.
+    parser: Option<QuotedParser>,
 }
 
 impl PartOut {
@@ -522,6 +673,7 @@ impl PartOut {
         self.dropped = DropCounts::default();
         self.cells = CellCounts::default();
         self.error = None;
+        self.malformed.clear();
         self.kept.clear();
         self.id_text.clear();
         self.id_ends.clear();
@@ -546,7 +698,7 @@ impl PartOut {
     }
 }
 
-/// Immutable parsing context of one file.
+/// Immutable parsing context of one input.
 struct ParseCtx<'a> {
     plan: &'a FilePlan,
     schema: &'a Schema,
@@ -588,173 +740,6 @@ impl RowChecks {
     }
 }
 
-enum Cell {
-    Value(f32),
-    Empty,
-    Bad,
-}
-
-#[inline]
-fn parse_cell(bytes: &[u8]) -> Cell {
-    let t = bytes.trim_ascii();
-    if t.is_empty() {
-        return Cell::Empty;
-    }
-    // Most cells are plain counts: up to 19 digits fit a u64 exactly, and
-    // its conversion rounds to nearest like a full parse would.
-    if t.len() <= 19 {
-        let mut n = 0u64;
-        let mut digits = true;
-        for &b in t {
-            let d = b.wrapping_sub(b'0');
-            if d > 9 {
-                digits = false;
-                break;
-            }
-            n = n * 10 + u64::from(d);
-        }
-        if digits {
-            return Cell::Value(n as f32);
-        }
-    }
-    match fast_float2::parse::<f32, _>(t) {
-        Ok(v) => Cell::Value(v),
-        Err(_) => Cell::Bad,
-    }
-}
-
-/// Powers of ten exact in `f64`.
-const POW10: [f64; 23] = [
-    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
-    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
-];
-
-/// The plain number (digits, optionally `.` and more digits) starting at
-/// `from`, and where its digits end; `None` for anything else (a sign, an
-/// exponent, no digits, more than 19 digits), which a full parse handles.
-///
-/// The value is the correctly rounded `f32`, as a full parse gives: the
-/// digits form an integer `m` below 2^53 and the point a power of ten
-/// `10^k` (k <= 22), both exact in `f64`, so `m / 10^k` is rounded once to
-/// `f64`; rounding that to `f32` is rounding once more, and for a quotient
-/// double rounding through a format of at least 2 x 24 + 2 bits gives the
-/// same result as rounding once (Figueroa, 1995).
-#[inline]
-fn plain_number(line: &[u8], from: usize) -> (Option<f32>, usize) {
-    let n = line.len();
-    let (m, pos) = digits(line, from, 0);
-    let int_digits = pos - from;
-    if int_digits == 0 || int_digits > 19 {
-        return (None, pos);
-    }
-    if pos == n || line[pos] != b'.' {
-        // A count: up to 19 digits fit a u64 exactly, and its conversion
-        // rounds to nearest like a full parse would.
-        return (Some(m as f32), pos);
-    }
-    let (m, end) = digits(line, pos + 1, m);
-    let frac_digits = end - pos - 1;
-    if frac_digits == 0 || int_digits + frac_digits > 19 || m > 1 << 53 {
-        return (None, end);
-    }
-    (Some((m as f64 / POW10[frac_digits]) as f32), end)
-}
-
-/// Read the ASCII digits from `from` on into `m` (`m * 10 + digit` each,
-/// wrapping: callers count the digits); the value and where they end.
-/// Eight bytes at a time where the line has them.
-#[inline]
-fn digits(line: &[u8], from: usize, mut m: u64) -> (u64, usize) {
-    let mut pos = from;
-    while let Some(bytes) = line.get(pos..pos + 8) {
-        let chunk = u64::from_le_bytes(bytes.try_into().expect("eight bytes"));
-        let (k, v) = leading_digits(chunk);
-        m = m.wrapping_mul(POW10_U64[k]).wrapping_add(v);
-        pos += k;
-        if k < 8 {
-            return (m, pos);
-        }
-    }
-    while let Some(&b) = line.get(pos) {
-        let d = b.wrapping_sub(b'0');
-        if d > 9 {
-            break;
-        }
-        m = m.wrapping_mul(10).wrapping_add(u64::from(d));
-        pos += 1;
-    }
-    (m, pos)
-}
-
-const POW10_U64: [u64; 9] = [
-    1,
-    10,
-    100,
-    1_000,
-    10_000,
-    100_000,
-    1_000_000,
-    10_000_000,
-    100_000_000,
-];
-
-/// How many of eight bytes (little-endian, first byte lowest) are ASCII
-/// digits before the first that is not, and the number they spell.
-#[inline]
-fn leading_digits(chunk: u64) -> (usize, u64) {
-    const HIGH: u64 = 0xF0F0_F0F0_F0F0_F0F0;
-    const THREES: u64 = 0x3030_3030_3030_3030;
-    // A byte is a digit when its high nibble is 3 and adding 6 to it does
-    // not carry out of the low nibble. A carry out of a byte (>= 0xFA)
-    // only reaches bytes after it, which do not count.
-    let not_digit =
-        ((chunk & HIGH) ^ THREES) | ((chunk.wrapping_add(0x0606_0606_0606_0606) & HIGH) ^ THREES);
-    let k = (not_digit.trailing_zeros() / 8) as usize;
-    if k == 0 {
-        return (0, 0);
-    }
-    // The digits' values moved to the top bytes: the bytes below are
-    // leading zeros. Then pairs, quads and the eight are combined.
-    let v = (chunk & 0x0F0F_0F0F_0F0F_0F0F) << (8 * (8 - k));
-    let v = v.wrapping_mul(10).wrapping_add(v >> 8);
-    const MASK: u64 = 0x0000_00FF_0000_00FF;
-    let a = (v & MASK).wrapping_mul(100 + (1_000_000 << 32));
-    let b = ((v >> 16) & MASK).wrapping_mul(1 + (10_000 << 32));
-    (k, u64::from((a.wrapping_add(b) >> 32) as u32))
-}
-
-/// Store a parsed cell and count what it holds; true when it is not a
-/// finite number (an empty cell becomes NaN).
-#[inline]
-fn store(cell: Cell, slot: &mut f32, counts: &mut CellCounts) -> bool {
-    match cell {
-        Cell::Value(v) if v.is_finite() => {
-            // -0.0 and 0.0 are one value (for deduplication too).
-            *slot = v + 0.0;
-            false
-        }
-        Cell::Value(v) => {
-            if v.is_nan() {
-                counts.nan += 1;
-            } else {
-                counts.infinite += 1;
-            }
-            *slot = v;
-            true
-        }
-        Cell::Empty => {
-            counts.empty += 1;
-            *slot = f32::NAN;
-            true
-        }
-        // Callers report bad cells themselves.
-        Cell::Bad => {
-            *slot = f32::NAN;
-            true
-        }
-    }
-}
-
 /// The cells of a line without quotes, as byte ranges.
 fn split_plain(line: &[u8], spans: &mut Vec<(usize, usize)>) {
     spans.clear();
@@ -778,25 +763,136 @@ fn shorten(bytes: &[u8]) -> String {
     }
 }
 
+/// Two readings of one quantity agree (both missing counts as agreeing).
+fn same_value(a: f32, b: f32) -> bool {
+    a == b || (a.is_nan() && b.is_nan())
+}
+
+/// The record ends of a block whose records are not all single lines.
+#[derive(Clone, Debug, Default)]
+struct RecordEnds {
+    /// The end of every record (offsets in the block).
+    ends: Vec<usize>,
+    /// The ends of the records whose quote never closed.
+    unclosed: Vec<usize>,
+}
+
+/// The records of one part: its lines, or the record ends the block was
+/// cut at (offsets in the block; the part starts at `base`).
+#[derive(Clone, Copy)]
+struct PartRecords<'a> {
+    ends: &'a [usize],
+    unclosed: &'a [usize],
+    base: usize,
+}
+
+/// What [`FlowDataError`] a malformed row gives, built only when it is
+/// reported (a message or an error).
+type MakeError<'a> = &'a dyn Fn() -> FlowDataError;
+
+/// What is wrong with a cell.
+#[derive(Clone, Copy)]
+enum CellProblem {
+    /// A feature's cell that is not a number.
+    Number,
+    /// A label, family or identifier cell that is not text.
+    Text,
+    /// A label cell that names no class, where labels are needed.
+    Label,
+}
+
 impl ParseCtx<'_> {
-    /// Parse one part (whole lines) whose first line is `first_line` of the
-    /// file into `out`, which has been reset.
+    /// The error of a cell of column `column` (0-based) on `line`.
+    fn cell_error(
+        &self,
+        problem: CellProblem,
+        line: u64,
+        column: usize,
+        cell: &[u8],
+    ) -> FlowDataError {
+        let (path, name) = (self.plan.path.clone(), self.plan.header[column].clone());
+        let column = column + 1;
+        match problem {
+            CellProblem::Number => FlowDataError::BadNumber {
+                path,
+                line,
+                column,
+                name,
+                found: shorten(cell),
+            },
+            CellProblem::Text => FlowDataError::BadText {
+                path,
+                line,
+                column,
+                name,
+                found: first_bytes(cell),
+            },
+            CellProblem::Label => FlowDataError::BadLabel {
+                path,
+                line,
+                column,
+                name,
+                found: shorten(cell),
+            },
+        }
+    }
+
+    /// A malformed row: skipped, counted and listed in lenient mode, an
+    /// error otherwise; false when parsing must stop.
+    fn malformed(&self, line: u64, make: MakeError<'_>, out: &mut PartOut) -> bool {
+        if self.policy.lenient {
+            out.dropped.malformed += 1;
+            if out.malformed.len() < MALFORMED_LISTED {
+                out.malformed
+                    .push((out.rows_read - 1, line, make().to_string()));
+            }
+            true
+        } else {
+            out.error = Some(make());
+            false
+        }
+    }
+
+    /// Parse one part (whole records) whose first line is `first_line` of
+    /// the input into `out`, which has been reset.
     ///
     /// A plain line is parsed in one pass ([`Self::fast_row`]); a line it
-    /// declines is split on commas, or goes through the `csv` parser when
-    /// it has quotes, and [`Self::row`] checks it cell by cell.
-    fn parse_part(&self, bytes: &[u8], first_line: u64, out: &mut PartOut) {
+    /// declines is split on commas, or goes through the CSV parser when it
+    /// has quotes, and [`Self::row`] checks it cell by cell.
+    fn parse_part(
+        &self,
+        bytes: &[u8],
+        first_line: u64,
+        records: Option<PartRecords<'_>>,
+        has_nul: bool,
+        out: &mut PartOut,
+    ) {
         let mut key = Vec::with_capacity(64);
         let mut spans: Vec<(usize, usize)> = Vec::with_capacity(self.plan.header.len() + 1);
-        let mut record = csv::ByteRecord::new();
+        let mut parser = out.parser.take();
         let mut pos = 0usize;
+        let mut next_record = 0usize;
         let mut line_no = first_line;
         while pos < bytes.len() {
-            let end = memchr::memchr(b'\n', &bytes[pos..]).map_or(bytes.len(), |i| pos + i);
-            let mut line = &bytes[pos..end];
-            pos = end + 1;
+            let (end, unclosed) = match records {
+                None => (
+                    memchr::memchr(b'\n', &bytes[pos..]).map_or(bytes.len(), |i| pos + i + 1),
+                    false,
+                ),
+                Some(r) => {
+                    let end = r.ends[next_record] - r.base;
+                    next_record += 1;
+                    (end, r.unclosed.binary_search(&(end + r.base)).is_ok())
+                }
+            };
+            let record = &bytes[pos..end];
+            pos = end;
             let this_line = line_no;
-            line_no += 1;
+            line_no += match records {
+                None => u64::from(record.last() == Some(&b'\n')),
+                Some(_) => memchr::memchr_iter(b'\n', record).count() as u64,
+            };
+            let mut line = record.strip_suffix(b"\n").unwrap_or(record);
             if let Some(stripped) = line.strip_suffix(b"\r") {
                 line = stripped;
             }
@@ -806,6 +902,34 @@ impl ParseCtx<'_> {
             let before =
                 self.origins
                     .then_some((out.rows_read, out.local_class.len(), out.dropped));
+            if (has_nul && memchr::memchr(0, line).is_some()) || unclosed {
+                out.rows_read += 1;
+                let make = || {
+                    if unclosed {
+                        FlowDataError::Csv {
+                            path: self.plan.path.clone(),
+                            line: this_line,
+                            message: format!(
+                                "a quoted field opened on this line is not closed (by the end of the input, or within {MAX_RECORD_BYTES} bytes)"
+                            ),
+                        }
+                    } else {
+                        FlowDataError::NotCsv {
+                            path: self.plan.path.clone(),
+                            line: this_line,
+                            reason: format!("NUL byte in line {this_line}"),
+                        }
+                    }
+                };
+                let go_on = self.malformed(this_line, &make, out);
+                if let Some(before) = before {
+                    self.note_origin(line, &[], this_line, before, out);
+                }
+                if !go_on {
+                    break;
+                }
+                continue;
+            }
             if let Some(go_on) = self.fast_row(line, out, &mut key) {
                 if let Some(before) = before {
                     // A line the fast path takes is plain; its cells are
@@ -817,39 +941,40 @@ impl ParseCtx<'_> {
                     self.note_origin(line, &spans, this_line, before, out);
                 }
                 if !go_on {
-                    return;
+                    break;
                 }
                 continue;
             }
             if memchr::memchr(b'"', line).is_none() {
                 split_plain(line, &mut spans);
             } else {
+                let parser = parser.get_or_insert_default();
+                parser.parse(record, true);
+                let (text, ends) = parser.fields();
                 spans.clear();
-                let mut rdr = csv::ReaderBuilder::new()
-                    .has_headers(false)
-                    .flexible(true)
-                    .from_reader(line);
-                if let Err(e) = rdr.read_byte_record(&mut record) {
-                    out.error = Some(FlowDataError::Csv {
-                        path: self.plan.path.clone(),
-                        line: this_line,
-                        message: e.to_string(),
-                    });
-                    return;
+                let mut start = 0;
+                for &e in ends {
+                    spans.push((start, e));
+                    start = e;
                 }
-                spans.extend(
-                    (0..record.len()).filter_map(|i| record.range(i).map(|r| (r.start, r.end))),
-                );
-                line = record.as_slice();
+                // The line end's `\r` stays in the last field.
+                if let Some(last) = spans.last_mut()
+                    && last.1 > last.0
+                    && text[last.1 - 1] == b'\r'
+                {
+                    last.1 -= 1;
+                }
+                line = text;
             }
             let go_on = self.row(line, &spans, this_line, out, &mut key);
             if let Some(before) = before {
                 self.note_origin(line, &spans, this_line, before, out);
             }
             if !go_on {
-                return;
+                break;
             }
         }
+        out.parser = parser;
     }
 
     /// Record where the row just parsed came from: when it was kept, its
@@ -881,47 +1006,74 @@ impl ParseCtx<'_> {
         }
     }
 
-    /// Parse a block on all threads: it is cut at line ends into parts,
+    /// Parse a block on all threads: it is cut at record ends into parts,
     /// taken from `spare` (recycled) where possible, parsed in parallel.
-    fn parse_block(&self, block: &[u8], first_line: u64, spare: &mut Vec<PartOut>) -> Vec<PartOut> {
-        let n_parts = if block.len() < (256 << 10) {
+    fn parse_block(&self, block: &Block, spare: &mut Vec<PartOut>) -> Vec<PartOut> {
+        let bytes = &block.bytes[..];
+        let n_parts = if bytes.len() < (256 << 10) {
             1
         } else {
             rayon::current_num_threads() * 2
         };
         let mut bounds = vec![0usize];
         for k in 1..n_parts {
-            let target = block.len() * k / n_parts;
+            let target = bytes.len() * k / n_parts;
             let prev = *bounds.last().expect("non-empty");
             if target <= prev {
                 continue;
             }
-            if let Some(nl) = memchr::memchr(b'\n', &block[target..]) {
-                let b = target + nl + 1;
-                if b < block.len() {
-                    bounds.push(b);
-                }
+            let b = match &block.records {
+                None => memchr::memchr(b'\n', &bytes[target..]).map(|nl| target + nl + 1),
+                Some(r) => r.ends.get(r.ends.partition_point(|&e| e < target)).copied(),
+            };
+            if let Some(b) = b.filter(|&b| b < bytes.len() && b > prev) {
+                bounds.push(b);
             }
         }
-        bounds.push(block.len());
+        bounds.push(bytes.len());
         let lines: Vec<u64> = bounds
             .par_windows(2)
-            .map(|w| memchr::memchr_iter(b'\n', &block[w[0]..w[1]]).count() as u64)
+            .map(|w| memchr::memchr_iter(b'\n', &bytes[w[0]..w[1]]).count() as u64)
             .collect();
+        let has_nul = memchr::memchr(0, bytes).is_some();
         let mut jobs = Vec::with_capacity(lines.len());
-        let mut line = first_line;
+        let mut line = block.first_line;
         for (w, n_lines) in bounds.windows(2).zip(lines) {
             let mut part = spare.pop().unwrap_or_default();
             part.reset();
-            jobs.push((&block[w[0]..w[1]], line, part));
+            let records = block.records.as_ref().map(|r| {
+                let a = r.ends.partition_point(|&e| e <= w[0]);
+                let b = r.ends.partition_point(|&e| e <= w[1]);
+                PartRecords {
+                    ends: &r.ends[a..b],
+                    unclosed: &r.unclosed,
+                    base: w[0],
+                }
+            });
+            jobs.push((&bytes[w[0]..w[1]], line, records, part));
             line += n_lines;
         }
         jobs.into_par_iter()
-            .map(|(bytes, start, mut part)| {
-                self.parse_part(bytes, start, &mut part);
+            .map(|(bytes, start, records, mut part)| {
+                self.parse_part(bytes, start, records, has_nul, &mut part);
                 part
             })
             .collect()
+    }
+
+    /// The label of a row from its label cell (`None`: the file has no
+    /// label column): `Ok((flag, text))` with flag 1 for a label, 0 for a
+    /// row without one (labels optional); `Err` with what is wrong.
+    fn label_of<'b>(
+        &'b self,
+        cell: Option<&'b [u8]>,
+    ) -> std::result::Result<(u8, &'b [u8]), LabelCell> {
+        let state = cell.map_or(LabelCell::NoLabel, label_cell);
+        match (state, &self.plan.default_label) {
+            (LabelCell::Class, _) => Ok((1, cell.unwrap_or_default())),
+            (LabelCell::NoLabel, Some(default)) => Ok((0, default)),
+            (other, _) => Err(other),
+        }
     }
 
     /// Process one record; false when parsing must stop (an error in strict mode).
@@ -934,47 +1086,42 @@ impl ParseCtx<'_> {
         key: &mut Vec<u8>,
     ) -> bool {
         let n_cols = self.plan.header.len();
-        let p = self.policy;
         out.rows_read += 1;
+        let path = &self.plan.path;
         if spans.len() != n_cols {
-            if p.lenient {
-                out.dropped.malformed += 1;
-                return true;
-            }
-            out.error = Some(FlowDataError::RaggedRow {
-                path: self.plan.path.clone(),
+            let make = || FlowDataError::RaggedRow {
+                path: path.clone(),
                 line,
                 expected: n_cols,
                 found: spans.len(),
-            });
-            return false;
+            };
+            return self.malformed(line, &make, out);
         }
         let start = out.values.len();
         out.values.extend_from_slice(self.template);
-        let row = &mut out.values[start..];
-        let mut label: &[u8] = &self.plan.default_label;
+        let mut label: Option<&[u8]> = None;
         let mut family: &[u8] = b"";
         let mut non_finite = false;
+        let mut repeat: Option<(usize, usize, f32)> = None;
+        let mut bad: Option<(usize, CellProblem)> = None;
         for (i, (role, &(a, b))) in self.plan.roles.iter().zip(spans).enumerate() {
             let cell = &text[a..b];
+            let row = &mut out.values[start..];
             match role {
                 Role::Feature(j) => match parse_cell(cell) {
                     Cell::Bad => {
-                        out.values.truncate(start);
-                        if p.lenient {
-                            out.dropped.malformed += 1;
-                            return true;
-                        }
-                        out.error = Some(FlowDataError::BadNumber {
-                            path: self.plan.path.clone(),
-                            line,
-                            column: i + 1,
-                            name: self.plan.header[i].clone(),
-                            found: shorten(cell),
-                        });
-                        return false;
+                        bad = Some((i, CellProblem::Number));
+                        break;
                     }
                     parsed => non_finite |= store(parsed, &mut row[*j], &mut out.cells),
+                },
+                Role::Repeat(j) => match parse_cell(cell) {
+                    Cell::Value(v) => repeat = Some((i, *j, v + 0.0)),
+                    Cell::Empty => repeat = Some((i, *j, f32::NAN)),
+                    Cell::Bad => {
+                        bad = Some((i, CellProblem::Number));
+                        break;
+                    }
                 },
                 Role::OneHot { offset, index } => {
                     match self.plan.one_hot[*index].get(cell.trim_ascii()) {
@@ -982,48 +1129,81 @@ impl ParseCtx<'_> {
                         None => out.cells.unknown_category += 1,
                     }
                 }
-                Role::Label => label = cell,
+                Role::Label => label = Some(cell),
+                Role::Family | Role::Identifier if !is_text(cell) => {
+                    bad = Some((i, CellProblem::Text));
+                    break;
+                }
                 Role::Family => family = cell,
-                Role::Ignored => {}
+                Role::Identifier | Role::Ignored => {}
             }
         }
-        if !names_a_class(label) {
+        if let Some((i, problem)) = bad {
             out.values.truncate(start);
-            if p.lenient {
-                out.dropped.malformed += 1;
-                return true;
-            }
-            let column = self
+            let (a, b) = spans[i];
+            let make = || self.cell_error(problem, line, i, &text[a..b]);
+            return self.malformed(line, &make, out);
+        }
+        if let Some((i, j, v)) = repeat
+            && !same_value(v, out.values[start + j])
+        {
+            let first = out.values[start + j];
+            out.values.truncate(start);
+            let first_column = self
                 .plan
                 .roles
                 .iter()
-                .position(|r| *r == Role::Label)
+                .position(|r| *r == Role::Feature(j))
                 .unwrap_or(0);
-            out.error = Some(FlowDataError::BadLabel {
-                path: self.plan.path.clone(),
+            let make = || FlowDataError::RepeatDiffers {
+                path: path.clone(),
                 line,
-                column: column + 1,
-                name: self.plan.header[column].clone(),
-                found: shorten(label),
-            });
-            return false;
+                repeat: format!("column {} ('{}') holds {v}", i + 1, self.plan.header[i]),
+                first: format!(
+                    "column {} ('{}') holds {first}",
+                    first_column + 1,
+                    self.plan.header[first_column]
+                ),
+            };
+            return self.malformed(line, &make, out);
         }
-        self.finish_row(start, label, family, non_finite, out, key)
+        match self.label_of(label) {
+            Ok((flag, label)) => self.finish_row(start, flag, label, family, non_finite, out, key),
+            Err(state) => {
+                out.values.truncate(start);
+                let column = self
+                    .plan
+                    .roles
+                    .iter()
+                    .position(|r| *r == Role::Label)
+                    .unwrap_or(0);
+                let problem = if state == LabelCell::NotText {
+                    CellProblem::Text
+                } else {
+                    CellProblem::Label
+                };
+                let found = label.unwrap_or_default();
+                let make = || self.cell_error(problem, line, column, found);
+                self.malformed(line, &make, out)
+            }
+        }
     }
 
     /// Parse a plain line (no quotes) in one pass over its bytes, without
     /// cutting it into cells first; `None`, with nothing recorded, when the
     /// line needs a closer look (wrong number of cells, a cell that is not
-    /// a number), which [`Self::row`] then gives.
+    /// a number or not text, a label that is not a class, a repeat that
+    /// differs), which [`Self::row`] then gives.
     fn fast_row(&self, line: &[u8], out: &mut PartOut, key: &mut Vec<u8>) -> Option<bool> {
         let start = out.values.len();
         out.values.extend_from_slice(self.template);
         let row = &mut out.values[start..];
         let n = line.len();
         let last = self.plan.roles.len() - 1;
-        let (mut label, mut family): (&[u8], &[u8]) = (&self.plan.default_label, b"");
+        let (mut label, mut family): (Option<&[u8]>, &[u8]) = (None, b"");
         let mut cells = CellCounts::default();
         let mut non_finite = false;
+        let mut repeat: Option<(usize, f32)> = None;
         let mut pos = 0usize;
         let cell_end = |from: usize| memchr::memchr(b',', &line[from..]).map_or(n, |k| from + k);
         let mut ok = true;
@@ -1048,6 +1228,25 @@ impl ParseCtx<'_> {
                         }
                     }
                 }
+                Role::Repeat(j) => {
+                    let (value, end) = plain_number(line, begin);
+                    pos = end;
+                    let v = match value.filter(|_| pos == n || line[pos] == b',') {
+                        Some(v) => v,
+                        None => {
+                            pos = cell_end(pos);
+                            match parse_cell(&line[begin..pos]) {
+                                Cell::Value(v) => v + 0.0,
+                                Cell::Empty => f32::NAN,
+                                Cell::Bad => {
+                                    ok = false;
+                                    break;
+                                }
+                            }
+                        }
+                    };
+                    repeat = Some((*j, v));
+                }
                 other => {
                     pos = cell_end(pos);
                     let cell = &line[begin..pos];
@@ -1063,9 +1262,13 @@ impl ParseCtx<'_> {
                                 None => cells.unknown_category += 1,
                             }
                         }
-                        Role::Label => label = cell,
+                        Role::Label => label = Some(cell),
+                        Role::Family | Role::Identifier if !is_text(cell) => {
+                            ok = false;
+                            break;
+                        }
                         Role::Family => family = cell,
-                        Role::Ignored | Role::Feature(_) => {}
+                        _ => {}
                     }
                 }
             }
@@ -1078,20 +1281,25 @@ impl ParseCtx<'_> {
                 pos += 1;
             }
         }
-        if !ok || pos != n || !names_a_class(label) {
+        let repeat_ok = repeat.is_none_or(|(j, v)| same_value(v, row[j]));
+        let labelled = ok && pos == n && repeat_ok;
+        let label = labelled.then(|| self.label_of(label).ok()).flatten();
+        let Some((flag, label)) = label else {
             out.values.truncate(start);
             return None;
-        }
+        };
         out.rows_read += 1;
         out.cells.add(&cells);
-        Some(self.finish_row(start, label, family, non_finite, out, key))
+        Some(self.finish_row(start, flag, label, family, non_finite, out, key))
     }
 
     /// Apply the cleaning policy to the parsed row at `start` and record
     /// its class and fingerprint; false when parsing must stop.
+    #[allow(clippy::too_many_arguments)]
     fn finish_row(
         &self,
         start: usize,
+        labelled: u8,
         label: &[u8],
         family: &[u8],
         non_finite: bool,
@@ -1167,10 +1375,7 @@ impl ParseCtx<'_> {
                 }
             }
         }
-        key.clear();
-        key.extend_from_slice(label.trim_ascii());
-        key.push(0xff);
-        key.extend_from_slice(family.trim_ascii());
+        class_key(key, labelled, label.trim_ascii(), family.trim_ascii());
         let local = out.class_key(key);
         out.local_class.push(local);
         if p.drop_duplicates {
@@ -1189,20 +1394,28 @@ impl ParseCtx<'_> {
     }
 }
 
-/// True when a label cell can name a class: it holds a letter or a digit
-/// (or a byte of a non-ASCII character). Blank and punctuation-only cells
-/// (`""`, `?`, `-`) are malformed rows, never a class.
-fn names_a_class(label: &[u8]) -> bool {
-    label
-        .iter()
-        .any(|&b| b.is_ascii_alphanumeric() || b >= 0x80)
+/// A row's class key: whether the input labelled it, the label's length
+/// and bytes, then the family's bytes.
+fn class_key(key: &mut Vec<u8>, labelled: u8, label: &[u8], family: &[u8]) {
+    key.clear();
+    key.push(labelled);
+    key.extend_from_slice(&(label.len() as u32).to_le_bytes());
+    key.extend_from_slice(label);
+    key.extend_from_slice(family);
 }
 
-/// The class of a (label, family) cell pair.
+/// The class of a key made by [`class_key`].
 fn class_of(key: &[u8], has_family_column: bool) -> ClassInfo {
-    let sep = key.iter().rposition(|&b| b == 0xff).unwrap_or(key.len());
-    let label = decode_label(&key[..sep]);
-    let family_text = decode_label(key.get(sep + 1..).unwrap_or(b""));
+    let len = key
+        .get(1..5)
+        .and_then(|b| <[u8; 4]>::try_from(b).ok())
+        .map_or(0, |b| u32::from_le_bytes(b) as usize);
+    let label_bytes = key.get(5..5 + len).unwrap_or_default();
+    let label = decode_label(label_bytes);
+    if key.first() == Some(&0) {
+        return ClassInfo::unlabelled(&label);
+    }
+    let family_text = decode_label(key.get(5 + len..).unwrap_or_default());
     let numeric = label.parse::<f64>().ok();
     if has_family_column {
         let family = Family::from_label(&family_text);
@@ -1224,6 +1437,7 @@ fn class_of(key: &[u8], has_family_column: bool) -> ClassInfo {
             raw,
             family,
             attack,
+            labelled: true,
         }
     } else if let Some(x) = numeric {
         let attack = x != 0.0;
@@ -1235,16 +1449,17 @@ fn class_of(key: &[u8], has_family_column: bool) -> ClassInfo {
                 Family::Benign
             },
             attack,
+            labelled: true,
         }
     } else {
         ClassInfo::from_label(&label)
     }
 }
 
-/// One open input file.
-struct OpenFile {
+/// The input being read.
+struct OpenInput {
     plan_index: usize,
-    file: File,
+    source: ByteSource,
     buf: Vec<u8>,
     /// 1-based line number of the first line in `buf`.
     next_line: u64,
@@ -1253,8 +1468,11 @@ struct OpenFile {
 
 /// A streaming reader: yields cleaned [`FlowFrame`] chunks of about one
 /// block each, with bounded memory, so that inputs larger than memory can
-/// be processed. Exact duplicates are removed across the whole stream
-/// (a 128-bit fingerprint per kept row is remembered).
+/// be processed, from files ([`FlowReader::open`]) or a live stream
+/// ([`FlowReader::from_reader`], [`FlowReader::stdin`]) read with a
+/// deadline ([`FlowReader::next_chunk_by`]). Exact duplicates are removed
+/// across the whole stream (a 128-bit fingerprint per kept row is
+/// remembered).
 ///
 /// ```no_run
 /// use flowdata::{FlowReader, ReadOptions};
@@ -1266,12 +1484,7 @@ struct OpenFile {
 /// # Ok::<(), flowdata::FlowDataError>(())
 /// ```
 pub struct FlowReader {
-    schema: Schema,
-    plans: Vec<FilePlan>,
-    template: Vec<f32>,
-    checks: RowChecks,
-    hash_a: hashbrown::DefaultHashBuilder,
-    hash_b: hashbrown::DefaultHashBuilder,
+    core: Core,
     source: Source,
     merger: Merger,
     /// The block read ahead, parsed on the next step.
@@ -1286,23 +1499,61 @@ pub struct FlowReader {
     bytes_total: u64,
 }
 
-/// Reads the input files one block of whole lines at a time.
+/// What parsing needs, shared by the blocks of all inputs.
+struct Core {
+    schema: Schema,
+    plans: Vec<FilePlan>,
+    template: Vec<f32>,
+    checks: RowChecks,
+    hash_a: hashbrown::DefaultHashBuilder,
+    hash_b: hashbrown::DefaultHashBuilder,
+    policy: CleaningPolicy,
+    origins: bool,
+}
+
+impl Core {
+    /// Parse a block of the input it came from.
+    fn parse(&self, block: &Block, spare: &mut Vec<PartOut>) -> ParsedBlock {
+        let ctx = ParseCtx {
+            plan: &self.plans[block.plan_index],
+            schema: &self.schema,
+            policy: self.policy,
+            origins: self.origins,
+            template: &self.template,
+            checks: &self.checks,
+            hash_a: &self.hash_a,
+            hash_b: &self.hash_b,
+        };
+        ParsedBlock {
+            parts: ctx.parse_block(block, spare),
+            plan_index: block.plan_index,
+            finished: block.finished,
+        }
+    }
+}
+
+/// Reads the inputs one block of whole records at a time.
 struct Source {
     block_bytes: usize,
-    current: Option<OpenFile>,
+    /// The inputs opened (their headers read), taken in turn.
+    opened: Vec<Option<Opened>>,
+    current: Option<OpenInput>,
     next_file: usize,
     bytes_done: u64,
     /// Block buffers to reuse.
     spare: Vec<Vec<u8>>,
+    parser: QuotedParser,
 }
 
-/// One block of whole lines read from a file.
+/// One block of whole records read from an input.
 struct Block {
     bytes: Vec<u8>,
     first_line: u64,
     plan_index: usize,
-    /// The last block of its file.
+    /// The last block of its input.
     finished: bool,
+    /// Where its records end, when they are not all single lines.
+    records: Option<RecordEnds>,
 }
 
 /// A parsed block waiting to be merged.
@@ -1312,7 +1563,7 @@ struct ParsedBlock {
     finished: bool,
 }
 
-/// The state that sees the parsed blocks in file order: classes, the
+/// The state that sees the parsed blocks in input order: classes, the
 /// duplicate set and the report.
 struct Merger {
     policy: CleaningPolicy,
@@ -1364,6 +1615,19 @@ impl Merger {
                         reason,
                     }));
             }
+            let room = MALFORMED_LISTED.saturating_sub(file_report.malformed_rows.len());
+            file_report
+                .malformed_rows
+                .extend(
+                    part.malformed
+                        .drain(..)
+                        .take(room)
+                        .map(|(row, line, message)| MalformedRow {
+                            line,
+                            row: base + row,
+                            message,
+                        }),
+                );
             file_report.rows_read += part.rows_read;
             file_report.dropped.add(&part.dropped);
             file_report.cells.add(&part.cells);
@@ -1383,6 +1647,7 @@ impl Merger {
                     }
                 })
                 .collect();
+            let unlabelled: Vec<bool> = part.keys.iter().map(|k| k.first() == Some(&0)).collect();
             for (r, &local) in part.local_class.iter().enumerate() {
                 if self.policy.drop_duplicates && !self.seen.insert(part.fingerprints[r]) {
                     file_report.dropped.duplicate += 1;
@@ -1398,6 +1663,7 @@ impl Merger {
                 }
                 values.extend_from_slice(&part.values[r * nf..(r + 1) * nf]);
                 class_ids.push(map[local as usize]);
+                file_report.unlabelled_rows += u64::from(unlabelled[local as usize]);
                 if let Some(origins) = &mut self.origins {
                     let ends = &part.id_ends[r * identifiers.len()..(r + 1) * identifiers.len()];
                     let mut start = (r * identifiers.len())
@@ -1426,18 +1692,57 @@ impl Merger {
 
 impl FlowReader {
     /// Open files and directories, read every header and align them to the
-    /// schema under the options' policy.
+    /// schema under the options' policy. Each file is opened once (a FIFO
+    /// or a device path is read as a stream) and refused, naming what it
+    /// is, when its first bytes are not CSV text ([`crate::sniff`]).
     pub fn open<P: AsRef<Path>>(paths: &[P], options: &ReadOptions) -> Result<FlowReader> {
-        options.cleaning.validate()?;
         let files = expand_inputs(paths)?;
-        let (schema, plans, removed) = plan_files(&files, options)?;
+        FlowReader::open_inputs(files.into_iter().map(InputSpec::Path).collect(), options)
+    }
+
+    /// Read flows from any byte source (a pipe, a socket, a decompressor)
+    /// that goes by `name` in reports and errors, with the rules of
+    /// [`FlowReader::open`]. The source is read on a thread of its own, so
+    /// that [`FlowReader::next_chunk_by`] can return at a deadline; this
+    /// call waits until the header has arrived.
+    pub fn from_reader(
+        name: impl Into<PathBuf>,
+        reader: impl Read + Send + 'static,
+        options: &ReadOptions,
+    ) -> Result<FlowReader> {
+        FlowReader::open_inputs(
+            vec![InputSpec::Reader {
+                name: name.into(),
+                reader: Box::new(reader),
+            }],
+            options,
+        )
+    }
+
+    /// Read flows from standard input, named `<stdin>`
+    /// ([`FlowReader::from_reader`]).
+    pub fn stdin(options: &ReadOptions) -> Result<FlowReader> {
+        FlowReader::from_reader(STDIN_NAME, std::io::stdin(), options)
+    }
+
+    fn open_inputs(specs: Vec<InputSpec>, options: &ReadOptions) -> Result<FlowReader> {
+        options.cleaning.validate()?;
+        options.schema.validate()?;
+        let opened = specs
+            .into_iter()
+            .map(open_input)
+            .collect::<Result<Vec<Opened>>>()?;
+        let headers: Vec<(PathBuf, Vec<String>)> = opened
+            .iter()
+            .map(|o| (o.name.clone(), o.header.clone()))
+            .collect();
+        let (schema, plans, removed) = plan_files(&headers, options)?;
         let fill = match options.alignment {
-            Alignment::Fill(v) => v,
+            Alignment::Fill(v) => v.get(),
             _ => 0.0,
         };
         // Missing features are filled; one-hot features start at 0.
-        let template = vec![fill; schema.n_features()];
-        let mut template = template;
+        let mut template = vec![fill; schema.n_features()];
         for oh in &schema.one_hot {
             for c in &oh.categories {
                 if let Some(j) = schema.index_of(&format!("{}={c}", oh.column)) {
@@ -1445,10 +1750,7 @@ impl FlowReader {
                 }
             }
         }
-        let bytes_total = files
-            .iter()
-            .map(|f| std::fs::metadata(f).map(|m| m.len()).unwrap_or(0))
-            .sum();
+        let bytes_total = opened.iter().map(|o| o.bytes_total).sum();
         let report = CleaningReport {
             alignment: options.alignment.to_string(),
             policy: Some(options.cleaning),
@@ -1465,19 +1767,25 @@ impl FlowReader {
             rows_merged: 0,
         };
         Ok(FlowReader {
-            checks: RowChecks::new(&schema),
-            schema,
-            plans,
-            template,
+            core: Core {
+                checks: RowChecks::new(&schema),
+                schema,
+                plans,
+                template,
+                hash_a: hashbrown::DefaultHashBuilder::default(),
+                hash_b: hashbrown::DefaultHashBuilder::default(),
+                policy: options.cleaning,
+                origins: options.origins,
+            },
             source: Source {
                 block_bytes: options.block_bytes.max(64 << 10),
+                opened: opened.into_iter().map(Some).collect(),
                 current: None,
                 next_file: 0,
                 bytes_done: 0,
                 spare: Vec::new(),
+                parser: QuotedParser::default(),
             },
-            hash_a: hashbrown::DefaultHashBuilder::default(),
-            hash_b: hashbrown::DefaultHashBuilder::default(),
             merger,
             lookahead: None,
             pending: None,
@@ -1489,14 +1797,14 @@ impl FlowReader {
 
     /// The effective schema (after `Intersect`).
     pub fn schema(&self) -> &Schema {
-        &self.schema
+        &self.core.schema
     }
 
-    /// The files to read, in order, as planned when they were opened:
-    /// their paths, missing features and whether they carry labels (the
-    /// row counts fill in [`Self::report`] as the files are read).
+    /// The inputs to read, in order, as planned when they were opened:
+    /// their names, missing features and whether they carry labels (the
+    /// row counts fill in [`Self::report`] as the inputs are read).
     pub fn planned(&self) -> impl Iterator<Item = &FileReport> {
-        self.plans.iter().map(|p| &p.report)
+        self.core.plans.iter().map(|p| &p.report)
     }
 
     /// The report so far (complete once [`Self::next_chunk`] returned `None`).
@@ -1504,7 +1812,25 @@ impl FlowReader {
         &self.merger.report
     }
 
-    /// Total size of the input files in bytes.
+    /// The rows skipped so far and not yet taken (with
+    /// [`ReadOptions::origins`]), each with the index of its input in
+    /// [`Self::report`]'s files, in input order; they leave the report, so
+    /// that a reader of an endless stream holds no growing list.
+    pub fn take_skipped_rows(&mut self) -> Vec<(usize, SkippedRow)> {
+        self.merger
+            .report
+            .files
+            .iter_mut()
+            .enumerate()
+            .flat_map(|(i, f)| {
+                std::mem::take(&mut f.skipped_rows)
+                    .into_iter()
+                    .map(move |s| (i, s))
+            })
+            .collect()
+    }
+
+    /// Total size of the input files in bytes (streams count 0).
     pub fn bytes_total(&self) -> u64 {
         self.bytes_total
     }
@@ -1514,22 +1840,113 @@ impl FlowReader {
         self.source.bytes_done
     }
 
-    /// The next cleaned chunk, or `None` at the end of the last file.
+    /// The next cleaned chunk, or `None` at the end of the last input.
+    /// Waits for a whole block (or the end) of a stream: a live stream is
+    /// read with [`Self::next_chunk_by`].
     pub fn next_chunk(&mut self) -> Result<Option<FlowFrame>> {
+        self.chunk(None)
+    }
+
+    /// The cleaned rows of the complete records that have arrived by
+    /// `deadline`, as a frame (empty when none has), or `None` at the end
+    /// of the last input. Returns at the deadline at the latest (sooner
+    /// when a block is full or the input ends), so that a caller scores
+    /// what a live stream has sent every few tens of milliseconds; a
+    /// record still incomplete waits for the next call. Memory stays
+    /// bounded on endless input: at most a block, a record and the
+    /// stream's read-ahead are held, besides what the options keep per row
+    /// (a fingerprint per kept row to drop duplicates, which a scorer of an
+    /// endless stream turns off; the skipped rows of
+    /// [`ReadOptions::origins`], taken with [`Self::take_skipped_rows`]) and
+    /// one entry per distinct label.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// let (rx, mut tx) = std::io::pipe()?;
+    /// use std::io::Write;
+    /// tx.write_all(b"Flow Duration,Label\n1,BENIGN\n2,")?;
+    /// let options = flowdata::ReadOptions::default();
+    /// let mut reader = flowdata::FlowReader::from_reader("<pipe>", rx, &options)?;
+    /// let chunk = reader.next_chunk_by(Instant::now() + Duration::from_millis(50))?.unwrap();
+    /// assert_eq!(chunk.n_rows(), 1, "the second record is not complete yet");
+    /// tx.write_all(b"DDoS\n")?;
+    /// drop(tx);
+    /// let chunk = reader.next_chunk_by(Instant::now() + Duration::from_secs(5))?.unwrap();
+    /// assert_eq!(chunk.raw_label(0), "DDoS");
+    /// assert!(reader.next_chunk_by(Instant::now() + Duration::from_secs(5))?.is_none());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn next_chunk_by(&mut self, deadline: Instant) -> Result<Option<FlowFrame>> {
+        self.chunk(Some(deadline))
+    }
+
+    fn chunk(&mut self, deadline: Option<Instant>) -> Result<Option<FlowFrame>> {
         let (mut values, mut class_ids) = (Vec::new(), Vec::new());
-        if self.next_into(&mut values, &mut class_ids)?.is_none() {
+        let read = match deadline {
+            None => self.next_into(&mut values, &mut class_ids)?,
+            Some(d) => self.next_by(&mut values, &mut class_ids, d)?,
+        };
+        if read.is_none() {
             return Ok(None);
         }
-        let features =
-            ndarray::Array2::from_shape_vec((class_ids.len(), self.schema.n_features()), values)
-                .map_err(|e| FlowDataError::Shape(e.to_string()))?;
+        let features = ndarray::Array2::from_shape_vec(
+            (class_ids.len(), self.core.schema.n_features()),
+            values,
+        )
+        .map_err(|e| FlowDataError::Shape(e.to_string()))?;
         let frame = FlowFrame::new(
-            self.schema.clone(),
+            self.core.schema.clone(),
             features,
             class_ids,
             self.merger.classes.clone(),
         )?;
         self.merger.attach_origins(frame).map(Some)
+    }
+
+    /// [`Self::next_into`] without reading ahead: the rows of what has
+    /// arrived by `deadline` (possibly none), or `None` at the end.
+    fn next_by(
+        &mut self,
+        values: &mut Vec<f32>,
+        class_ids: &mut Vec<u32>,
+        deadline: Instant,
+    ) -> Result<Option<usize>> {
+        let mut parsed = match self.pending.take() {
+            Some(p) => p,
+            None => {
+                let block = match self.lookahead.take() {
+                    Some(b) => b,
+                    None => {
+                        if let Some(e) = self.deferred.take() {
+                            return Err(e);
+                        }
+                        let read = self.source.read_next(
+                            &self.core.plans,
+                            &mut self.merger.report,
+                            Some(deadline),
+                        )?;
+                        match read {
+                            Some(b) => b,
+                            None => return Ok(None),
+                        }
+                    }
+                };
+                let mut spare = std::mem::take(&mut self.pool);
+                let parsed = self.core.parse(&block, &mut spare);
+                self.pool = spare;
+                self.source.spare.push(block.bytes);
+                parsed
+            }
+        };
+        let rows = self.merger.merge(
+            &mut parsed,
+            &self.core.plans,
+            &self.core.schema,
+            values,
+            class_ids,
+        );
+        self.pool.append(&mut parsed.parts);
+        rows.map(Some)
     }
 
     /// Append the next non-empty cleaned block to `values` (row-major) and
@@ -1538,7 +1955,7 @@ impl FlowReader {
     /// Blocks go through a pipeline: while one parsed block is merged
     /// (duplicate set, classes, appending) and the block after next is
     /// read, the next one is parsed on the other threads. Merging stays in
-    /// file order, so the result is the same as without the overlap.
+    /// input order, so the result is the same as without the overlap.
     fn next_into(
         &mut self,
         values: &mut Vec<f32>,
@@ -1546,7 +1963,10 @@ impl FlowReader {
     ) -> Result<Option<usize>> {
         loop {
             if self.lookahead.is_none() && self.pending.is_none() && self.deferred.is_none() {
-                match self.source.read_next(&self.plans, &mut self.merger.report) {
+                match self
+                    .source
+                    .read_next(&self.core.plans, &mut self.merger.report, None)
+                {
                     Ok(block) => self.lookahead = block,
                     Err(e) => self.deferred = Some(e),
                 }
@@ -1560,50 +1980,26 @@ impl FlowReader {
                 };
             }
             let read_more = self.deferred.is_none();
-            let policy = self.merger.policy;
-            let origins = self.merger.origins.is_some();
+            let mut spare = std::mem::take(&mut self.pool);
             let FlowReader {
-                schema,
-                plans,
-                template,
-                checks,
-                hash_a,
-                hash_b,
+                core,
                 source,
                 merger,
-                pool,
                 ..
             } = self;
-            let mut spare = std::mem::take(pool);
+            let core = &*core;
             let ((merged, read), parsed) = rayon::join(
                 || {
                     let merged = pending.map(|mut p| {
-                        let rows = merger.merge(&mut p, plans, schema, values, class_ids);
+                        let rows =
+                            merger.merge(&mut p, &core.plans, &core.schema, values, class_ids);
                         (rows, p.parts)
                     });
-                    let read = read_more.then(|| source.read_next(plans, &mut merger.report));
+                    let read =
+                        read_more.then(|| source.read_next(&core.plans, &mut merger.report, None));
                     (merged, read)
                 },
-                || {
-                    to_parse.map(|block| {
-                        let ctx = ParseCtx {
-                            plan: &plans[block.plan_index],
-                            schema,
-                            policy,
-                            origins,
-                            template,
-                            checks,
-                            hash_a,
-                            hash_b,
-                        };
-                        let parsed = ParsedBlock {
-                            parts: ctx.parse_block(&block.bytes, block.first_line, &mut spare),
-                            plan_index: block.plan_index,
-                            finished: block.finished,
-                        };
-                        (parsed, block.bytes)
-                    })
-                },
+                || to_parse.map(|block| (core.parse(&block, &mut spare), block.bytes)),
             );
             self.pool = spare;
             if let Some((parsed, bytes)) = parsed {
@@ -1627,11 +2023,14 @@ impl FlowReader {
 }
 
 impl Source {
-    /// The next block of the current or next file, or `None` after the last.
+    /// The next block of the current or next input, or `None` after the
+    /// last. With a deadline, a stream's block holds what has arrived by
+    /// then (possibly nothing).
     fn read_next(
         &mut self,
         plans: &[FilePlan],
         report: &mut CleaningReport,
+        deadline: Option<Instant>,
     ) -> Result<Option<Block>> {
         if self.current.is_none() {
             if self.next_file == plans.len() {
@@ -1639,7 +2038,7 @@ impl Source {
             }
             self.open_next(plans, report)?;
         }
-        let block = self.next_block(plans)?;
+        let block = self.next_block(plans, deadline)?;
         if block.finished {
             self.current = None;
         }
@@ -1649,99 +2048,95 @@ impl Source {
     fn open_next(&mut self, plans: &[FilePlan], report: &mut CleaningReport) -> Result<()> {
         let i = self.next_file;
         self.next_file += 1;
-        let path = &plans[i].path;
-        let mut file = File::open(path).map_err(|e| FlowDataError::io(path, e))?;
-        // Skip the header line.
-        let mut buf = Vec::with_capacity(self.block_bytes + (1 << 16));
-        let mut eof = false;
-        let header_bytes;
-        loop {
-            if let Some(nl) = memchr::memchr(b'\n', &buf) {
-                buf.drain(..=nl);
-                header_bytes = nl as u64 + 1;
-                break;
-            }
-            if eof {
-                header_bytes = buf.len() as u64;
-                buf.clear();
-                break;
-            }
-            eof = fill(&mut file, &mut buf, 1 << 16).map_err(|e| FlowDataError::io(path, e))?;
-        }
-        self.bytes_done += header_bytes;
+        let opened = self.opened[i]
+            .take()
+            .expect("each input is opened once, in order");
+        let next_line = opened.first_data_line;
+        // The header's bytes count as read (progress reaches the size).
+        self.bytes_done += opened.header_bytes();
+        let (source, buf, eof) = opened.into_data()?;
         let mut file_report = plans[i].report.clone();
         file_report.rows_read = 0;
         report.files.push(file_report);
-        self.current = Some(OpenFile {
+        self.current = Some(OpenInput {
             plan_index: i,
-            file,
+            source,
             buf,
-            next_line: 2,
+            next_line,
             eof,
         });
         Ok(())
     }
 
-    /// Read up to one block of whole lines from the current file.
-    fn next_block(&mut self, plans: &[FilePlan]) -> Result<Block> {
+    /// Read up to one block of whole records from the current input: a
+    /// block's worth, the rest of the input, or (with a deadline) what a
+    /// stream has sent by then.
+    fn next_block(&mut self, plans: &[FilePlan], deadline: Option<Instant>) -> Result<Block> {
         let block_bytes = self.block_bytes;
-        let cur = self.current.as_mut().expect("a file is open");
+        let cur = self.current.as_mut().expect("an input is open");
         let path = &plans[cur.plan_index].path;
-        while !cur.eof && cur.buf.len() < block_bytes {
-            let want = block_bytes - cur.buf.len();
-            cur.eof =
-                fill(&mut cur.file, &mut cur.buf, want).map_err(|e| FlowDataError::io(path, e))?;
-        }
-        let cut = if cur.eof {
-            cur.buf.len()
-        } else {
-            match memchr::memrchr(b'\n', &cur.buf) {
-                Some(nl) => nl + 1,
-                None => {
-                    // A line longer than the block: read on until it ends.
-                    let mut extra = Vec::new();
-                    while !cur.eof && memchr::memchr(b'\n', &extra).is_none() {
-                        cur.eof = fill(&mut cur.file, &mut extra, 1 << 20)
-                            .map_err(|e| FlowDataError::io(path, e))?;
+        let io = |e| FlowDataError::io(path, e);
+        let mut target = block_bytes;
+        let cut = loop {
+            let mut timed_out = false;
+            while !cur.eof && cur.buf.len() < target {
+                let want = target - cur.buf.len();
+                match cur
+                    .source
+                    .read_into(&mut cur.buf, want, deadline)
+                    .map_err(io)?
+                {
+                    Fill::Data => {}
+                    Fill::Eof => cur.eof = true,
+                    Fill::Timeout => {
+                        timed_out = true;
+                        break;
                     }
-                    cur.buf.extend_from_slice(&extra);
-                    memchr::memrchr(b'\n', &cur.buf).map_or(cur.buf.len(), |nl| nl + 1)
                 }
             }
+            if timed_out && !cur.eof {
+                // What arrived just as the deadline passed comes too.
+                cur.eof = cur
+                    .source
+                    .read_ready(&mut cur.buf, block_bytes)
+                    .map_err(io)?;
+            }
+            let cut = cut_records(&cur.buf, cur.eof, &mut self.parser).map_err(|offset| {
+                FlowDataError::NotCsv {
+                    path: path.clone(),
+                    line: cur.next_line
+                        + memchr::memchr_iter(b'\n', &cur.buf[..offset]).count() as u64,
+                    reason: format!("no line end within {MAX_RECORD_BYTES} bytes"),
+                }
+            })?;
+            if cut.end > 0 || cur.eof || timed_out {
+                break cut;
+            }
+            // A record longer than the block: read on until it ends.
+            target = cur.buf.len() + (1 << 20);
         };
         let mut rest = self
             .spare
             .pop()
             .unwrap_or_else(|| Vec::with_capacity(block_bytes + (1 << 16)));
         rest.clear();
-        rest.extend_from_slice(&cur.buf[cut..]);
-        cur.buf.truncate(cut);
+        rest.extend_from_slice(&cur.buf[cut.end..]);
+        cur.buf.truncate(cut.end);
         let block = std::mem::replace(&mut cur.buf, rest);
         let first_line = cur.next_line;
         cur.next_line += memchr::memchr_iter(b'\n', &block).count() as u64;
         self.bytes_done += block.len() as u64;
-        if let Some(pos) = memchr::memchr(0, &block) {
-            let line = first_line + memchr::memchr_iter(b'\n', &block[..pos]).count() as u64;
-            return Err(FlowDataError::NotCsv {
-                path: path.clone(),
-                line,
-                reason: format!("NUL byte in line {line}"),
-            });
-        }
-        let finished = cur.eof && cur.buf.is_empty();
         Ok(Block {
             bytes: block,
             first_line,
             plan_index: cur.plan_index,
-            finished,
+            finished: cur.eof && cur.buf.is_empty(),
+            records: cut.records.map(|ends| RecordEnds {
+                ends,
+                unclosed: cut.unclosed,
+            }),
         })
     }
-}
-
-/// Append up to `want` bytes from `file` to `buf`; true at end of file.
-fn fill(file: &mut File, buf: &mut Vec<u8>, want: usize) -> std::io::Result<bool> {
-    let got = file.take(want as u64).read_to_end(buf)?;
-    Ok(got < want)
 }
 
 /// Read, align and clean flow files (CSV files or directories of them)
@@ -1766,9 +2161,30 @@ pub fn read_flows<P: AsRef<Path>>(
 pub fn read_flows_with_progress<P: AsRef<Path>>(
     paths: &[P],
     options: &ReadOptions,
+    progress: impl FnMut(u64, u64),
+) -> Result<(FlowFrame, CleaningReport)> {
+    read_all(FlowReader::open(paths, options)?, options, progress)
+}
+
+/// [`read_flows`] of a byte source read to its end (standard input, a
+/// pipe), named `name` in reports and errors.
+pub fn read_flows_from(
+    name: impl Into<PathBuf>,
+    reader: impl Read + Send + 'static,
+    options: &ReadOptions,
+) -> Result<(FlowFrame, CleaningReport)> {
+    read_all(
+        FlowReader::from_reader(name, reader, options)?,
+        options,
+        |_, _| {},
+    )
+}
+
+fn read_all(
+    mut reader: FlowReader,
+    options: &ReadOptions,
     mut progress: impl FnMut(u64, u64),
 ) -> Result<(FlowFrame, CleaningReport)> {
-    let mut reader = FlowReader::open(paths, options)?;
     let nf = reader.schema().n_features();
     let mut values: Vec<f32> = Vec::new();
     let mut class_ids: Vec<u32> = Vec::new();
@@ -1866,87 +2282,4 @@ fn constant_features(x: &ndarray::Array2<f32>, schema: &Schema) -> Vec<String> {
         .filter(|&j| constant[j])
         .map(|j| schema.features[j].name.clone())
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use rand::{Rng, SeedableRng};
-
-    /// The plain-number path gives the full parser's value, bit for bit,
-    /// and declines what it does not handle.
-    #[test]
-    fn plain_numbers_match_the_full_parse() {
-        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
-        let mut checked = 0;
-        for _ in 0..200_000 {
-            let int_digits = rng.random_range(1..=12);
-            let frac_digits = rng.random_range(0..=12);
-            let mut text: String = (0..int_digits)
-                .map(|_| char::from(b'0' + rng.random_range(0..10u8)))
-                .collect();
-            if frac_digits > 0 {
-                text.push('.');
-                text.extend((0..frac_digits).map(|_| char::from(b'0' + rng.random_range(0..10u8))));
-            }
-            let number = text.clone();
-            // What follows the number: nothing, the next cell, or a
-            // byte that is no digit.
-            match rng.random_range(0..4) {
-                0 => {}
-                1 => text.push_str(",12345678,9"),
-                2 => {
-                    let b = rng.random_range(0..=0xFFu8);
-                    if b.is_ascii_digit() || b == b'.' {
-                        continue;
-                    }
-                    text.push(char::from(b));
-                }
-                _ => text.push_str("e5"),
-            }
-            let (value, end) = plain_number(text.as_bytes(), 0);
-            assert_eq!(end, number.len(), "{text}");
-            let full: f32 = fast_float2::parse(&number).unwrap();
-            if let Some(v) = value {
-                assert_eq!(v.to_bits(), full.to_bits(), "{text}: {v} against {full}");
-                checked += 1;
-            }
-        }
-        assert!(checked > 100_000, "only {checked} taken by the plain path");
-        // Halfway cases between two f32 values, written out exactly.
-        for text in [
-            "16777217",
-            "16777217.0",
-            "0.1",
-            "3.4028235",
-            "33554435.00",
-            "1.00000005960464477539",
-        ] {
-            let (value, _) = plain_number(text.as_bytes(), 0);
-            if let Some(v) = value {
-                let full: f32 = fast_float2::parse(text).unwrap();
-                assert_eq!(v.to_bits(), full.to_bits(), "{text}");
-            }
-        }
-        // A byte that carries when 6 is added stops the digits before it.
-        let carry = [b'1', b'2', 0xFF, b'3', b'4', b'5', b'6', b'7', b'8', b'9'];
-        assert_eq!(plain_number(&carry, 0), (Some(12.0), 2));
-        for declined in [
-            "",
-            ".5",
-            "5.",
-            "-1",
-            "1e5",
-            "+2",
-            "12345678901234567890",
-            "1.2.3",
-        ] {
-            let (value, end) = plain_number(declined.as_bytes(), 0);
-            let rest = &declined.as_bytes()[end..];
-            assert!(
-                value.is_none() || !rest.is_empty(),
-                "{declined:?} taken whole as {value:?}"
-            );
-        }
-    }
 }

@@ -50,6 +50,15 @@ pub struct FeatureBounds {
     pub mean: f32,
     /// Standard deviation of the training values (used by `Standard`).
     pub std: f32,
+    /// The range the training values spanned, `(min, max)` in raw units,
+    /// for continuous features and flags (a categorical feature is a
+    /// category, not a magnitude: `None`). A value outside it lies outside
+    /// the training range even where scaling records no distance: a flag,
+    /// which passes through unscaled; a raw value below 0 under log1p
+    /// scaling, which maps every negative to 0. Absent from bounds fitted
+    /// before it was recorded, which check neither.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seen: Option<(f32, f32)>,
 }
 
 /// Per-feature scaling parameters, fitted on the training split only and
@@ -75,21 +84,23 @@ pub struct Scaled {
     pub out_of_range: OutOfRange,
 }
 
-/// One value clamped to the fitted range: how far beyond it the unclamped
-/// value lay, in scaled units (positive above the range, negative below).
-/// Adding `amount` to the scaled value gives the value scaling would have
-/// produced without the clamp.
+/// One value outside the fitted range: how far beyond it the unclamped
+/// value lay (positive above the range, negative below). In
+/// [`OutOfRange::excess`], in scaled units: adding `amount` to the scaled
+/// value gives the value scaling would have produced without the clamp.
+/// In [`OutOfRange::beyond_seen`], in widths of the range the training
+/// values spanned.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Excess {
     /// Row of the matrix.
     pub row: u32,
     /// Feature (column).
     pub feature: u32,
-    /// Distance beyond the range, in scaled units.
+    /// Distance beyond the range.
     pub amount: f32,
 }
 
-/// The values of a matrix that fell outside the fitted range: counts per
+/// The values of a matrix that fell outside the training range: counts per
 /// feature and the distance of each beyond the range. Clamping keeps the
 /// models' inputs where they were trained; this keeps the evidence of
 /// novelty that clamping erases.
@@ -97,14 +108,39 @@ pub struct Excess {
 pub struct OutOfRange {
     /// Rows of the matrix.
     pub rows: usize,
-    /// Scaled (continuous) features: the values that could be clamped per
-    /// row.
+    /// Features checked against the training range per row: the scaled
+    /// (continuous) features, and the flags whose training range the
+    /// bounds know ([`FeatureBounds::seen`]). Categorical features (the
+    /// destination port) are categories, not magnitudes: never checked.
     pub scaled_features: usize,
     /// Clamped values per feature (raw values below 0 count under log1p
-    /// scaling, at distance 0: log1p is taken of `max(x, 0)`).
+    /// scaling, which takes log1p of `max(x, 0)`, at distance 0 in
+    /// [`Self::excess`]).
     pub per_feature: Vec<usize>,
     /// Every clamped value, by row then feature.
     pub excess: Vec<Excess>,
+    /// Values outside the training range whose scaled value carries no
+    /// distance, by row then feature: flags beyond the values seen in
+    /// training (they pass through unscaled), raw values below the
+    /// smallest training value under log1p scaling (a negative maps to 0),
+    /// and values of a feature constant in training that differ from it
+    /// (it scales to 0). `amount` is the distance beyond the range the
+    /// training values spanned, in widths of that range (at least 1 raw
+    /// unit; under log1p scaling, in the widths of the fitted log range,
+    /// the logarithm taken of `-x` for a negative `x`).
+    pub beyond_seen: Vec<Excess>,
+}
+
+/// One row's values outside the training range: how many features, and
+/// the one farthest out.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct RowOutOfRange {
+    /// Features of the row outside the training range.
+    pub features: usize,
+    /// The farthest: its feature and distance (row as in the matrix).
+    /// Distances compare in widths of the training range (standard
+    /// deviations under standard scaling).
+    pub worst: Option<Excess>,
 }
 
 impl OutOfRange {
@@ -113,26 +149,73 @@ impl OutOfRange {
         self.per_feature.iter().sum()
     }
 
-    /// Values per feature that lay beyond the range (a non-zero distance):
-    /// the clamped ones less the negative raw values log1p scaling maps
-    /// to 0, which CIC-IDS2017 uses as a sentinel (`-1`: no TCP window).
+    /// The values that lay outside the training range, by row then
+    /// feature: the clamped values beyond the range (a non-zero distance)
+    /// and [`Self::beyond_seen`]. The negative raw values log1p scaling
+    /// maps to 0 that training also held (CIC-IDS2017's sentinel `-1`: no
+    /// TCP window) are not outside.
+    pub fn outside(&self) -> impl Iterator<Item = &Excess> {
+        let mut a = self.excess.iter().filter(|e| e.amount != 0.0).peekable();
+        let mut b = self.beyond_seen.iter().peekable();
+        std::iter::from_fn(move || match (a.peek(), b.peek()) {
+            (Some(x), Some(y)) if (y.row, y.feature) < (x.row, x.feature) => b.next(),
+            (Some(_), _) => a.next(),
+            (None, _) => b.next(),
+        })
+    }
+
+    /// Values per feature that lay outside the training range
+    /// ([`Self::outside`]).
     pub fn beyond_per_feature(&self) -> Vec<usize> {
         let mut n = vec![0usize; self.per_feature.len()];
-        for e in self.excess.iter().filter(|e| e.amount != 0.0) {
-            n[e.feature as usize] += 1;
+        for e in self.outside() {
+            if let Some(c) = n.get_mut(e.feature as usize) {
+                *c += 1;
+            }
         }
         n
     }
 
-    /// Share of the scaled values that lay beyond the range (see
-    /// [`OutOfRange::beyond_per_feature`]; 0 for no rows).
+    /// Share of the checked values that lay outside the training range
+    /// ([`Self::outside`] over rows x [`Self::scaled_features`]; 0 for no
+    /// rows).
     pub fn share(&self) -> f64 {
         let n = self.rows * self.scaled_features;
         if n == 0 {
             0.0
         } else {
-            self.beyond_per_feature().iter().sum::<usize>() as f64 / n as f64
+            self.outside().count() as f64 / n as f64
         }
+    }
+
+    /// Per row: how many of its features lay outside the training range,
+    /// and the one farthest out (largest distance, the first on ties), so
+    /// that a scored flow can say it lies outside what the model has seen.
+    ///
+    /// ```
+    /// use flowdata::{Excess, OutOfRange};
+    /// let o = OutOfRange {
+    ///     rows: 3,
+    ///     scaled_features: 2,
+    ///     per_feature: vec![1, 0],
+    ///     excess: vec![Excess { row: 1, feature: 0, amount: 0.5 }],
+    ///     beyond_seen: vec![Excess { row: 1, feature: 1, amount: -3.0 }],
+    /// };
+    /// let rows = o.per_row();
+    /// assert_eq!((rows[0].features, rows[1].features), (0, 2));
+    /// assert_eq!(rows[1].worst.unwrap().feature, 1);
+    /// ```
+    pub fn per_row(&self) -> Vec<RowOutOfRange> {
+        let mut out = vec![RowOutOfRange::default(); self.rows];
+        for e in self.outside() {
+            if let Some(r) = out.get_mut(e.row as usize) {
+                r.features += 1;
+                if r.worst.is_none_or(|w| e.amount.abs() > w.amount.abs()) {
+                    r.worst = Some(*e);
+                }
+            }
+        }
+        out
     }
 
     /// The entries of the consecutive rows `range`, renumbered from 0: the
@@ -149,35 +232,41 @@ impl OutOfRange {
     ///         Excess { row: 2, feature: 0, amount: 0.5 },
     ///         Excess { row: 3, feature: 1, amount: -2.0 },
     ///     ],
+    ///     beyond_seen: vec![Excess { row: 3, feature: 0, amount: 7.0 }],
     /// };
     /// let block = all.rows(2..4);
     /// assert_eq!((block.rows, block.per_feature.clone()), (2, vec![1, 1]));
     /// assert_eq!(block.excess[1], Excess { row: 1, feature: 1, amount: -2.0 });
+    /// assert_eq!(block.beyond_seen[0].row, 1);
     /// ```
     pub fn rows(&self, range: std::ops::Range<usize>) -> OutOfRange {
         let end = range.end.min(self.rows);
         let start = range.start.min(end);
         // Entries are in row order.
-        let lo = self.excess.partition_point(|e| (e.row as usize) < start);
-        let hi = self.excess.partition_point(|e| (e.row as usize) < end);
-        let mut per_feature = vec![0usize; self.per_feature.len()];
-        let excess = self.excess[lo..hi]
-            .iter()
-            .map(|e| {
-                if let Some(n) = per_feature.get_mut(e.feature as usize) {
-                    *n += 1;
-                }
-                Excess {
+        let slice = |list: &[Excess]| -> Vec<Excess> {
+            let lo = list.partition_point(|e| (e.row as usize) < start);
+            let hi = list.partition_point(|e| (e.row as usize) < end);
+            list[lo..hi]
+                .iter()
+                .map(|e| Excess {
                     row: e.row - start as u32,
                     ..*e
-                }
-            })
-            .collect();
+                })
+                .collect()
+        };
+        let excess = slice(&self.excess);
+        let mut per_feature = vec![0usize; self.per_feature.len()];
+        for e in &excess {
+            if let Some(n) = per_feature.get_mut(e.feature as usize) {
+                *n += 1;
+            }
+        }
         OutOfRange {
             rows: end - start,
             scaled_features: self.scaled_features,
             per_feature,
             excess,
+            beyond_seen: slice(&self.beyond_seen),
         }
     }
 
@@ -190,29 +279,36 @@ impl OutOfRange {
                 *slot = i as u32;
             }
         }
-        let mut excess: Vec<Excess> = self
-            .excess
-            .iter()
-            .filter_map(|e| {
-                let row = new_index[e.row as usize];
-                (row != u32::MAX).then_some(Excess { row, ..*e })
-            })
-            .collect();
-        excess.sort_by_key(|e| (e.row, e.feature));
+        let pick = |list: &[Excess]| -> Vec<Excess> {
+            let mut picked: Vec<Excess> = list
+                .iter()
+                .filter_map(|e| {
+                    let row = *new_index.get(e.row as usize)?;
+                    (row != u32::MAX).then_some(Excess { row, ..*e })
+                })
+                .collect();
+            picked.sort_by_key(|e| (e.row, e.feature));
+            picked
+        };
+        let excess = pick(&self.excess);
         let mut per_feature = vec![0usize; self.per_feature.len()];
         for e in &excess {
-            per_feature[e.feature as usize] += 1;
+            if let Some(n) = per_feature.get_mut(e.feature as usize) {
+                *n += 1;
+            }
         }
         OutOfRange {
             rows: rows.len(),
             scaled_features: self.scaled_features,
             per_feature,
             excess,
+            beyond_seen: pick(&self.beyond_seen),
         }
     }
 
     /// The unclamped scaled values: `scaled` (this matrix after clamping)
-    /// with each value's distance beyond the range added back.
+    /// with each clamped value's distance beyond the range added back
+    /// ([`Self::beyond_seen`] holds no clamped value).
     pub fn unclamp(&self, mut scaled: ArrayViewMut2<'_, f32>) {
         for e in &self.excess {
             if let Some(v) = scaled.get_mut((e.row as usize, e.feature as usize)) {
@@ -267,6 +363,19 @@ struct Affine {
     hi: f32,
     scale: f32,
     offset: f32,
+    /// A flag whose training range is known: checked against it.
+    flag_seen: bool,
+    /// The range the training values spanned (raw units).
+    seen: (f32, f32),
+    /// Under log1p scaling, the raw value below which a value of a scaled
+    /// feature lies outside the training range (`-inf`: not checked).
+    negative_floor: f32,
+}
+
+/// `sign(x) * log1p(|x|)`: log1p scaling's logarithm carried on below 0,
+/// to measure how far a negative value lies.
+fn signed_log1p(x: f32) -> f32 {
+    x.abs().ln_1p().copysign(x)
 }
 
 impl Bounds {
@@ -368,56 +477,75 @@ impl Bounds {
         let scale = pick(|a| a.scale, 1.0);
         let offset = pick(|a| a.offset, -0.0);
         let counted: Vec<u32> = plan.iter().map(|a| u32::from(a.scaled)).collect();
+        // The training range of the flags (the identity elsewhere), and
+        // its width, at least 1.
+        let flag = |f: fn(&Affine) -> f32, identity: f32| -> Vec<f32> {
+            plan.iter()
+                .map(|a| if a.flag_seen { f(a) } else { identity })
+                .collect()
+        };
+        let seen_lo = flag(|a| a.seen.0, f32::NEG_INFINITY);
+        let seen_hi = flag(|a| a.seen.1, f32::INFINITY);
+        let seen_width = flag(|a| (a.seen.1 - a.seen.0).max(1.0), 1.0);
+        let floor: Vec<f32> = plan.iter().map(|a| a.negative_floor).collect();
         let log = matches!(self.method, ScalingMethod::Log1pQuantile { .. });
-        // Each value's distance beyond the range, in scaled units.
+        // Each clamped value's distance beyond the range, in scaled units;
+        // each value beyond the range seen without one, in widths. Most
+        // values lie inside: passes without branches (they vectorise) mark
+        // the others and scale every value; only the marked ones are then
+        // looked at one by one.
         let kernel = |row: &mut [f32],
                       logs: &mut [f32],
+                      marks: &mut [u32],
                       counts: &mut [u32],
-                      beyond: &mut Vec<(u32, f32)>| {
+                      beyond: &mut Vec<(u32, f32)>,
+                      seen: &mut Vec<(u32, f32)>| {
+            let n = row.len();
+            let (counted, lo, hi) = (&counted[..n], &lo[..n], &hi[..n]);
+            let (shift, scale, offset) = (&shift[..n], &scale[..n], &offset[..n]);
+            let (seen_lo, seen_hi, marks) = (&seen_lo[..n], &seen_hi[..n], &mut marks[..n]);
+            // The value clamping and scaling start from: log1p(max(x, 0))
+            // or the value itself.
+            let logs = &mut logs[..n];
+            logs.copy_from_slice(row);
             if log {
-                logs.copy_from_slice(row);
                 log1p_nonnegative(logs);
-                let n = row.len();
-                let (logs, counted, lo, hi) = (&logs[..n], &counted[..n], &lo[..n], &hi[..n]);
-                let (shift, scale, offset) = (&shift[..n], &scale[..n], &offset[..n]);
-                // Most rows lie inside the range: passes without branches
-                // (they vectorise) find out and scale them.
-                let mut outside = false;
-                for j in 0..n {
-                    let u = logs[j];
-                    let c = clamp(u, lo[j], hi[j]);
-                    outside |= (counted[j] == 1) & ((c != u) | (row[j] < 0.0));
-                }
-                if !outside {
-                    for j in 0..n {
-                        let t = (clamp(logs[j], lo[j], hi[j]) - shift[j]) * scale[j] + offset[j];
-                        row[j] = if counted[j] == 1 { t } else { row[j] };
-                    }
-                    return;
-                }
-                // Raw values below 0 count as clamped too.
-                for (j, v) in row.iter_mut().enumerate() {
+            }
+            let mut outside = 0u32;
+            for j in 0..n {
+                let (v, u) = (row[j], logs[j]);
+                let c = clamp(u, lo[j], hi[j]);
+                // Raw values below 0 count as clamped under log1p scaling.
+                let clamped = (c != u) | (log & (v < 0.0));
+                let mark = ((counted[j] == 1) & clamped) | (v < seen_lo[j]) | (v > seen_hi[j]);
+                marks[j] = u32::from(mark);
+                outside |= marks[j];
+            }
+            if outside != 0 {
+                for j in (0..n).filter(|&j| marks[j] != 0) {
+                    let (raw, u) = (row[j], logs[j]);
                     if counted[j] == 1 {
-                        let raw = *v;
-                        let u = logs[j];
                         let c = clamp(u, lo[j], hi[j]);
-                        counts[j] += u32::from(c != u || raw < 0.0);
-                        if c != u || raw < 0.0 {
+                        if c != u || (log && raw < 0.0) {
+                            counts[j] += 1;
                             beyond.push((j as u32, (u - c) * scale[j]));
                         }
-                        *v = (c - shift[j]) * scale[j] + offset[j];
+                        if scale[j] == 0.0 && c != u {
+                            seen.push((j as u32, u - c));
+                        } else if raw < floor[j] {
+                            let widths = if scale[j] == 0.0 { 1.0 } else { scale[j] };
+                            let below = signed_log1p(raw) - signed_log1p(floor[j]);
+                            seen.push((j as u32, below * widths));
+                        }
+                    } else {
+                        let c = clamp(raw, seen_lo[j], seen_hi[j]);
+                        seen.push((j as u32, (raw - c) / seen_width[j]));
                     }
                 }
-            } else {
-                for (j, v) in row.iter_mut().enumerate() {
-                    let u = *v;
-                    let c = clamp(u, lo[j], hi[j]);
-                    if c != u && counted[j] == 1 {
-                        counts[j] += 1;
-                        beyond.push((j as u32, (u - c) * scale[j]));
-                    }
-                    *v = (c - shift[j]) * scale[j] + offset[j];
-                }
+            }
+            for j in 0..n {
+                let t = (clamp(logs[j], lo[j], hi[j]) - shift[j]) * scale[j] + offset[j];
+                row[j] = if counted[j] == 1 { t } else { row[j] };
             }
         };
         const CHUNK: usize = 4096;
@@ -429,29 +557,47 @@ impl Bounds {
                 chunk.assign(&source.slice(ndarray::s![start..end, ..]));
             }
             let mut counts = vec![0u32; nf];
-            let mut excess = Vec::new();
-            let mut beyond = Vec::new();
+            let (mut excess, mut beyond_seen) = (Vec::new(), Vec::new());
+            let (mut beyond, mut seen) = (Vec::new(), Vec::new());
             let mut copy = vec![0f32; nf];
             let mut logs = vec![0f32; nf];
+            let mut marks = vec![0u32; nf];
             for (i, mut row) in chunk.rows_mut().into_iter().enumerate() {
                 if let Some(row) = row.as_slice_mut() {
-                    kernel(row, &mut logs, &mut counts, &mut beyond);
+                    kernel(
+                        row,
+                        &mut logs,
+                        &mut marks,
+                        &mut counts,
+                        &mut beyond,
+                        &mut seen,
+                    );
                 } else {
                     copy.iter_mut().zip(row.iter()).for_each(|(c, v)| *c = *v);
-                    kernel(&mut copy, &mut logs, &mut counts, &mut beyond);
+                    kernel(
+                        &mut copy,
+                        &mut logs,
+                        &mut marks,
+                        &mut counts,
+                        &mut beyond,
+                        &mut seen,
+                    );
                     row.iter_mut().zip(&copy).for_each(|(v, c)| *v = *c);
                 }
                 let r = (chunk_index * CHUNK + i) as u32;
-                excess.extend(beyond.drain(..).map(|(feature, amount)| Excess {
+                let entry = |(feature, amount)| Excess {
                     row: r,
                     feature,
                     amount,
-                }));
+                };
+                excess.extend(beyond.drain(..).map(entry));
+                beyond_seen.extend(seen.drain(..).map(entry));
             }
-            (counts, excess)
+            (counts, excess, beyond_seen)
         };
         // One chunk (one flow, a small batch) stays on the calling thread.
-        let chunks: Vec<(Vec<u32>, Vec<Excess>)> = if rows <= CHUNK {
+        type Chunk = (Vec<u32>, Vec<Excess>, Vec<Excess>);
+        let chunks: Vec<Chunk> = if rows <= CHUNK {
             vec![scale_chunk((0, x.view_mut()))]
         } else {
             x.axis_chunks_iter_mut(Axis(0), CHUNK)
@@ -461,19 +607,21 @@ impl Bounds {
                 .collect()
         };
         let mut per_feature = vec![0usize; nf];
-        let mut excess = Vec::new();
-        for (counts, e) in chunks {
+        let (mut excess, mut beyond_seen) = (Vec::new(), Vec::new());
+        for (counts, e, s) in chunks {
             per_feature
                 .iter_mut()
                 .zip(counts)
                 .for_each(|(a, b)| *a += b as usize);
             excess.extend(e);
+            beyond_seen.extend(s);
         }
         Ok(OutOfRange {
             rows,
-            scaled_features: counted.iter().filter(|&&c| c == 1).count(),
+            scaled_features: plan.iter().filter(|a| a.scaled || a.flag_seen).count(),
             per_feature,
             excess,
+            beyond_seen,
         })
     }
 
@@ -496,12 +644,20 @@ impl Bounds {
                 }
             }
         };
+        let log = matches!(self.method, ScalingMethod::Log1pQuantile { .. });
+        let seen = f.seen;
         Affine {
             scaled: f.scaled,
             lo: f.lo,
             hi: f.hi,
             scale,
             offset,
+            flag_seen: !f.scaled && seen.is_some(),
+            seen: seen.unwrap_or((f32::NEG_INFINITY, f32::INFINITY)),
+            negative_floor: match seen {
+                Some((lo, _)) if log && f.scaled => lo.min(0.0),
+                _ => f32::NEG_INFINITY,
+            },
         }
     }
 
@@ -547,6 +703,18 @@ impl Bounds {
     pub fn load(path: impl AsRef<Path>) -> Result<Bounds> {
         let bounds: Bounds = crate::io_util::read_json(path.as_ref())?;
         for f in &bounds.features {
+            if let Some((lo, hi)) = f.seen
+                && !(lo.is_finite() && hi.is_finite() && lo <= hi)
+            {
+                return Err(FlowDataError::config(
+                    "bounds",
+                    format!(
+                        "{}: feature '{}' has a training range ({lo}, {hi}) that is not a finite interval",
+                        path.as_ref().display(),
+                        f.name
+                    ),
+                ));
+            }
             if f.lo.partial_cmp(&f.hi).is_none_or(|o| o.is_gt()) {
                 return Err(FlowDataError::config(
                     "bounds",
@@ -674,6 +842,7 @@ fn fit_columns(
             hi: acc.max[j],
             mean: mean as f32,
             std: var.sqrt() as f32,
+            seen: (spec.kind != FeatureKind::Categorical).then_some((acc.min[j], acc.max[j])),
         });
     }
     if let ScalingMethod::Log1pQuantile { quantile } = method {
@@ -791,8 +960,20 @@ mod tests {
         assert_eq!(s.data[[1, 0]], 0.0);
         assert_eq!(s.data[[2, 0]], 1.0);
         assert_eq!(s.out_of_range.per_feature, vec![2, 0]);
-        // The negative value is log1p's sentinel, not beyond the range.
-        assert_eq!(s.out_of_range.beyond_per_feature(), vec![1, 0]);
+        // The negative value lies below every training value, the flag 7
+        // above its training range 0..1: both outside, neither clamped.
+        assert_eq!(s.out_of_range.beyond_per_feature(), vec![2, 1]);
+        let seen: Vec<(u32, u32)> = s
+            .out_of_range
+            .beyond_seen
+            .iter()
+            .map(|e| (e.row, e.feature))
+            .collect();
+        assert_eq!(seen, vec![(0, 1), (1, 0)]);
+        // -3 lies log1p(3) below 0, in widths of the fitted log range (2).
+        let below = s.out_of_range.beyond_seen[1].amount;
+        assert!((below + 3f32.ln_1p() / 2.0).abs() < 1e-6, "{below}");
+        assert_eq!(s.out_of_range.beyond_seen[0].amount, 6.0);
     }
 
     #[test]
@@ -802,8 +983,9 @@ mod tests {
         let raw = array![[5.0f32, 1.0], [25.0, 0.0], [-5.0, 1.0], [10.0, 0.0]];
         let s = b.transform(raw.view()).unwrap();
         let o = &s.out_of_range;
-        assert_eq!((o.rows, o.scaled_features, o.clamped()), (4, 1, 2));
-        assert!((o.share() - 0.5).abs() < 1e-12);
+        // The flag is checked against its training range too.
+        assert_eq!((o.rows, o.scaled_features, o.clamped()), (4, 2, 2));
+        assert!((o.share() - 0.25).abs() < 1e-12);
         assert_eq!(o.beyond_per_feature(), vec![2, 0]);
         let got: Vec<(u32, u32, f32)> = o
             .excess

@@ -117,7 +117,17 @@ fn binary_file_is_not_csv() {
         .collect();
     let p = write(dir.path(), "blob.csv", &bytes);
     let err = read_err(&p);
-    assert!(matches!(err, FlowDataError::NotCsv { .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            FlowDataError::NotFlowCsv {
+                kind: flowdata::InputKind::Binary,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("blob.csv: binary data"), "{err}");
     // A PNG-like header without NUL in the first line still fails cleanly.
     let p = write(
         dir.path(),

@@ -17,6 +17,8 @@ use std::time::{Duration, Instant};
 
 use flowdata::{CleaningPolicy, FlowReader, InferOptions, ReadOptions, Schema, read_flows};
 use proptest::prelude::*;
+
+mod common;
 use proptest::test_runner::{Config, TestRunner};
 
 /// Cells flow files hold, and some they should not.
@@ -106,45 +108,11 @@ fn seed_file() -> Vec<u8> {
     s.into_bytes()
 }
 
-#[derive(Clone, Debug)]
-enum Mutation {
-    Flip(usize, u8),
-    Insert(usize, u8),
-    Delete(usize),
-    Truncate(usize),
-}
-
-fn mutated() -> impl Strategy<Value = Vec<u8>> {
-    let mutation = prop_oneof![
-        (any::<usize>(), any::<u8>()).prop_map(|(i, b)| Mutation::Flip(i, b)),
-        (
-            any::<usize>(),
-            prop::sample::select(b",\"\r\n\0\x96 -".to_vec())
-        )
-            .prop_map(|(i, b)| Mutation::Insert(i, b)),
-        any::<usize>().prop_map(Mutation::Delete),
-        any::<usize>().prop_map(Mutation::Truncate),
-    ];
-    prop::collection::vec(mutation, 1..12).prop_map(|ms| {
-        let mut bytes = seed_file();
-        for m in ms {
-            let n = bytes.len().max(1);
-            match m {
-                Mutation::Flip(i, b) if !bytes.is_empty() => bytes[i % n] = b,
-                Mutation::Insert(i, b) => bytes.insert(i % (bytes.len() + 1), b),
-                Mutation::Delete(i) if !bytes.is_empty() => {
-                    bytes.remove(i % n);
-                }
-                Mutation::Truncate(i) => bytes.truncate(i % (n + 1)),
-                _ => {}
-            }
-        }
-        bytes
-    })
-}
-
 fn input() -> impl Strategy<Value = Vec<u8>> {
-    prop_oneof![generated(), mutated()]
+    prop_oneof![
+        generated(),
+        common::mutated(Just(seed_file()), b",\"\r\n\0\x96 -", 12)
+    ]
 }
 
 /// Every way of reading the file; each error must name it.

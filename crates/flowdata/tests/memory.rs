@@ -6,16 +6,10 @@
 #[test]
 fn loading_keeps_peak_memory_near_the_final_matrix() {
     use flowdata::synth::{SynthConfig, write_csv};
+    use flowdata::testdata::{process_memory_kib, reset_peak_memory};
     use flowdata::{ReadOptions, read_flows};
 
-    fn status(key: &str) -> u64 {
-        let s = std::fs::read_to_string("/proc/self/status").unwrap();
-        s.lines()
-            .find(|l| l.starts_with(key))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse().ok())
-            .unwrap()
-    }
+    let status = |key: &str| process_memory_kib(key).unwrap();
 
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("flows.csv");
@@ -30,7 +24,7 @@ fn loading_keeps_peak_memory_near_the_final_matrix() {
     .unwrap();
     let file_kib = std::fs::metadata(&path).unwrap().len() / 1024;
     // Reset the peak-RSS counter (Linux >= 4.0), then measure from here.
-    if std::fs::write("/proc/self/clear_refs", "5").is_err() {
+    if !reset_peak_memory() {
         eprintln!("skipped: cannot reset the peak-RSS counter here");
         return;
     }

@@ -110,7 +110,7 @@ fn strict_alignment_names_the_file_and_the_missing_column() {
     );
     // Fill keeps the schema whole and says what it filled.
     let options = ReadOptions {
-        alignment: Alignment::Fill(0.0),
+        alignment: Alignment::fill(0.0).unwrap(),
         ..ReadOptions::default()
     };
     let (frame, report) = read_flows(&[root.join("cicids2017-sample")], &options).unwrap();
@@ -159,4 +159,46 @@ fn unsw_nb15_through_an_inferred_schema() {
     let dropped = Schema::infer(&[&path], &opts).unwrap();
     assert!(dropped.index_of("proto=tcp").is_none());
     assert!(dropped.n_features() < schema.n_features());
+}
+
+#[test]
+fn logs_and_captures_are_named_and_extractor_placeholders_are_no_label() {
+    let Some(dir) = flowdata::testdata::shared_data_dir() else {
+        return;
+    };
+    for (file, kind) in [
+        ("zeek/conn.log", "a Zeek log (TSV"),
+        ("zeek/conn.json.log", "a Zeek log (JSON lines)"),
+        ("suricata/eve.json", "Suricata EVE JSON"),
+        ("pcaps/generated/benign.pcap", "a pcap capture"),
+    ] {
+        let path = dir.join(file);
+        let err = read_flows(&[&path], &ReadOptions::default()).unwrap_err();
+        assert!(
+            matches!(err, FlowDataError::NotFlowCsv { .. }),
+            "{file}: {err}"
+        );
+        assert!(err.to_string().contains(kind), "{file}: {err}");
+        let err = Schema::infer(&[&path], &InferOptions::new("Label")).unwrap_err();
+        assert!(err.to_string().contains(kind), "{file}: {err}");
+    }
+    // The fixed CICFlowMeter labels every flow NeedManualLabel: read for
+    // scoring, the flows are unlabelled and none is an attack; read for
+    // training, every row lacks a label.
+    let oracle = dir.join("pcaps/generated/mixed.pcap_Flow.csv");
+    let scoring = ReadOptions {
+        unlabelled: Some("UNLABELLED".into()),
+        alignment: Alignment::fill(0.0).unwrap(),
+        ..ReadOptions::default()
+    };
+    let (frame, report) = read_flows(&[&oracle], &scoring).unwrap();
+    assert!(frame.n_rows() > 0);
+    assert_eq!(
+        report.files[0].unlabelled_rows,
+        report.rows_read() - report.dropped().total()
+    );
+    assert!(frame.labelled_mask().iter().all(|l| !l));
+    assert!(frame.attack_mask().iter().all(|a| !a));
+    let err = read_flows(&[&oracle], &ReadOptions::default()).unwrap_err();
+    assert!(err.to_string().contains("'NeedManualLabel'"), "{err}");
 }
