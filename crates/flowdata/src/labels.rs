@@ -218,11 +218,12 @@ impl ClassInfo {
 }
 
 /// What a label cell holds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) enum LabelCell {
     /// A class name.
     Class,
     /// No class ([`is_no_label`]).
+    #[default]
     NoLabel,
     /// Bytes that are not text ([`is_text`]).
     NotText,

@@ -643,6 +643,8 @@ struct PartOut {
     key_index: HashMap<Vec<u8>, u32>,
     fingerprints: Vec<u128>,
     rows_read: u64,
+    /// Rows passing cleaning without a label (labels optional).
+    unlabelled: u64,
     dropped: DropCounts,
     cells: CellCounts,
     error: Option<FlowDataError>,
@@ -660,6 +662,9 @@ struct PartOut {
     skipped: Vec<(u64, u64, DropReason)>,
     /// The parser of quoted records, made when first needed.
     parser: Option<QuotedParser>,
+    /// The label cell of the last plain row, and what it holds.
+    last_label: Vec<u8>,
+    last_label_kind: LabelCell,
 }
 
 impl PartOut {
@@ -670,6 +675,7 @@ impl PartOut {
         self.key_index.clear();
         self.fingerprints.clear();
         self.rows_read = 0;
+        self.unlabelled = 0;
         self.dropped = DropCounts::default();
         self.cells = CellCounts::default();
         self.error = None;
@@ -678,6 +684,8 @@ impl PartOut {
         self.id_text.clear();
         self.id_ends.clear();
         self.skipped.clear();
+        self.last_label.clear();
+        self.last_label_kind = LabelCell::NoLabel;
     }
 
     /// The index of a class key in this part.
@@ -1035,7 +1043,7 @@ impl ParseCtx<'_> {
             .par_windows(2)
             .map(|w| memchr::memchr_iter(b'\n', &bytes[w[0]..w[1]]).count() as u64)
             .collect();
-        let has_nul = memchr::memchr(0, bytes).is_some();
+        let has_nul = block.has_nul;
         let mut jobs = Vec::with_capacity(lines.len());
         let mut line = block.first_line;
         for (w, n_lines) in bounds.windows(2).zip(lines) {
@@ -1068,7 +1076,15 @@ impl ParseCtx<'_> {
         &'b self,
         cell: Option<&'b [u8]>,
     ) -> std::result::Result<(u8, &'b [u8]), LabelCell> {
-        let state = cell.map_or(LabelCell::NoLabel, label_cell);
+        self.label_as(cell.map_or(LabelCell::NoLabel, label_cell), cell)
+    }
+
+    /// [`Self::label_of`] of a cell whose kind is known.
+    fn label_as<'b>(
+        &'b self,
+        state: LabelCell,
+        cell: Option<&'b [u8]>,
+    ) -> std::result::Result<(u8, &'b [u8]), LabelCell> {
         match (state, &self.plan.default_label) {
             (LabelCell::Class, _) => Ok((1, cell.unwrap_or_default())),
             (LabelCell::NoLabel, Some(default)) => Ok((0, default)),
@@ -1282,8 +1298,19 @@ impl ParseCtx<'_> {
             }
         }
         let repeat_ok = repeat.is_none_or(|(j, v)| same_value(v, row[j]));
+        // Labels come in runs: the previous row's is not looked at again.
+        let state = match label {
+            None => LabelCell::NoLabel,
+            Some(cell) if cell == out.last_label.as_slice() => out.last_label_kind,
+            Some(cell) => {
+                out.last_label.clear();
+                out.last_label.extend_from_slice(cell);
+                out.last_label_kind = label_cell(cell);
+                out.last_label_kind
+            }
+        };
         let labelled = ok && pos == n && repeat_ok;
-        let label = labelled.then(|| self.label_of(label).ok()).flatten();
+        let label = labelled.then(|| self.label_as(state, label).ok()).flatten();
         let Some((flag, label)) = label else {
             out.values.truncate(start);
             return None;
@@ -1375,6 +1402,7 @@ impl ParseCtx<'_> {
                 }
             }
         }
+        out.unlabelled += u64::from(labelled == 0);
         class_key(key, labelled, label.trim_ascii(), family.trim_ascii());
         let local = out.class_key(key);
         out.local_class.push(local);
@@ -1554,6 +1582,8 @@ struct Block {
     finished: bool,
     /// Where its records end, when they are not all single lines.
     records: Option<RecordEnds>,
+    /// A NUL byte lies in it (its records are then checked for one).
+    has_nul: bool,
 }
 
 /// A parsed block waiting to be merged.
@@ -1647,10 +1677,14 @@ impl Merger {
                     }
                 })
                 .collect();
-            let unlabelled: Vec<bool> = part.keys.iter().map(|k| k.first() == Some(&0)).collect();
+            file_report.unlabelled_rows += part.unlabelled;
             for (r, &local) in part.local_class.iter().enumerate() {
                 if self.policy.drop_duplicates && !self.seen.insert(part.fingerprints[r]) {
                     file_report.dropped.duplicate += 1;
+                    // Counted above as kept: a duplicate is not.
+                    if part.keys[local as usize].first() == Some(&0) {
+                        file_report.unlabelled_rows -= 1;
+                    }
                     if self.origins.is_some() {
                         let (row, line) = part.kept[r];
                         file_report.skipped_rows.push(SkippedRow {
@@ -1663,7 +1697,6 @@ impl Merger {
                 }
                 values.extend_from_slice(&part.values[r * nf..(r + 1) * nf]);
                 class_ids.push(map[local as usize]);
-                file_report.unlabelled_rows += u64::from(unlabelled[local as usize]);
                 if let Some(origins) = &mut self.origins {
                     let ends = &part.id_ends[r * identifiers.len()..(r + 1) * identifiers.len()];
                     let mut start = (r * identifiers.len())
@@ -2131,6 +2164,7 @@ impl Source {
             first_line,
             plan_index: cur.plan_index,
             finished: cur.eof && cur.buf.is_empty(),
+            has_nul: cut.has_nul,
             records: cut.records.map(|ends| RecordEnds {
                 ends,
                 unclosed: cut.unclosed,

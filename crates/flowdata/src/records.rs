@@ -106,6 +106,8 @@ pub(crate) struct Cut {
     /// never closed: by the end of the input, or within
     /// [`MAX_RECORD_BYTES`]; reading goes on at the next line.
     pub unclosed: Vec<usize>,
+    /// A NUL byte lies in the complete records.
+    pub has_nul: bool,
 }
 
 /// Cut a buffer that starts at a record into complete records. With
@@ -117,7 +119,9 @@ pub(crate) fn cut_records(
     eof: bool,
     parser: &mut QuotedParser,
 ) -> std::result::Result<Cut, usize> {
-    if memchr::memchr(b'"', buf).is_none() {
+    // Most buffers hold neither a quote nor a NUL: one pass finds out.
+    let special = memchr::memchr2(b'"', 0, buf).is_some();
+    if !special || memchr::memchr(b'"', buf).is_none() {
         let end = if eof {
             buf.len()
         } else {
@@ -130,6 +134,7 @@ pub(crate) fn cut_records(
             end,
             records: None,
             unclosed: Vec::new(),
+            has_nul: special && memchr::memchr(0, &buf[..end]).is_some(),
         });
     }
     let mut ends = Vec::new();
@@ -175,6 +180,7 @@ pub(crate) fn cut_records(
         end: pos,
         records: Some(ends),
         unclosed,
+        has_nul: memchr::memchr(0, &buf[..pos]).is_some(),
     })
 }
 

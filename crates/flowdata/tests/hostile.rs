@@ -646,6 +646,7 @@ fn bounds_saved_before_the_training_range_was_recorded_still_load() {
     refused(Bounds::load(&path), &["FIN Flag Count", "bounds.json"]);
 }
 
+#[cfg(unix)]
 #[test]
 fn a_fifo_is_opened_once_and_read_to_its_end() {
     let dir = tempfile::tempdir().unwrap();
@@ -672,6 +673,7 @@ fn a_fifo_is_opened_once_and_read_to_its_end() {
     writer.join().unwrap();
 }
 
+#[cfg(unix)]
 #[test]
 fn a_device_given_as_csv_is_refused_after_its_first_bytes() {
     let dir = tempfile::tempdir().unwrap();
