@@ -352,6 +352,7 @@ impl FrameBuilder {
             .and_then(|c| c.as_any().downcast_ref::<BooleanArray>());
         type Key<'a> = (&'a str, Option<&'a str>, Option<bool>, Option<bool>);
         let mut class_of: HashMap<Key<'_>, u32> = HashMap::new();
+        let mut last: Option<(Key<'_>, u32)> = None;
         for r in 0..batch.num_rows() {
             let raw = if labels.is_null(r) {
                 ""
@@ -362,6 +363,13 @@ impl FrameBuilder {
             let is_attack = attack.filter(|a| !a.is_null(r)).map(|a| a.value(r));
             let is_labelled = labelled.filter(|a| !a.is_null(r)).map(|a| a.value(r));
             let key = (raw, family, is_attack, is_labelled);
+            // Labels come in runs: the previous row's class first.
+            if let Some((k, id)) = last
+                && k == key
+            {
+                self.class_ids.push(id);
+                continue;
+            }
             let id = match class_of.get(&key) {
                 Some(&id) => id,
                 None => {
@@ -383,6 +391,7 @@ impl FrameBuilder {
                     id
                 }
             };
+            last = Some((key, id));
             self.class_ids.push(id);
         }
         if let Some(origins) = &mut self.origins {
