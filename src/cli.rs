@@ -96,7 +96,7 @@ pub struct TrainArgs {
     /// lacks with this value (without it, such a source is an error naming
     /// the missing features).
     #[arg(long, value_name = "VALUE", allow_hyphen_values = true)]
-    fill_missing: Option<f32>,
+    fill_missing: Option<flowdata::FillValue>,
     /// Drop and count malformed rows (a bad number, a blank label, a
     /// ragged row) instead of stopping at the first.
     #[arg(long)]
@@ -565,7 +565,7 @@ mod tests {
             "t.csv",
         ])
         .unwrap();
-        assert_eq!(c.data.fill_missing, Some(-1.0));
+        assert_eq!(c.data.fill_missing.map(f32::from), Some(-1.0));
         assert!(c.data.cleaning.lenient && c.overwrite);
         let c = parse(&[]).unwrap();
         assert_eq!(c.data.fill_missing, None);

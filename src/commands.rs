@@ -55,7 +55,7 @@ pub struct AdaptRequest {
     /// The adaptation's settings.
     pub config: AdaptConfig,
     /// Fill features the flows lack with this value.
-    pub fill_missing: Option<f32>,
+    pub fill_missing: Option<flowdata::FillValue>,
 }
 
 /// `nids adapt`: adapt a saved detector to a new network's benign flows

@@ -43,7 +43,7 @@ pub struct DataConfig {
     /// The value that fills the model's features a `test_paths` or
     /// `--shift-benign` source lacks (`--fill-missing`). Default none: such
     /// a source is an error naming the missing features.
-    pub fill_missing: Option<f32>,
+    pub fill_missing: Option<flowdata::FillValue>,
     /// Attack families (normalised names, [`flowdata::Family::name`]) removed from
     /// the training and validation splits (`--unseen-family`), so that the
     /// test split asks whether the detector catches a family it was never
@@ -622,15 +622,6 @@ impl PipelineConfig {
                 "categorical",
                 self.data.categorical.join(","),
                 "needs --label-column (the CIC-IDS2017 schema has no text columns to encode)",
-            ));
-        }
-        if let Some(v) = self.data.fill_missing
-            && !v.is_finite()
-        {
-            return Err(PipelineError::config(
-                "fill_missing",
-                v,
-                "the fill value must be finite",
             ));
         }
         if self.data.family_column.is_some() && self.data.label_column.is_none() {

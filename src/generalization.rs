@@ -72,7 +72,7 @@ pub struct Trained<'a> {
     pub train: &'a FlowFrame,
     /// The value that fills features a source lacks (`--fill-missing`);
     /// without it such a source is an error naming them.
-    pub fill_missing: Option<f32>,
+    pub fill_missing: Option<flowdata::FillValue>,
     /// Seed of the adaptation.
     pub seed: u64,
 }

@@ -261,7 +261,7 @@ pub fn refuse_logs(path: &Path) -> Result<()> {
 pub fn read_aligned(
     paths: &[PathBuf],
     schema: &Schema,
-    fill_missing: Option<f32>,
+    fill_missing: Option<flowdata::FillValue>,
     progress: impl FnMut(u64, u64),
 ) -> Result<(FlowFrame, flowdata::CleaningReport)> {
     let opts = ReadOptions {
@@ -490,7 +490,7 @@ pub fn run(
             warnings.push(format!(
                 "the test capture lacks {} of the model's features, filled with {}: {}",
                 test_features_filled.len(),
-                config.fill_missing.unwrap_or_default(),
+                config.fill_missing.map_or(0.0, f32::from),
                 test_features_filled.join(", ")
             ));
         }
@@ -679,6 +679,7 @@ mod tests {
     fn a_source_far_outside_the_training_range_gets_a_warning() {
         let schema = Schema::cicids2017().retain_features(&["Flow Duration", "Total Fwd Packets"]);
         let range = |clamped: Vec<usize>| OutOfRange {
+            beyond_seen: Vec::new(),
             rows: 100,
             scaled_features: 2,
             excess: clamped

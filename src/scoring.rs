@@ -47,7 +47,7 @@ pub struct ScoreRequest {
     pub alerts_only: bool,
     /// Fill features the input lacks with this value (a warning), instead
     /// of refusing the input.
-    pub fill_missing: Option<f32>,
+    pub fill_missing: Option<flowdata::FillValue>,
 }
 
 impl ScoreRequest {
@@ -208,7 +208,7 @@ impl Feed<'_> {
                     "{} lacks {} of the detector's features, filled with {}: {}",
                     name(f),
                     f.missing_features.len(),
-                    self.request.fill_missing.unwrap_or_default(),
+                    self.request.fill_missing.map_or(0.0, f32::from),
                     f.missing_features.join(", ")
                 ));
             }
@@ -497,7 +497,7 @@ mod tests {
             err.contains("--fill-missing") && err.contains("Total Fwd Packets"),
             "{err}"
         );
-        request.fill_missing = Some(0.0);
+        request.fill_missing = Some(flowdata::FillValue::new(0.0).unwrap());
         let (out, warnings, _) = run(&request, "");
         assert_eq!(out.lines().count(), 1);
         assert!(warnings[0].contains("partial.csv lacks"), "{warnings:?}");

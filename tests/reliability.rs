@@ -201,7 +201,7 @@ fn a_test_capture_of_another_schema_is_an_error_unless_filled() {
     assert!(err.contains("Flow Duration"), "{err}");
     let mut c = quick(&dir.path().join("d"));
     c.data.test_paths = vec![synth];
-    c.data.fill_missing = Some(0.0);
+    c.data.fill_missing = Some(flowdata::FillValue::new(0.0).unwrap());
     let report = nids::run(&c).unwrap();
     assert_eq!(report.data.test_features_filled, vec!["Flow Duration"]);
     assert!(

@@ -803,6 +803,7 @@ mod tests {
                 feature: 0,
                 amount: 3.0,
             }],
+            beyond_seen: Vec::new(),
         };
         let s = d.score_with(x.view(), Some(&o)).unwrap();
         assert_eq!(s, vec![0.0, 4.5, 0.0]);

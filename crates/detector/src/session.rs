@@ -5,7 +5,7 @@
 
 use std::io::Write;
 
-use flowdata::{Alignment, CleaningPolicy, FlowFrame, NegativePolicy, ReadOptions};
+use flowdata::{FillValue, FlowFrame, ReadOptions};
 use metrics::ConfusionMatrix;
 
 use crate::artifact::Detector;
@@ -16,9 +16,6 @@ use crate::output::{ScoredBatch, VerdictWriter, Written};
 /// blocks, with half the memory.
 pub const SCORE_BLOCK_BYTES: usize = 8 << 20;
 
-/// The label given to the flows of an unlabelled input.
-pub const UNLABELLED: &str = "UNLABELLED";
-
 impl Detector {
     /// How flows to be scored are read: aligned to the detector's schema
     /// (a missing feature is an error naming it, or filled with
@@ -28,19 +25,10 @@ impl Detector {
     /// value are skipped and reported; rows are numbered by their input
     /// position and identifier columns passed through; blocks of
     /// [`SCORE_BLOCK_BYTES`].
-    pub fn read_options(&self, fill_missing: Option<f32>) -> ReadOptions {
+    pub fn read_options(&self, fill_missing: Option<FillValue>) -> ReadOptions {
         ReadOptions {
-            alignment: Alignment::for_scoring(fill_missing),
-            cleaning: CleaningPolicy {
-                lenient: true,
-                drop_duplicates: false,
-                negative: NegativePolicy::Keep,
-                ..CleaningPolicy::default()
-            },
-            unlabelled: Some(UNLABELLED.into()),
-            origins: true,
             block_bytes: SCORE_BLOCK_BYTES,
-            ..ReadOptions::with_schema(self.schema().clone())
+            ..ReadOptions::for_scoring(self.schema().clone(), fill_missing)
         }
     }
 }

@@ -34,8 +34,8 @@ pub use io_util::{write_atomic, write_json_atomic};
 pub use labels::{ClassInfo, Family, decode_label, is_no_label, is_text};
 pub use origins::Origins;
 pub use reader::{
-    Alignment, FillValue, FlowReader, ReadOptions, expand_inputs, read_flows, read_flows_from,
-    read_flows_with_progress,
+    Alignment, FillValue, FlowReader, ReadOptions, UNLABELLED, expand_inputs, read_flows,
+    read_flows_from, read_flows_with_progress,
 };
 pub use scale::{Bounds, Excess, FeatureBounds, OutOfRange, RowOutOfRange, Scaled, ScalingMethod};
 pub use schema::{

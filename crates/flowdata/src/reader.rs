@@ -158,6 +158,9 @@ impl Alignment {
     }
 }
 
+/// The class name [`ReadOptions::for_scoring`] gives rows without a label.
+pub const UNLABELLED: &str = "UNLABELLED";
+
 impl std::str::FromStr for Alignment {
     type Err = FlowDataError;
 
@@ -259,7 +262,7 @@ impl ReadOptions {
                 negative: NegativePolicy::Keep,
                 ..CleaningPolicy::default()
             },
-            unlabelled: Some("UNLABELLED".into()),
+            unlabelled: Some(UNLABELLED.into()),
             origins: true,
             ..ReadOptions::with_schema(schema)
         }

@@ -24,7 +24,7 @@ pub struct Args {
     seed: Option<u64>,
     /// Fill features the flows lack with this value.
     #[arg(long, value_name = "VALUE", allow_hyphen_values = true)]
-    fill_missing: Option<f32>,
+    fill_missing: Option<flowdata::FillValue>,
 }
 
 /// Adapt, write the new detector, print what it measured.

@@ -23,7 +23,7 @@ pub struct Args {
     /// Fill features the input lacks with this value (a warning), instead
     /// of refusing the input.
     #[arg(long, value_name = "VALUE", allow_hyphen_values = true)]
-    fill_missing: Option<f32>,
+    fill_missing: Option<flowdata::FillValue>,
     /// CSV files or directories in any spelling the alias table knows,
     /// Parquet (`.parquet`) or Arrow IPC (`.arrow`, `.ipc`) files as
     /// `flowdata` writes them; `-` or none: CSV on standard input.
